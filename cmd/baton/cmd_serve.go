@@ -1,8 +1,188 @@
 package main
 
-import "context"
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"time"
 
-// cmdServe is not built yet.
-func cmdServe(_ context.Context, _ *env, _ []string) error {
-	return usageError("baton serve is not available yet")
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/handlers"
+	"github.com/baton-run/baton/handlers/auth"
+	"github.com/baton-run/baton/models"
+	"github.com/baton-run/baton/models/store"
+)
+
+// serveConfig is every setting of `baton serve`, resolved and checked.
+type serveConfig struct {
+	addr            string
+	dbURL           string
+	adminPassword   string
+	bodyLimit       int
+	requestTimeout  time.Duration
+	shutdownTimeout time.Duration
+	secureCookies   bool
+}
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	s := newSettings("serve [flags]", "Runs the web app, the JSON API and the workflow engine in one process.", e.getenv, e.stderr)
+	addr := s.add("addr", "BATON_ADDR", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
+	dbs := addDBSettings(s)
+	logFormat := s.add("log-format", "BATON_LOG_FORMAT", "text", "log format: text or json")
+	logLevel := s.add("log-level", "BATON_LOG_LEVEL", "info", "log level: debug, info, warn or error")
+	bodyLimit := s.add("body-limit", "BATON_BODY_LIMIT", "1MiB", "largest request body accepted")
+	reqTimeout := s.add("request-timeout", "BATON_REQUEST_TIMEOUT", "30s", "longest time one request may take")
+	shutTimeout := s.add("shutdown-timeout", "BATON_SHUTDOWN_TIMEOUT", "30s", "how long a shutdown waits for requests in flight")
+	secure := s.add("secure-cookies", "BATON_SECURE_COOKIES", "false", "mark cookies Secure (set when served over HTTPS)")
+	rest, err := s.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError("serve takes no arguments, got %q", rest[0])
+	}
+	log, err := newLogger(e.stderr, logFormat, logLevel)
+	if err != nil {
+		return err
+	}
+	cfg := serveConfig{addr: addr.value, adminPassword: e.getenv("BATON_ADMIN_PASSWORD")}
+	if cfg.dbURL, err = dbs.url(); err != nil {
+		return err
+	}
+	if cfg.bodyLimit, err = bodyLimit.bytes(); err != nil {
+		return err
+	}
+	if cfg.requestTimeout, err = reqTimeout.duration(); err != nil {
+		return err
+	}
+	if cfg.shutdownTimeout, err = shutTimeout.duration(); err != nil {
+		return err
+	}
+	if cfg.secureCookies, err = secure.boolean(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
+		return usageError("%s: %q is not host:port", addr.name(), cfg.addr)
+	}
+	return serve(ctx, log, cfg)
+}
+
+// serve wires the store, the engine and the web app, and blocks until ctx
+// ends; then it stops accepting requests, lets those in flight finish, stops
+// the engine and closes the database.
+func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) error {
+	st, err := store.Open(ctx, cfg.dbURL)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", redactURL(cfg.dbURL), err)
+	}
+	defer st.Close()
+	log.Info("database ready", "dialect", st.Dialect(), "url", redactURL(cfg.dbURL))
+
+	if err := ensureAdmin(ctx, log, st, cfg.adminPassword); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(st.SQLDB(), "baton"),
+	)
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (--addr / BATON_ADDR): %w", cfg.addr, err)
+	}
+	baseCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	app := handlers.New(handlers.Deps{
+		Log:            log,
+		Store:          st,
+		Definitions:    engine.Validator{},
+		Registry:       reg,
+		BodyLimit:      cfg.bodyLimit,
+		SecureCookies:  cfg.secureCookies,
+		RequestTimeout: cfg.requestTimeout,
+		BaseContext:    baseCtx,
+		Version:        version,
+	})
+
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	log.Info("Baton is listening", "url", "http://"+ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	if err := app.ShutdownWithTimeout(cfg.shutdownTimeout); err != nil {
+		log.Warn("requests still in flight at shutdown were cut off", "err", err)
+	}
+	cancelRequests()
+	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
+		log.Warn("http server stopped with an error", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// ensureAdmin creates the user admin on an empty database, with the password
+// from BATON_ADMIN_PASSWORD or a random one printed once.
+func ensureAdmin(ctx context.Context, log *slog.Logger, st *store.Store, password string) error {
+	n, err := st.CountUsers(ctx)
+	if err != nil {
+		return fmt.Errorf("count users: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	generated := password == ""
+	if generated {
+		if password, err = randomPassword(20); err != nil {
+			return err
+		}
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	u := &models.User{Name: "admin", PasswordHash: hash, Roles: []models.Role{models.RoleAdmin}}
+	if err := st.CreateUser(ctx, u); err != nil {
+		if models.IsCode(err, models.Conflict) {
+			return nil // another instance starting at the same moment created it
+		}
+		return fmt.Errorf("create admin user: %w", err)
+	}
+	if err := st.Audit(ctx, &models.AuditEntry{Actor: "system", Action: models.AuditUserCreated, Target: "admin"}); err != nil {
+		return err
+	}
+	if generated {
+		log.Warn("created user admin with a random password; it is shown only this once", "user", "admin", "password", password)
+	} else {
+		log.Info("created user admin with the password from BATON_ADMIN_PASSWORD")
+	}
+	return nil
+}
+
+// randomPassword returns n characters that are easy to read and type.
+func randomPassword(n int) (string, error) {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b), nil
 }

@@ -1,0 +1,243 @@
+// Package handlers is Baton's HTTP layer: the one Fiber app (New), its
+// middleware (request id, access log, metrics, recover, security headers,
+// request context, body limit, authentication, CSRF, roles), the JSON API
+// under /api/v1 and the server-rendered pages. Each resource has its own
+// file that opens with its route table. The store and the engine are reached
+// only through the small interfaces declared here, whose signatures use
+// models types only.
+package handlers
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/baton-run/baton/models"
+)
+
+// Deps is everything the HTTP layer needs. The zero value works: every
+// field has a default (see withDefaults; a zero or negative number means the
+// default); without a Store every route that needs the database answers 503.
+type Deps struct {
+	// Log receives the access log and errors; default slog.Default().
+	Log *slog.Logger
+	// Store persists users, tokens, sessions, login failures and the audit
+	// log; *store.Store satisfies it. Default: a store that is unavailable.
+	Store Store
+	// Definitions checks workflow definitions for POST /api/v1/validate and
+	// serves the JSON Schema; engine.Validator satisfies it. When nil those
+	// two routes answer 503.
+	Definitions Definitions
+	// Registry receives the HTTP metrics and is served at GET /metrics;
+	// default a new registry holding only the HTTP metrics.
+	Registry *prometheus.Registry
+	// BodyLimit is the largest request body accepted, in bytes; default 1 MiB.
+	BodyLimit int
+	// SecureCookies marks cookies Secure (only sent over HTTPS); default false,
+	// because the default bind address is plain-HTTP localhost.
+	SecureCookies bool
+	// RequestTimeout bounds each request's context; default 30s.
+	RequestTimeout time.Duration
+	// BaseContext is the parent of every request context, so shutting the
+	// server down cancels work in flight; default context.Background().
+	BaseContext context.Context
+	// Version is shown in the page footer; default "dev".
+	Version string
+	// Now is the clock for sessions, token use and login throttling; default time.Now.
+	Now func() time.Time
+	// SessionTTL is how long a browser login lasts; default 12h.
+	SessionTTL time.Duration
+	// LoginAttempts is how many failed logins for one user from one address
+	// within LoginWindow make further attempts wait; default 5.
+	LoginAttempts int
+	// LoginWindow is the span over which failed logins are counted, and so
+	// the longest wait; default 15 minutes.
+	LoginWindow time.Duration
+}
+
+// Defaults for Deps fields.
+const (
+	DefaultBodyLimit      = 1 << 20
+	DefaultRequestTimeout = 30 * time.Second
+	DefaultSessionTTL     = 12 * time.Hour
+	DefaultLoginAttempts  = 5
+	DefaultLoginWindow    = 15 * time.Minute
+)
+
+func (d Deps) withDefaults() Deps {
+	d.Log = cmp.Or(d.Log, slog.Default())
+	if d.Store == nil {
+		d.Store = unavailableStore{}
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	d.BodyLimit = positiveOr(d.BodyLimit, DefaultBodyLimit)
+	d.RequestTimeout = positiveOr(d.RequestTimeout, DefaultRequestTimeout)
+	if d.BaseContext == nil {
+		d.BaseContext = context.Background()
+	}
+	d.Version = cmp.Or(d.Version, "dev")
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	d.SessionTTL = positiveOr(d.SessionTTL, DefaultSessionTTL)
+	d.LoginAttempts = positiveOr(d.LoginAttempts, DefaultLoginAttempts)
+	d.LoginWindow = positiveOr(d.LoginWindow, DefaultLoginWindow)
+	return d
+}
+
+// positiveOr returns v when it is positive, else def: a negative limit or
+// duration is as meaningless as a zero one.
+func positiveOr[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Store is what the HTTP layer needs from persistence. Each method returns
+// *models.Error codes: NotFound when absent, Conflict on a duplicate.
+type Store interface {
+	Pinger
+	UserStore
+	TokenStore
+	SessionStore
+	LoginThrottle
+	Auditor
+}
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// UserStore reads and changes users.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *models.User) error
+	UserByName(ctx context.Context, name string) (*models.User, error)
+	ListUsers(ctx context.Context) ([]models.User, error)
+	SetUserRoles(ctx context.Context, id int64, roles []models.Role) error
+}
+
+// TokenStore keeps API tokens (their hashes only).
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *models.APIToken) error
+	TokenByHash(ctx context.Context, hash string) (*models.APIToken, *models.User, error)
+	TokenByID(ctx context.Context, id int64) (*models.APIToken, error)
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+	RevokeToken(ctx context.Context, id int64, at time.Time) error
+	ListTokens(ctx context.Context, userID int64) ([]models.APIToken, error)
+}
+
+// SessionStore keeps browser sessions (the hash of the cookie value only).
+type SessionStore interface {
+	CreateSession(ctx context.Context, sess *models.Session) error
+	SessionByHash(ctx context.Context, hash string, now time.Time) (*models.Session, *models.User, error)
+	TouchSession(ctx context.Context, id int64, at time.Time) error
+	DeleteSession(ctx context.Context, id int64) error
+}
+
+// LoginThrottle counts failed logins per user and address, shared by every
+// instance on one database.
+type LoginThrottle interface {
+	RecordLoginFailure(ctx context.Context, user, ip string, at time.Time) error
+	CountLoginFailures(ctx context.Context, user, ip string, since time.Time) (int64, error)
+	ClearLoginFailures(ctx context.Context, user, ip string) error
+}
+
+// Auditor writes the audit log.
+type Auditor interface {
+	Audit(ctx context.Context, e *models.AuditEntry) error
+}
+
+// Definitions checks workflow definitions; engine.Validator satisfies it.
+type Definitions interface {
+	// Check returns nil for a valid definition, a models.BadRequest error for
+	// a body that does not parse, and a models.Invalid error listing every
+	// problem otherwise. contentType is "application/json" or "application/yaml".
+	Check(body []byte, contentType string) error
+	// JSONSchema is the JSON Schema of the definition format.
+	JSONSchema() []byte
+}
+
+// server holds the dependencies the handlers share.
+type server struct {
+	deps    Deps
+	log     *slog.Logger
+	store   Store
+	now     func() time.Time
+	assets  *assets
+	metrics *httpMetrics
+}
+
+// New builds the Fiber app with every middleware and route. It is the only
+// fiber.New in Baton; cmd/baton calls Listen on the result.
+func New(d Deps) *fiber.App {
+	d = d.withDefaults()
+	s := &server{
+		deps:    d,
+		log:     d.Log,
+		store:   d.Store,
+		now:     func() time.Time { return d.Now().UTC() },
+		assets:  loadAssets(d.Log),
+		metrics: newHTTPMetrics(d.Registry, d.Log),
+	}
+	app := fiber.New(fiber.Config{
+		AppName: "baton",
+		// Immutable makes the strings fiber returns (Params, Method, Get,
+		// FormValue…) safe to keep after the handler returns, at the cost of a
+		// copy; otherwise they alias buffers reused by the next request, a
+		// trap for metrics labels and for goroutines such as event streams.
+		Immutable:             true,
+		BodyLimit:             d.BodyLimit,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		// Reads are bounded so a slow client cannot hold a connection open
+		// forever; writes are not, because event streams stay open for the
+		// length of a run.
+		ReadTimeout: d.RequestTimeout,
+		IdleTimeout: 2 * time.Minute,
+		// Room for long cookies and headers; fasthttp's 4 KiB default
+		// answers 431 to a browser carrying a few large cookies.
+		ReadBufferSize: 16 << 10,
+	})
+	// The order matters: the request id comes first so that every later log
+	// line and error carries it; observe wraps the rest so it sees the final
+	// status, including errors rendered by handleError and recovered panics.
+	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate)
+	for _, rs := range [][]route{
+		s.sessionRoutes(),
+		s.pageRoutes(),
+		s.settingsRoutes(),
+		s.userRoutes(),
+		s.tokenRoutes(),
+		s.validateRoutes(),
+		s.healthRoutes(),
+		s.staticRoutes(),
+	} {
+		s.register(app, rs)
+	}
+	return app
+}
+
+// route is one line of a route table: every route says what it needs.
+type route struct {
+	method  string
+	path    string
+	need    models.Role // anyone: no authentication; RoleViewer: any signed-in user
+	handler fiber.Handler
+}
+
+// anyone marks a route that needs no authentication.
+const anyone models.Role = ""
+
+func (s *server) register(app *fiber.App, routes []route) {
+	for _, r := range routes {
+		app.Add(r.method, r.path, s.need(r.need), r.handler)
+	}
+}

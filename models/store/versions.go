@@ -1,0 +1,291 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"gorm.io/gorm"
+
+	"github.com/baton-run/baton/models"
+)
+
+// SaveDraft saves def as the template's one open draft, edited by editor:
+// the open draft's definition is replaced, or, when the template has no
+// draft (its latest version is in review, approved or rejected), def becomes
+// a new draft numbered after the latest version. The template's name and
+// description follow def. It returns NotFound for an unknown key and Invalid
+// when def.ID is not key, def has no name, or editor is empty. def should
+// have passed engine.Compile.
+func (s *Store) SaveDraft(ctx context.Context, key string, def models.Definition, editor string) (*models.Version, error) {
+	if err := checkDefinition(&def); err != nil {
+		return nil, err
+	}
+	if def.ID != key {
+		return nil, models.Problems("the definition is not valid", []models.Problem{{
+			Path: "id", Message: fmt.Sprintf("%q does not match the template's key %q; a template's key never changes", def.ID, key),
+		}})
+	}
+	if err := checkActor(editor, "editor"); err != nil {
+		return nil, err
+	}
+	var out *models.Version
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		tpl, err := lockTemplate(tx, key)
+		if err != nil {
+			return err
+		}
+		v, err := saveDraft(tx, &tpl, def, editor, models.ReviewEdited, 0)
+		if err != nil {
+			return err
+		}
+		out = v.model(key)
+		return nil
+	})
+	return out, err
+}
+
+// saveDraft writes def into the open draft of the locked template tpl, or
+// into a new draft after the latest version, and records editor and the
+// event (action for an existing draft, with from for restores; a new draft
+// is always "created", or "restored" when from is set).
+func saveDraft(tx *gorm.DB, tpl *templateRow, def models.Definition, editor string, action models.VersionAction, from int) (*reviewVersionRow, error) {
+	at := now()
+	var drafts []reviewVersionRow
+	if err := tx.Where("template_id = ? AND status = ?", tpl.ID, models.VersionDraft).Limit(1).Find(&drafts).Error; err != nil {
+		return nil, mapErr(err, fmt.Sprintf("draft of template %q", tpl.Key))
+	}
+	var v *reviewVersionRow
+	if len(drafts) == 1 {
+		v = &drafts[0]
+		def.Version = fmt.Sprint(v.Number)
+		v.Definition, v.UpdatedAt = NewJSON(def), at
+		err := tx.Model(&reviewVersionRow{}).Where("id = ? AND status = ?", v.ID, models.VersionDraft).
+			Updates(map[string]any{"definition": v.Definition, "updated_at": at}).Error
+		if err != nil {
+			return nil, mapErr(err, fmt.Sprintf("version %d of template %q", v.Number, tpl.Key))
+		}
+		if err := addEditor(tx, v.ID, editor, at); err != nil {
+			return nil, err
+		}
+	} else {
+		var latest int
+		if err := tx.Model(&reviewVersionRow{}).Where("template_id = ?", tpl.ID).
+			Select("COALESCE(MAX(number), 0)").Scan(&latest).Error; err != nil {
+			return nil, mapErr(err, fmt.Sprintf("versions of template %q", tpl.Key))
+		}
+		var err error
+		if v, err = insertVersion(tx, tpl, latest+1, def, editor, at); err != nil {
+			return nil, err
+		}
+		if action == models.ReviewEdited {
+			action = models.ReviewCreated
+		}
+	}
+	if err := addEvent(tx, v.ID, action, editor, at, "", 0, from); err != nil {
+		return nil, err
+	}
+	err := tx.Model(&templateRow{}).Where("id = ?", tpl.ID).
+		Updates(map[string]any{"name": def.Name, "description": def.Description, "updated_at": at}).Error
+	if err != nil {
+		return nil, mapErr(err, fmt.Sprintf("template %q", tpl.Key))
+	}
+	return v, nil
+}
+
+// RestoreVersion copies the definition of version from into the template's
+// open draft (a new draft when there is none), saved by editor. It returns
+// NotFound for an unknown template or version, Conflict when version from is
+// itself the open draft, and Invalid for an empty editor.
+func (s *Store) RestoreVersion(ctx context.Context, key string, from int, editor string) (*models.Version, error) {
+	if err := checkActor(editor, "editor"); err != nil {
+		return nil, err
+	}
+	var out *models.Version
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		tpl, err := lockTemplate(tx, key)
+		if err != nil {
+			return err
+		}
+		old, err := versionRow(tx, &tpl, from)
+		if err != nil {
+			return err
+		}
+		if old.Status == models.VersionDraft {
+			return models.Errorf(models.Conflict, "version %d of template %q is the open draft already; there is nothing to restore", from, key)
+		}
+		v, err := saveDraft(tx, &tpl, old.Definition.V, editor, models.ReviewRestored, from)
+		if err != nil {
+			return err
+		}
+		out = v.model(key)
+		return nil
+	})
+	return out, err
+}
+
+// versionRow reads version n of the template tpl, or NotFound.
+func versionRow(db *gorm.DB, tpl *templateRow, n int) (*reviewVersionRow, error) {
+	var row reviewVersionRow
+	err := db.Where("template_id = ? AND number = ?", tpl.ID, n).Take(&row).Error
+	if err != nil {
+		return nil, mapErr(err, fmt.Sprintf("version %d of template %q", n, tpl.Key))
+	}
+	return &row, nil
+}
+
+// TemplateVersion returns version n of a template with its definition, or
+// NotFound.
+func (s *Store) TemplateVersion(ctx context.Context, key string, n int) (*models.Version, error) {
+	db := s.read.WithContext(ctx)
+	tpl, err := templateByKey(db, key)
+	if err != nil {
+		return nil, err
+	}
+	row, err := versionRow(db, &tpl, n)
+	if err != nil {
+		return nil, err
+	}
+	return row.model(key), nil
+}
+
+// LatestApprovedVersion returns the approved version with the highest
+// number, the one production runs use. It returns NotFound for an unknown
+// template, and Conflict when no version of it is approved yet.
+func (s *Store) LatestApprovedVersion(ctx context.Context, key string) (*models.Version, error) {
+	db := s.read.WithContext(ctx)
+	tpl, err := templateByKey(db, key)
+	if err != nil {
+		return nil, err
+	}
+	var rows []reviewVersionRow
+	err = db.Where("template_id = ? AND status = ?", tpl.ID, models.VersionApproved).
+		Order("number DESC").Limit(1).Find(&rows).Error
+	if err != nil {
+		return nil, mapErr(err, fmt.Sprintf("approved version of template %q", key))
+	}
+	if len(rows) == 0 {
+		return nil, models.Errorf(models.Conflict, "template %q has no approved version yet: a version must be submitted and approved before it runs", key)
+	}
+	return rows[0].model(key), nil
+}
+
+func templateByKey(db *gorm.DB, key string) (templateRow, error) {
+	var tpl templateRow
+	if err := db.Where("key = ?", key).Take(&tpl).Error; err != nil {
+		return tpl, mapErr(err, fmt.Sprintf("template %q", key))
+	}
+	return tpl, nil
+}
+
+// ListVersions returns a template's versions without their definitions,
+// newest first, or NotFound for an unknown template.
+func (s *Store) ListVersions(ctx context.Context, key string) ([]models.VersionSummary, error) {
+	db := s.read.WithContext(ctx)
+	tpl, err := templateByKey(db, key)
+	if err != nil {
+		return nil, err
+	}
+	var rows []reviewVersionRow
+	// A definition can be a megabyte; a listing never needs it.
+	if err := db.Omit("definition").Where("template_id = ?", tpl.ID).Order("number DESC").Find(&rows).Error; err != nil {
+		return nil, mapErr(err, fmt.Sprintf("versions of template %q", key))
+	}
+	out := make([]models.VersionSummary, len(rows))
+	for i := range rows {
+		out[i] = rows[i].summary()
+	}
+	return out, nil
+}
+
+// VersionDetail returns version n with its editors, the approvals of its
+// current submission and the template's quorum, or NotFound.
+func (s *Store) VersionDetail(ctx context.Context, key string, n int) (*models.VersionDetail, error) {
+	db := s.read.WithContext(ctx)
+	tpl, err := templateByKey(db, key)
+	if err != nil {
+		return nil, err
+	}
+	return versionDetailTx(db, &tpl, n)
+}
+
+func versionEditors(db *gorm.DB, versionID int64) ([]string, error) {
+	editors := []string{}
+	if err := db.Model(&versionEditorRow{}).Where("version_id = ?", versionID).Order("id").Pluck("user_name", &editors).Error; err != nil {
+		return nil, mapErr(err, "version editors")
+	}
+	return editors, nil
+}
+
+// VersionEvents returns the review trail of version n, oldest first, or
+// NotFound.
+func (s *Store) VersionEvents(ctx context.Context, key string, n int) ([]models.VersionEvent, error) {
+	db := s.read.WithContext(ctx)
+	tpl, err := templateByKey(db, key)
+	if err != nil {
+		return nil, err
+	}
+	row, err := versionRow(db, &tpl, n)
+	if err != nil {
+		return nil, err
+	}
+	var rows []versionEventRow
+	if err := db.Where("version_id = ?", row.ID).Order("id").Find(&rows).Error; err != nil {
+		return nil, mapErr(err, "version events")
+	}
+	out := make([]models.VersionEvent, len(rows))
+	for i, e := range rows {
+		out[i] = models.VersionEvent{
+			ID: e.ID, Template: key, Version: n, Action: models.VersionAction(e.Action), Actor: e.Actor,
+			At: e.At.UTC(), Comment: e.Comment, Round: e.Round, FromVersion: e.FromVersion,
+		}
+	}
+	return out, nil
+}
+
+// Review-trail page sizes of TemplateEvents.
+const (
+	DefaultEventLimit = 100
+	MaxEventLimit     = 1000
+)
+
+// TemplateEvents returns the review trail of every version of a template,
+// newest first: up to limit entries (0: DefaultEventLimit, capped at
+// MaxEventLimit) with ids below beforeID (0: from the newest). To page, pass
+// the last entry's ID as the next beforeID. It returns NotFound for an
+// unknown template and Invalid for a negative beforeID.
+func (s *Store) TemplateEvents(ctx context.Context, key string, beforeID int64, limit int) ([]models.VersionEvent, error) {
+	if beforeID < 0 {
+		return nil, models.Errorf(models.Invalid, "before must be a positive event id, not %d", beforeID)
+	}
+	if limit <= 0 {
+		limit = DefaultEventLimit
+	}
+	limit = min(limit, MaxEventLimit)
+	db := s.read.WithContext(ctx)
+	tpl, err := templateByKey(db, key)
+	if err != nil {
+		return nil, err
+	}
+	type eventWithNumber struct {
+		Event  versionEventRow `gorm:"embedded"`
+		Number int
+	}
+	q := db.Table("version_events AS e").Select("e.*, v.number").
+		Joins("JOIN template_versions v ON v.id = e.version_id").Where("v.template_id = ?", tpl.ID)
+	if beforeID > 0 {
+		q = q.Where("e.id < ?", beforeID)
+	}
+	var rows []eventWithNumber
+	if err := q.Order("e.id DESC").Limit(limit).Scan(&rows).Error; err != nil {
+		return nil, mapErr(err, fmt.Sprintf("review trail of template %q", key))
+	}
+	out := make([]models.VersionEvent, len(rows))
+	for i, r := range rows {
+		e := r.Event
+		out[i] = models.VersionEvent{
+			ID: e.ID, Template: key, Version: r.Number, Action: models.VersionAction(e.Action), Actor: e.Actor,
+			At: e.At.UTC(), Comment: e.Comment, Round: e.Round, FromVersion: e.FromVersion,
+		}
+	}
+	return out, nil
+}

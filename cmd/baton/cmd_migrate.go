@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/baton-run/baton/models/store"
 )
 
-func cmdMigrate(ctx context.Context, e *env, args []string) error {
+func cmdMigrate(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("migrate [flags]", "Applies every database migration that has not been applied yet, then exits.", e.getenv, e.stderr)
 	dbs := addDBSettings(s)
 	rest, err := s.parse(args)
@@ -21,7 +23,7 @@ func cmdMigrate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	fmt.Fprintf(e.stdout, "database %s is up to date\n", redactURL(url))
 	return nil
 }
@@ -38,3 +40,7 @@ func openStore(ctx context.Context, dbs *dbSettings) (*store.Store, string, erro
 	}
 	return st, url, nil
 }
+
+// closeStore closes st at the end of a command and reports a failure to
+// close (which may mean a write was lost) through *err.
+func closeStore(st io.Closer, err *error) { *err = errors.Join(*err, st.Close()) }

@@ -30,7 +30,7 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 	return usageError("unknown subcommand %q; %s", args[0], usage)
 }
 
-func tokenCreate(ctx context.Context, e *env, args []string) error {
+func tokenCreate(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("token create --user NAME [--name LABEL] [flags]", "Prints a new API token for a user, once. Only its hash is stored.", e.getenv, e.stderr)
 	user := s.add("user", "", "", "the user the token acts as (required)")
 	label := s.add("name", "", "cli", "a label to tell tokens apart")
@@ -49,7 +49,7 @@ func tokenCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	u, err := st.UserByName(ctx, user.value)
 	if err != nil {
 		return fmt.Errorf("user %q: %w", user.value, err)
@@ -71,7 +71,7 @@ func tokenCreate(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func tokenList(ctx context.Context, e *env, args []string) error {
+func tokenList(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("token list --user NAME [flags]", "Lists a user's API tokens (never the tokens themselves).", e.getenv, e.stderr)
 	user := s.add("user", "", "", "whose tokens (required)")
 	dbs := addDBSettings(s)
@@ -85,7 +85,7 @@ func tokenList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	u, err := st.UserByName(ctx, user.value)
 	if err != nil {
 		return fmt.Errorf("user %q: %w", user.value, err)
@@ -108,7 +108,7 @@ func tokenList(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func tokenRevoke(ctx context.Context, e *env, args []string) error {
+func tokenRevoke(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("token revoke ID [flags]", "Revokes an API token at once.", e.getenv, e.stderr)
 	dbs := addDBSettings(s)
 	rest, err := s.parse(args)
@@ -126,7 +126,7 @@ func tokenRevoke(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	if err := st.RevokeToken(ctx, id, time.Now().UTC()); err != nil {
 		return fmt.Errorf("token %d: %w", id, err)
 	}

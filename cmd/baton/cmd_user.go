@@ -60,7 +60,7 @@ func newPassword(e *env, given string) (hash string, err error) {
 	return auth.HashPassword(given)
 }
 
-func userAdd(ctx context.Context, e *env, args []string) error {
+func userAdd(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("user add NAME --role ROLE… [flags]", "Adds a user. Without --password, a random password is printed once.", e.getenv, e.stderr)
 	roleNames := s.listFlag("role", "a role: admin, designer, approver, operator or viewer (repeatable)")
 	password := s.add("password", "", "", "the user's password (at least 8 characters)")
@@ -84,7 +84,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	hash, err := newPassword(e, password.value)
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func userAdd(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func userList(ctx context.Context, e *env, args []string) error {
+func userList(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("user list [flags]", "Lists users and their roles.", e.getenv, e.stderr)
 	dbs := addDBSettings(s)
 	if _, err := s.parse(args); err != nil {
@@ -114,7 +114,7 @@ func userList(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	users, err := st.ListUsers(ctx)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func userList(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func userRoles(ctx context.Context, e *env, args []string) error {
+func userRoles(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("user roles NAME --role ROLE… [flags]", "Replaces a user's roles.", e.getenv, e.stderr)
 	roleNames := s.listFlag("role", "a role: admin, designer, approver, operator or viewer (repeatable)")
 	dbs := addDBSettings(s)
@@ -144,7 +144,7 @@ func userRoles(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	u, err := st.UserByName(ctx, rest[0])
 	if err != nil {
 		return fmt.Errorf("user %q: %w", rest[0], err)
@@ -160,7 +160,7 @@ func userRoles(ctx context.Context, e *env, args []string) error {
 	return nil
 }
 
-func userPassword(ctx context.Context, e *env, args []string) error {
+func userPassword(ctx context.Context, e *env, args []string) (err error) {
 	s := newSettings("user password NAME [--password P] [flags]", "Sets a user's password. Without --password, a random one is printed once.", e.getenv, e.stderr)
 	password := s.add("password", "", "", "the new password (at least 8 characters)")
 	dbs := addDBSettings(s)
@@ -175,7 +175,7 @@ func userPassword(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	u, err := st.UserByName(ctx, rest[0])
 	if err != nil {
 		return fmt.Errorf("user %q: %w", rest[0], err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -74,7 +75,7 @@ func (s *settings) parse(args []string) ([]string, error) {
 	var positional []string
 	for {
 		if err := s.fs.Parse(args); err != nil {
-			if err == flag.ErrHelp {
+			if errors.Is(err, flag.ErrHelp) {
 				return nil, &exitError{code: 0}
 			}
 			return nil, &exitError{code: 2}
@@ -129,14 +130,6 @@ func (st *setting) duration() (time.Duration, error) {
 		return 0, usageError("%s: %q is not a duration such as 30s or 2m", st.name(), st.value)
 	}
 	return d, nil
-}
-
-func (st *setting) positiveInt() (int, error) {
-	n, err := strconv.Atoi(st.value)
-	if err != nil || n <= 0 {
-		return 0, usageError("%s: %q is not a positive whole number", st.name(), st.value)
-	}
-	return n, nil
 }
 
 func (st *setting) boolean() (bool, error) {

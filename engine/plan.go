@@ -24,7 +24,8 @@ type Plan struct {
 	// Groups are the parallel groups by id.
 	Groups map[string]*models.ParallelGroup
 
-	byID map[string]*PlanStep
+	byID   map[string]*PlanStep
+	limits Limits // what Compile enforced; Limits() returns it
 }
 
 // Step returns the step with the given id.
@@ -60,16 +61,16 @@ type PlanStep struct {
 	In    []Edge // edges into this step
 	Out   []Edge // edges out of this step
 
-	When        *Expr              // the guard; nil when none
-	Retry       models.RetryPolicy // effective policy, every field set
-	Group       string             // the parallel group's id, "" when none
-	Action      *ActionTemplate    // command steps: the action; parallel steps: nil
-	Compensate  *ActionTemplate    // nil when none
-	Condition   *Expr              // boolean condition steps (expression or named condition)
-	Cases       []*Expr            // decision-table condition steps, in order
-	ForEach     *Expr              // parallel steps: the list
-	ItemAction  *ActionTemplate    // parallel steps: the action run per element
-	ItemName    string             // parallel steps: "item" unless `as` says otherwise
+	When       *Expr              // the guard; nil when none
+	Retry      models.RetryPolicy // effective policy, every field set
+	Group      string             // the parallel group's id, "" when none
+	Action     *ActionTemplate    // command steps: the action; parallel steps: nil
+	Compensate *ActionTemplate    // nil when none
+	Condition  *Expr              // boolean condition steps (expression or named condition)
+	Cases      []*Expr            // decision-table condition steps, in order
+	ForEach    *Expr              // parallel steps: the list
+	ItemAction *ActionTemplate    // parallel steps: the action run per element
+	ItemName   string             // parallel steps: "item" unless `as` says otherwise
 }
 
 // StepResult is what expressions see as steps.<id>.

@@ -56,10 +56,8 @@ func validateFile(w io.Writer, name string) bool {
 		fmt.Fprintf(w, "%s: %v\n", name, unwrapPathError(err))
 		return false
 	}
-	def, err := engine.Parse(data, engine.FormatFromName(name))
-	if err == nil {
-		_, err = engine.Compile(def)
-	}
+	// The same check as POST /api/v1/validate, so the two always agree.
+	_, err = engine.ParseAndCompile(data, engine.FormatFromName(name), engine.Limits{})
 	if err == nil {
 		fmt.Fprintf(w, "%s: ok\n", name)
 		return true

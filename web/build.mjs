@@ -7,6 +7,7 @@ import { build } from "esbuild";
 import { copyFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { designerBuild } from "./designer/build-options.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "static");
@@ -34,3 +35,6 @@ await build({
   charset: "utf8",
   logLevel: "warning",
 });
+
+// The designer canvas: an ES module (static/designer.js) and its stylesheet.
+await build({ absWorkingDir: root, ...designerBuild });

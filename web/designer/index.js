@@ -1,0 +1,1025 @@
+// Baton's visual designer canvas: the one stateful piece of JavaScript in
+// the app. It owns the workflow graph while a draft is edited, draws steps
+// as HTML nodes and edges as SVG paths in one transformed "world" layer,
+// and reads and writes the definition format of shared/spec/definition.md
+// (node positions in each step's `position`). Everything else on the page
+// (the step's side panel, saving, validation) is server-rendered; the
+// canvas talks to it through onChange, setProblems and its events.
+//
+// CSP note: the app's policy has `style-src 'self'`, so this file never
+// writes style attributes or inline <style>; it sets CSSOM properties
+// (el.style.transform), which the policy allows.
+import {
+  KINDS, STATUSES, kindInfo, kindOf, ports, edges, stepById, newStep, connect, disconnect,
+  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight,
+} from "./model.mjs";
+
+export { KINDS, STATUSES };
+
+const SVG = "http://www.w3.org/2000/svg";
+const MIN_ZOOM = 0.2;
+const MAX_ZOOM = 2;
+// Node names are 13 px; fitting never zooms below 11 px text (ui-anchor
+// behaviour 13). Below that it keeps 11 px and scrolls to the start.
+const READABLE_ZOOM = 0.85;
+const DRAG_SLOP = 4;
+const HISTORY_LIMIT = 300;
+
+const STATUS_ICON = {
+  pending: "…", running: "▶", retrying: "↻", waiting: "◷", succeeded: "✓", failed: "✕",
+  skipped: "↷", cancelled: "⊘", timed_out: "⧗", compensated: "↺",
+};
+
+// el builds an element: el("div", {class: "x", "data-testid": "y"}, child…).
+function el(tag, attrs, ...children) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children) if (c !== null && c !== undefined && c !== false) node.append(c);
+  return node;
+}
+
+const clone = (v) => JSON.parse(JSON.stringify(v));
+
+function checkDefinition(def) {
+  if (!def || typeof def !== "object" || !Array.isArray(def.steps)) {
+    throw new TypeError("designer: definition must be an object with a steps array");
+  }
+  def.steps.forEach((s, i) => {
+    if (!s || typeof s !== "object" || typeof s.id !== "string" || !s.id) {
+      throw new TypeError(`designer: steps[${i}] must be an object with a string id`);
+    }
+  });
+}
+
+function describe(step) {
+  const a = step.action || {};
+  switch (kindOf(step)) {
+    case "http": return `${a.method || "GET"} ${a.url || ""}`;
+    case "set": return Object.keys(a.values || {}).join(", ") || "no values";
+    case "log": case "fail": return a.message || "";
+    case "subworkflow": return a.template ? `runs ${a.template}` : "no template";
+    case "condition": return a.condition ? `condition ${a.condition}` : a.expression || "";
+    case "decision": return `${a.cases.length} case${a.cases.length === 1 ? "" : "s"} + default`;
+    case "foreach": return `for each in ${a.forEach || "?"}`;
+    case "wait": return `wait ${duration(a.duration)}`;
+    case "signal": return `until signal “${a.signal}”`;
+    default: return a.kind ? `kind ${a.kind}` : step.type;
+  }
+}
+
+function duration(v) {
+  if (typeof v === "string") return v;
+  const ms = Number(v) || 0;
+  if (ms % 3600000 === 0 && ms) return ms / 3600000 + " h";
+  if (ms % 60000 === 0 && ms) return ms / 60000 + " min";
+  return ms % 1000 === 0 ? ms / 1000 + " s" : ms + " ms";
+}
+
+// portY is the vertical offset of output port i on a node of height h.
+function portY(step, i, h) {
+  const n = ports(step).length;
+  return n === 1 ? h / 2 : (h - n * 24) / 2 + 24 * i + 12;
+}
+
+let instances = 0;
+
+/**
+ * mountDesigner draws a workflow definition in container and lets the user
+ * edit it. Options: definition (required), problems ([{path, message}]),
+ * onChange(definition) called after every change, readOnly.
+ * Events (api.on(name, fn), and DOM events "designer:<name>" bubbling from
+ * the canvas): change(definition), select(stepIds), open(stepId), close().
+ */
+export function mountDesigner(container, options = {}) {
+  if (!(container instanceof Element)) throw new TypeError("designer: container must be an element");
+  checkDefinition(options.definition);
+  const instance = ++instances;
+  const readOnly = !!options.readOnly;
+  let def = clone(options.definition);
+  let view = { x: 0, y: 0, k: 1 };
+  let selected = new Set();
+  let selectedEdge = null;
+  let problems = { steps: new Map(), edges: new Map(), other: [] };
+  let rawProblems = [];
+  const statuses = new Map();
+  const undoStack = [];
+  const redoStack = [];
+  const listeners = new Map();
+  let autoPos = new Map();
+  let drag = null;
+  let spaceHeld = false;
+  let keyConnect = null; // {from, port} while connecting with the keyboard
+  let toastTimer = 0;
+
+  // ---- DOM skeleton -------------------------------------------------------
+  const button = (id, label, text, key) =>
+    el("button", { type: "button", class: "bd-tool", "data-testid": "tool-" + id, "aria-label": label, title: key ? `${label} (${key})` : label }, text);
+  const tools = {
+    undo: button("undo", "Undo", "↶", "Ctrl+Z"),
+    redo: button("redo", "Redo", "↷", "Ctrl+Shift+Z"),
+    zoomOut: button("zoom-out", "Zoom out", "−", "-"),
+    zoomIn: button("zoom-in", "Zoom in", "+", "+"),
+    fit: button("fit", "Fit to screen", "Fit", "1"),
+    layout: button("layout", "Auto-layout", "Layout", "Shift+Alt+T"),
+    del: button("delete", "Delete selection", "Delete", "Del"),
+  };
+  const zoomLabel = el("button", { type: "button", class: "bd-tool bd-zoom", "data-testid": "zoom-level", title: "Reset zoom to 100% (0)", "aria-label": "Reset zoom" }, "100%");
+  const toolbar = el("div", { class: "bd-toolbar", role: "toolbar", "aria-label": "Canvas tools" },
+    ...(readOnly ? [] : [tools.undo, tools.redo, el("span", { class: "bd-sep" })]),
+    tools.zoomOut, zoomLabel, tools.zoomIn, tools.fit,
+    ...(readOnly ? [] : [tools.layout, el("span", { class: "bd-sep" }), tools.del]));
+
+  const search = el("input", { type: "search", class: "bd-search", placeholder: "Search steps", title: "Search step kinds (/)", "aria-label": "Search step kinds", "data-testid": "palette-search" });
+  const paletteList = el("ul", { class: "bd-items" }, ...KINDS.map((k) =>
+    el("li", {}, el("button", { type: "button", class: "bd-item k-" + k.kind, "data-kind": k.kind, "data-testid": "palette-" + k.kind, title: `${k.label}: drag onto the canvas, or click to add after the selected step` },
+      el("span", { class: "bd-tag" }, k.tag), k.label))));
+  const paletteEmpty = el("p", { class: "bd-hint", hidden: true }, "No step kind matches.");
+  const palette = readOnly ? null : el("aside", { class: "bd-palette", "data-testid": "palette", "aria-label": "Step kinds" },
+    search, paletteList, paletteEmpty, el("p", { class: "bd-hint" }, "Drag a step onto the canvas, or click it to add it after the selected step."));
+
+  const frames = el("div", { class: "bd-frames" });
+  const svg = el("svg:svg", { class: "bd-edges", "aria-hidden": "true" });
+  const nodes = el("div", { class: "bd-nodes" });
+  const world = el("div", { class: "bd-world" }, frames, svg, nodes);
+  const band = el("div", { class: "bd-band", hidden: true });
+  const toast = el("div", { class: "bd-toast", role: "status", "aria-live": "polite", "data-testid": "designer-message" });
+  const problemList = el("div", { class: "bd-problems", "data-testid": "problems", hidden: true });
+  const empty = el("div", { class: "bd-empty", "data-testid": "canvas-empty", hidden: true },
+    readOnly ? "This workflow has no steps." : "Drag a step from the palette onto the canvas to start.");
+  const viewport = el("div", { class: "bd-viewport", tabindex: 0, "data-testid": "canvas", role: "application", "aria-label": "Workflow canvas. Arrow keys move the selected steps, Enter opens one, Delete removes them." },
+    world, band, empty, problemList, toast);
+  const root = el("div", { class: "bd" + (readOnly ? " bd-readonly" : ""), "data-testid": "designer" },
+    toolbar, el("div", { class: "bd-body" }, ...(palette ? [palette] : []), viewport));
+  container.append(root);
+
+  // ---- events -------------------------------------------------------------
+  function emit(name, detail) {
+    for (const fn of listeners.get(name) || []) fn(detail);
+    viewport.dispatchEvent(new CustomEvent("designer:" + name, { detail, bubbles: true }));
+  }
+  function changed() {
+    const copy = clone(def);
+    if (options.onChange) options.onChange(copy);
+    emit("change", copy);
+  }
+  function say(message) {
+    toast.textContent = message;
+    toast.classList.add("bd-show");
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => toast.classList.remove("bd-show"), 4000);
+  }
+
+  // ---- history --------------------------------------------------------------
+  // Every change goes through change() (or commit() after a drag), which
+  // keeps a JSON snapshot of the definition before it: undo covers adds,
+  // connections, deletions, moves and layouts alike.
+  function commit(before) {
+    if (before === JSON.stringify(def)) return false;
+    undoStack.push(before);
+    if (undoStack.length > HISTORY_LIMIT) undoStack.shift();
+    redoStack.length = 0;
+    render();
+    changed();
+    return true;
+  }
+  function change(fn) {
+    const before = JSON.stringify(def);
+    const result = fn();
+    commit(before);
+    return result;
+  }
+  function travel(from, to) {
+    if (readOnly || !from.length) return;
+    to.push(JSON.stringify(def));
+    def = JSON.parse(from.pop());
+    selected = new Set([...selected].filter((id) => stepById(def, id)));
+    selectedEdge = null;
+    render();
+    changed();
+  }
+  const undo = () => travel(undoStack, redoStack);
+  const redo = () => travel(redoStack, undoStack);
+
+  // ---- geometry -------------------------------------------------------------
+  const pos = (s) => s.position || autoPos.get(s.id) || { x: 0, y: 0 };
+  const rectOf = (s) => ({ x: pos(s).x, y: pos(s).y, w: NODE_W, h: nodeHeight(s) });
+  const toWorld = (cx, cy) => {
+    const r = viewport.getBoundingClientRect();
+    return { x: (cx - r.left - view.x) / view.k, y: (cy - r.top - view.y) / view.k };
+  };
+  function bounds(steps) {
+    if (!steps.length) return null;
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const s of steps) {
+      const r = rectOf(s);
+      x0 = Math.min(x0, r.x); y0 = Math.min(y0, r.y);
+      x1 = Math.max(x1, r.x + r.w); y1 = Math.max(y1, r.y + r.h);
+    }
+    return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+  }
+  function applyView() {
+    world.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.k})`;
+    zoomLabel.textContent = Math.round(view.k * 100) + "%";
+  }
+  function zoomAt(k, cx, cy) {
+    k = Math.min(MAX_ZOOM, Math.max(MIN_ZOOM, k));
+    const r = viewport.getBoundingClientRect();
+    const px = cx === undefined ? r.width / 2 : cx - r.left;
+    const py = cy === undefined ? r.height / 2 : cy - r.top;
+    view = { x: px - ((px - view.x) / view.k) * k, y: py - ((py - view.y) / view.k) * k, k };
+    applyView();
+  }
+  function fit(tell = false) {
+    const b = bounds(def.steps);
+    const r = viewport.getBoundingClientRect();
+    if (!b || !r.width) return;
+    const pad = 40;
+    let k = Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h);
+    if (k >= READABLE_ZOOM) {
+      view = { k, x: (r.width - b.w * k) / 2 - b.x * k, y: (r.height - b.h * k) / 2 - b.y * k };
+    } else {
+      // Too big to fit readably: keep labels readable and show the start.
+      k = READABLE_ZOOM;
+      view = { k, x: pad - b.x * k, y: Math.max(pad - b.y * k, (r.height - b.h * k) / 2 - b.y * k) };
+      if (tell) say("Zoomed out as far as labels stay readable: drag the canvas to see the rest.");
+    }
+    applyView();
+  }
+  function reveal(id) {
+    const s = stepById(def, id);
+    const r = viewport.getBoundingClientRect();
+    if (!s || !r.width) return;
+    const p = pos(s);
+    const sx = p.x * view.k + view.x, sy = p.y * view.k + view.y;
+    if (sx < 0 || sy < 0 || sx + NODE_W * view.k > r.width || sy + nodeHeight(s) * view.k > r.height) {
+      view.x = r.width / 2 - (p.x + NODE_W / 2) * view.k;
+      view.y = r.height / 2 - (p.y + nodeHeight(s) / 2) * view.k;
+      applyView();
+    }
+  }
+
+  // freeSpot moves a proposed position down until it overlaps no node.
+  function freeSpot(x, y, h = 64) {
+    for (let i = 0; i < 200; i++) {
+      const hit = def.steps.some((s) => {
+        const r = rectOf(s);
+        return x < r.x + r.w + 20 && x + NODE_W + 20 > r.x && y < r.y + r.h + 20 && y + h + 20 > r.y;
+      });
+      if (!hit) break;
+      y += GAP_Y;
+    }
+    return { x: Math.round(x), y: Math.round(y) };
+  }
+
+  // ---- edges ----------------------------------------------------------------
+  // route draws a source→target curve; when the plain curve would pass
+  // under another node it detours through a horizontal lane above or below
+  // the nodes in the way, so no edge is ever hidden (ui-anchor behaviour 5).
+  function route(s, t, skip, rects) {
+    const dx = Math.max(40, Math.abs(t.x - s.x) / 2);
+    const curve = (a, b, d) => `C${a.x + d},${a.y} ${b.x - d},${b.y} ${b.x},${b.y}`;
+    const plain = `M${s.x},${s.y} ${curve(s, t, dx)}`;
+    const obstacles = rects.filter((r) => !skip.has(r.id));
+    // Only nodes inside the curve's bounding box can be under it.
+    const bx0 = Math.min(s.x, t.x - dx), bx1 = Math.max(s.x + dx, t.x);
+    const by0 = Math.min(s.y, t.y), by1 = Math.max(s.y, t.y);
+    const near = obstacles.filter((r) => r.x < bx1 && r.x + r.w > bx0 && r.y < by1 && r.y + r.h > by0);
+    if (!near.length) return plain;
+    const inside = (p) => near.filter((r) => p.x > r.x && p.x < r.x + r.w && p.y > r.y && p.y < r.y + r.h);
+    const hits = new Set();
+    for (let i = 1; i < 24; i++) {
+      const u = i / 24, v = 1 - u;
+      const x = v ** 3 * s.x + 3 * v * v * u * (s.x + dx) + 3 * v * u * u * (t.x - dx) + u ** 3 * t.x;
+      const y = v ** 3 * s.y + 3 * v * v * u * s.y + 3 * v * u * u * t.y + u ** 3 * t.y;
+      inside({ x, y }).forEach((r) => hits.add(r));
+    }
+    if (!hits.size) return plain;
+    let x0 = Math.min(...[...hits].map((r) => r.x)) - 24;
+    let x1 = Math.max(...[...hits].map((r) => r.x + r.w)) + 24;
+    const mid = (s.y + t.y) / 2;
+    let top = Math.min(...[...hits].map((r) => r.y)) - 16;
+    let bottom = Math.max(...[...hits].map((r) => r.y + r.h)) + 16;
+    // Widen the lane until nothing sits on it.
+    for (let i = 0; i < 20; i++) {
+      const onTop = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < top && r.y + r.h > top);
+      const onBottom = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < bottom && r.y + r.h > bottom);
+      if (!onTop.length && !onBottom.length) break;
+      if (onTop.length) top = Math.min(...onTop.map((r) => r.y)) - 16;
+      if (onBottom.length) bottom = Math.max(...onBottom.map((r) => r.y + r.h)) + 16;
+    }
+    const lane = Math.abs(top - mid) <= Math.abs(bottom - mid) ? top : bottom;
+    x0 = Math.max(x0, s.x + 20);
+    x1 = Math.min(x1, t.x - 20);
+    if (x1 < x0) x1 = x0;
+    const a = { x: x0, y: lane }, b = { x: x1, y: lane };
+    const d0 = Math.max(20, (a.x - s.x) / 2), d1 = Math.max(20, (t.x - b.x) / 2);
+    return `M${s.x},${s.y} ${curve(s, a, d0)} L${b.x},${b.y} ${curve(b, t, d1)}`;
+  }
+
+  function edgeEnds(e, byId) {
+    const a = byId ? byId.get(e.from) : stepById(def, e.from);
+    const b = byId ? byId.get(e.to) : stepById(def, e.to);
+    if (!a || !b) return null;
+    const pa = pos(a), pb = pos(b);
+    const i = Math.max(0, ports(a).findIndex((p) => p.name === e.port));
+    return { s: { x: pa.x + NODE_W, y: pa.y + portY(a, i, nodeHeight(a)) }, t: { x: pb.x, y: pb.y + nodeHeight(b) / 2 } };
+  }
+
+  function renderEdges() {
+    const status = (id) => statuses.get(id);
+    const parts = [];
+    // Node boxes with an 8 px margin, computed once per drawing.
+    const rects = def.steps.map((st) => {
+      const r = rectOf(st);
+      return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
+    });
+    const byId = new Map(def.steps.map((st) => [st.id, st]));
+    for (const e of edges(def)) {
+      const ends = edgeEnds(e, byId);
+      if (!ends) continue;
+      const d = route(ends.s, ends.t, new Set([e.from, e.to]), rects);
+      const classes = ["bd-edge", "e-" + e.kind, "p-" + (e.port.startsWith("case") ? "case" : e.port)];
+      if (selectedEdge === e.key) classes.push("bd-selected");
+      if (problems.edges.has(e.key)) classes.push("bd-bad");
+      const from = status(e.from), to = status(e.to);
+      // The path a run took is drawn bold green; a branch not taken is
+      // faded and dotted, so it never looks like "not reached yet".
+      if (to === "skipped" || from === "skipped") classes.push("bd-nottaken");
+      else if (from && from !== "pending" && from !== "running" && to && to !== "pending") classes.push("bd-taken");
+      const title = problems.edges.get(e.key)?.join("\n") || `${e.from} → ${e.to}` + (e.kind === "failure" ? " (on failure)" : e.kind === "success" ? " (on success)" : "");
+      parts.push(el("svg:g", { class: classes.join(" "), "data-testid": "edge-" + e.key, "data-key": e.key },
+        el("svg:title", {}, title),
+        el("svg:path", { class: "bd-hit", d }),
+        el("svg:path", { class: "bd-line", d }),
+        el("svg:circle", { class: "bd-tip", cx: ends.t.x, cy: ends.t.y, r: 3.5 })));
+    }
+    svg.replaceChildren(...parts);
+  }
+
+  function renderFrames() {
+    frames.replaceChildren(...(def.parallelGroups || []).map((g) => {
+      const b = bounds(g.steps.map((id) => stepById(def, id)).filter(Boolean));
+      if (!b) return null;
+      const label = `parallel ${g.id}` + (g.maxConcurrency ? ` · max ${g.maxConcurrency}` : "") + (g.failFast ? " · fail fast" : "");
+      const f = el("div", { class: "bd-frame", "data-testid": "group-" + g.id }, el("span", { class: "bd-frame-label" }, label));
+      f.style.transform = `translate(${b.x - 16}px, ${b.y - 28}px)`;
+      f.style.width = b.w + 32 + "px";
+      f.style.height = b.h + 44 + "px";
+      return f;
+    }).filter(Boolean));
+  }
+
+  // ---- nodes ----------------------------------------------------------------
+  function nodeEl(s) {
+    const kind = kindOf(s);
+    const info = kindInfo(kind);
+    const h = nodeHeight(s);
+    const bad = problems.steps.get(s.id);
+    const st = statuses.get(s.id);
+    const classes = ["bd-node", "k-" + kind];
+    if (selected.has(s.id)) classes.push("bd-selected");
+    if (bad) classes.push("bd-bad");
+    if (st) classes.push("st-" + st);
+    const badges = el("div", { class: "bd-badges" },
+      s.compensate && el("span", { class: "bd-badge bd-comp", "data-testid": `badge-${s.id}-compensate`, title: "Has a compensate action: it runs on rollback" }, "↺ compensate"),
+      s.when && el("span", { class: "bd-badge", title: "Guard: " + s.when }, "when"),
+      s.retryPolicy?.maxAttempts > 1 && el("span", { class: "bd-badge", title: "Retries" }, "×" + s.retryPolicy.maxAttempts),
+      s.trigger && s.trigger !== "none_failed" && el("span", { class: "bd-badge", title: "Trigger rule" }, s.trigger.replace("_", " ")));
+    const node = el("div", {
+      class: classes.join(" "), "data-testid": "node-" + s.id, "data-id": s.id, tabindex: 0, role: "button",
+      "aria-pressed": selected.has(s.id) ? "true" : "false",
+      "aria-label": `${info ? info.label : s.type} ${s.name || s.id}` + (st ? `, ${st.replace("_", " ")}` : "") + (bad ? `, ${bad.length} problem${bad.length > 1 ? "s" : ""}` : ""),
+      "data-problems": bad ? bad.map((p) => p.field).filter(Boolean).join(" ") : null,
+      "data-status": st,
+    },
+    el("span", { class: "bd-port bd-in", "data-testid": `port-${s.id}-in` }),
+    el("span", { class: "bd-tag" }, info ? info.tag : "?"),
+    el("div", { class: "bd-text" },
+      el("div", { class: "bd-name" }, s.name || s.id),
+      el("div", { class: "bd-sub" }, describe(s)),
+      badges),
+    bad && el("span", { class: "bd-flag", "data-testid": `problem-${s.id}`, title: bad.map((p) => (p.field ? p.field + ": " : "") + p.message).join("\n") }, "! " + bad.length),
+    st && el("span", { class: "bd-status", "data-testid": `status-${s.id}` }, el("span", { "aria-hidden": "true" }, STATUS_ICON[st] + " "), st.replace("_", " ")),
+    ...ports(s).map((p, i) => {
+      const port = el("span", { class: "bd-port bd-out p-" + (p.name.startsWith("case") ? "case" : p.name), "data-port": p.name, "data-testid": `port-${s.id}-${p.name}`, title: readOnly ? p.label : `Drag to connect${p.label ? " (" + p.label + ")" : ""}` },
+        p.label && el("span", { class: "bd-port-label" }, p.label));
+      port.style.top = portY(s, i, h) + "px";
+      return port;
+    }));
+    const p = pos(s);
+    node.style.transform = `translate(${p.x}px, ${p.y}px)`;
+    node.style.width = NODE_W + "px";
+    node.style.height = h + "px";
+    return node;
+  }
+
+  function render() {
+    if (def.steps.some((s) => !s.position)) {
+      const placed = layout(def);
+      autoPos = new Map([...placed].filter(([id]) => !stepById(def, id).position));
+    } else {
+      autoPos = new Map();
+    }
+    const focused = document.activeElement?.closest?.(".bd-node")?.dataset.id;
+    nodes.replaceChildren(...def.steps.map(nodeEl));
+    if (focused) nodes.querySelector(`[data-id="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
+    renderEdges();
+    renderFrames();
+    empty.hidden = def.steps.length > 0;
+    renderProblems();
+    tools.undo.disabled = !undoStack.length;
+    tools.redo.disabled = !redoStack.length;
+    tools.del.disabled = !selected.size && !selectedEdge;
+  }
+
+  // moveRender updates only positions while dragging: rebuilding the nodes
+  // on every pointer move would be wasted work and drop pointer capture.
+  function moveRender() {
+    const els = new Map([...nodes.children].map((n) => [n.dataset.id, n]));
+    for (const s of def.steps) {
+      const n = els.get(s.id);
+      if (n) n.style.transform = `translate(${pos(s).x}px, ${pos(s).y}px)`;
+    }
+    renderEdges();
+    renderFrames();
+  }
+
+  function renderProblems() {
+    const items = [];
+    for (const [id, list] of problems.steps) for (const p of list) items.push({ id, text: `${id}${p.field ? "." + p.field : ""}: ${p.message}` });
+    for (const text of problems.other) items.push({ id: null, text });
+    problemList.hidden = !items.length;
+    if (!items.length) return problemList.replaceChildren();
+    problemList.replaceChildren(
+      el("div", { class: "bd-problems-head" }, `${items.length} problem${items.length > 1 ? "s" : ""}`),
+      el("ul", {}, ...items.map((it, i) => el("li", {}, it.id
+        ? el("button", { type: "button", "data-step": it.id, "data-testid": "problem-item-" + i }, it.text)
+        : el("span", { "data-testid": "problem-item-" + i }, it.text)))));
+  }
+
+  // ---- selection --------------------------------------------------------------
+  function setSelection(ids, edgeKey = null) {
+    selected = new Set(ids);
+    selectedEdge = edgeKey;
+    for (const n of nodes.children) {
+      const on = selected.has(n.dataset.id);
+      n.classList.toggle("bd-selected", on);
+      n.setAttribute("aria-pressed", on ? "true" : "false");
+    }
+    renderEdges();
+    tools.del.disabled = readOnly || (!selected.size && !selectedEdge);
+    emit("select", [...selected]);
+  }
+
+  function deleteSelection() {
+    if (readOnly) return;
+    if (selectedEdge) {
+      const e = edges(def).find((x) => x.key === selectedEdge);
+      selectedEdge = null;
+      if (e) change(() => disconnect(def, e));
+      viewport.focus();
+      return;
+    }
+    if (!selected.size) return;
+    const ids = [...selected];
+    selected = new Set();
+    change(() => removeSteps(def, ids));
+    say(`Deleted ${ids.join(", ")}. Ctrl+Z brings ${ids.length > 1 ? "them" : "it"} back.`);
+    viewport.focus();
+    emit("select", []);
+  }
+
+  function tryConnect(from, port, to) {
+    let refused = "";
+    change(() => { refused = connect(def, from, port, to); });
+    if (refused) say(refused);
+    return !refused;
+  }
+
+  function addStep(kind, at) {
+    let x, y;
+    const anchor = selected.size === 1 ? stepById(def, [...selected][0]) : null;
+    if (at) {
+      ({ x, y } = { x: at.x - NODE_W / 2, y: at.y - 32 });
+    } else if (anchor) {
+      ({ x, y } = freeSpot(pos(anchor).x + NODE_W + GAP_X, pos(anchor).y));
+    } else {
+      const r = viewport.getBoundingClientRect();
+      ({ x, y } = freeSpot((r.width / 2 - view.x) / view.k - NODE_W / 2, (r.height / 3 - view.y) / view.k));
+    }
+    const step = newStep(def, kind, x, y);
+    change(() => {
+      def.steps.push(step);
+      // A click adds the step after the selected one, on its first free port.
+      if (!at && anchor) {
+        const free = ports(anchor).find((p) => !edges(def).some((e) => e.from === anchor.id && e.port === p.name && p.name !== "out"));
+        if (free) connect(def, anchor.id, free.name, step.id);
+      }
+    });
+    setSelection([step.id]);
+    reveal(step.id);
+    return step.id;
+  }
+
+  function autoLayout() {
+    if (readOnly) return;
+    change(() => {
+      for (const [id, p] of layout(def)) stepById(def, id).position = p;
+    });
+    fit();
+  }
+
+  function moveSelection(dx, dy) {
+    if (readOnly || !selected.size) return;
+    change(() => {
+      for (const id of selected) {
+        const s = stepById(def, id);
+        const p = pos(s);
+        s.position = { x: Math.round(p.x + dx), y: Math.round(p.y + dy) };
+      }
+    });
+  }
+
+  function open(id) {
+    if (stepById(def, id)) emit("open", id);
+  }
+
+  // ---- pointer input ----------------------------------------------------------
+  function onPointerDown(e) {
+    if (menu && !menu.contains(e.target)) closeMenu();
+    if (e.button !== 0 && e.button !== 1) return;
+    if (e.target.closest(".bd-menu")) return;
+    const portEl = e.target.closest(".bd-out");
+    const nodeEl = e.target.closest(".bd-node");
+    const edgeEl = e.target.closest(".bd-edge");
+    if (e.target.closest(".bd-problems")) return;
+    const start = { cx: e.clientX, cy: e.clientY, moved: false, pointerId: e.pointerId };
+    if (spaceHeld || e.button === 1) {
+      drag = { ...start, mode: "pan", vx: view.x, vy: view.y, keep: true };
+    } else if (portEl && !readOnly) {
+      const from = nodeEl.dataset.id;
+      const line = el("svg:path", { class: "bd-temp", "data-testid": "connecting" });
+      svg.append(line);
+      drag = { ...start, mode: "connect", from, port: portEl.dataset.port, line };
+    } else if (nodeEl) {
+      const id = nodeEl.dataset.id;
+      if (e.shiftKey) {
+        const next = new Set(selected);
+        next.has(id) ? next.delete(id) : next.add(id);
+        setSelection(next);
+      } else if (!selected.has(id)) {
+        setSelection([id]);
+      }
+      const orig = new Map([...selected].map((sid) => [sid, { ...pos(stepById(def, sid)) }]));
+      drag = { ...start, mode: "move", id, orig, before: JSON.stringify(def), shift: e.shiftKey, node: nodeEl };
+    } else if (edgeEl) {
+      setSelection([], edgeEl.dataset.key);
+      viewport.focus({ preventScroll: true });
+      return;
+    } else if (e.shiftKey && !readOnly) {
+      drag = { ...start, mode: "band", base: new Set(selected) };
+    } else {
+      drag = { ...start, mode: "pan", vx: view.x, vy: view.y };
+    }
+    if (!nodeEl || drag.mode === "pan") viewport.focus({ preventScroll: true });
+    viewport.setPointerCapture(e.pointerId);
+    e.preventDefault();
+  }
+
+  function onPointerMove(e) {
+    if (!drag || e.pointerId !== drag.pointerId) return;
+    const dx = e.clientX - drag.cx, dy = e.clientY - drag.cy;
+    if (!drag.moved && Math.hypot(dx, dy) < DRAG_SLOP) return;
+    drag.moved = true;
+    if (drag.mode === "pan") {
+      view.x = drag.vx + dx;
+      view.y = drag.vy + dy;
+      applyView();
+      viewport.classList.add("bd-panning");
+    } else if (drag.mode === "move" && !readOnly) {
+      for (const [id, o] of drag.orig) {
+        stepById(def, id).position = { x: Math.round(o.x + dx / view.k), y: Math.round(o.y + dy / view.k) };
+      }
+      moveRender();
+    } else if (drag.mode === "connect") {
+      const a = edgeEnds({ from: drag.from, to: drag.from, port: drag.port }).s;
+      const b = toWorld(e.clientX, e.clientY);
+      const d = Math.max(40, Math.abs(b.x - a.x) / 2);
+      drag.line.setAttribute("d", `M${a.x},${a.y} C${a.x + d},${a.y} ${b.x - d},${b.y} ${b.x},${b.y}`);
+      svg.append(drag.line);
+      const over = document.elementFromPoint(e.clientX, e.clientY)?.closest(".bd-node");
+      for (const n of nodes.querySelectorAll(".bd-target")) if (n !== over) n.classList.remove("bd-target");
+      if (over && over.dataset.id !== drag.from) over.classList.add("bd-target");
+    } else if (drag.mode === "band") {
+      const r = viewport.getBoundingClientRect();
+      const x0 = Math.min(drag.cx, e.clientX) - r.left, y0 = Math.min(drag.cy, e.clientY) - r.top;
+      band.hidden = false;
+      band.style.transform = `translate(${x0}px, ${y0}px)`;
+      band.style.width = Math.abs(dx) + "px";
+      band.style.height = Math.abs(dy) + "px";
+      const a = toWorld(Math.min(drag.cx, e.clientX), Math.min(drag.cy, e.clientY));
+      const b = toWorld(Math.max(drag.cx, e.clientX), Math.max(drag.cy, e.clientY));
+      const inBand = def.steps.filter((s) => {
+        const q = rectOf(s);
+        return q.x < b.x && q.x + q.w > a.x && q.y < b.y && q.y + q.h > a.y;
+      }).map((s) => s.id);
+      setSelection(new Set([...drag.base, ...inBand]));
+    }
+  }
+
+  function onPointerUp(e) {
+    if (!drag || e.pointerId !== drag.pointerId) return;
+    const d = drag;
+    drag = null;
+    viewport.classList.remove("bd-panning");
+    band.hidden = true;
+    if (viewport.hasPointerCapture(e.pointerId)) viewport.releasePointerCapture(e.pointerId);
+    if (d.mode === "move") {
+      if (d.moved) {
+        if (!readOnly) commit(d.before);
+      } else if (!d.shift) {
+        setSelection([d.id]);
+        open(d.id);
+      }
+      // Focus follows the pointer, unless a shift-click just deselected it
+      // (focusing it would select it again).
+      if (selected.has(d.id)) nodes.querySelector(`[data-id="${CSS.escape(d.id)}"]`)?.focus({ preventScroll: true });
+      else viewport.focus({ preventScroll: true });
+    } else if (d.mode === "connect") {
+      d.line.remove();
+      for (const n of nodes.querySelectorAll(".bd-target")) n.classList.remove("bd-target");
+      const over = document.elementFromPoint(e.clientX, e.clientY)?.closest(".bd-node");
+      if (over) tryConnect(d.from, d.port, over.dataset.id);
+      else if (d.moved) say("Drop the connection on a step to link it.");
+    } else if (d.mode === "pan" && !d.moved && !d.keep) {
+      setSelection([]);
+      emit("close");
+    }
+  }
+
+  function onCancel(e) {
+    if (!drag || e.pointerId !== drag.pointerId) return;
+    cancelDrag();
+  }
+  function cancelDrag() {
+    if (!drag) return false;
+    if (drag.mode === "move" && drag.moved) {
+      def = JSON.parse(drag.before);
+      render();
+    }
+    if (drag.line) drag.line.remove();
+    band.hidden = true;
+    drag = null;
+    return true;
+  }
+
+  function onWheel(e) {
+    e.preventDefault();
+    zoomAt(view.k * Math.exp(-e.deltaY * (e.deltaMode === 1 ? 0.05 : 0.0015)), e.clientX, e.clientY);
+  }
+
+  // Palette: Pointer Events drag (not HTML5 drag and drop) with a ghost
+  // that follows the pointer; a press without movement is a click.
+  let ghost = null;
+  let paletteDrag = null;
+  function onPaletteDown(e) {
+    const item = e.target.closest(".bd-item");
+    if (!item || e.button !== 0) return;
+    paletteDrag = { kind: item.dataset.kind, cx: e.clientX, cy: e.clientY, moved: false, pointerId: e.pointerId, item };
+    item.setPointerCapture(e.pointerId);
+    e.preventDefault();
+  }
+  function onPaletteMove(e) {
+    const p = paletteDrag;
+    if (!p || e.pointerId !== p.pointerId) return;
+    if (!p.moved && Math.hypot(e.clientX - p.cx, e.clientY - p.cy) < DRAG_SLOP) return;
+    p.moved = true;
+    if (!ghost) {
+      ghost = el("div", { class: "bd-ghost k-" + p.kind }, el("span", { class: "bd-tag" }, kindInfo(p.kind).tag), kindInfo(p.kind).label);
+      root.append(ghost);
+    }
+    ghost.style.transform = `translate(${e.clientX - 20}px, ${e.clientY - 18}px)`;
+    const r = viewport.getBoundingClientRect();
+    viewport.classList.toggle("bd-drop", e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom);
+  }
+  function onPaletteUp(e) {
+    const p = paletteDrag;
+    if (!p || e.pointerId !== p.pointerId) return;
+    paletteDrag = null;
+    ghost?.remove();
+    ghost = null;
+    viewport.classList.remove("bd-drop");
+    if (!p.moved) {
+      addStep(p.kind);
+      return;
+    }
+    const r = viewport.getBoundingClientRect();
+    if (e.clientX >= r.left && e.clientX <= r.right && e.clientY >= r.top && e.clientY <= r.bottom) {
+      addStep(p.kind, toWorld(e.clientX, e.clientY));
+      viewport.focus({ preventScroll: true });
+    }
+  }
+  function onPaletteCancel(e) {
+    if (!paletteDrag || e.pointerId !== paletteDrag.pointerId) return;
+    paletteDrag = null;
+    ghost?.remove();
+    ghost = null;
+    viewport.classList.remove("bd-drop");
+  }
+  function filterPalette() {
+    const q = search.value.trim().toLowerCase();
+    let shown = 0;
+    for (const b of paletteList.querySelectorAll(".bd-item")) {
+      const k = kindInfo(b.dataset.kind);
+      const hit = !q || k.label.toLowerCase().includes(q) || k.kind.includes(q) || k.tag.toLowerCase().includes(q);
+      b.parentElement.hidden = !hit;
+      if (hit) shown++;
+    }
+    paletteEmpty.hidden = shown > 0;
+  }
+
+  // ---- context menu ---------------------------------------------------------------
+  // Right-click (or the context-menu key) lists the canvas actions with
+  // their shortcuts; Escape, a click elsewhere or an action closes it.
+  let menu = null;
+  function openMenu(e) {
+    e.preventDefault();
+    closeMenu();
+    const nodeEl = e.target.closest?.(".bd-node");
+    if (nodeEl && !selected.has(nodeEl.dataset.id)) setSelection([nodeEl.dataset.id]);
+    const one = selected.size === 1 ? [...selected][0] : null;
+    const items = [
+      one && ["open", "Open", "Enter", () => open(one)],
+      !readOnly && (selected.size || selectedEdge) && ["delete", "Delete", "Del", deleteSelection],
+      !readOnly && ["select-all", "Select all", "Ctrl+A", () => setSelection(def.steps.map((st) => st.id))],
+      !readOnly && ["layout", "Auto-layout", "Shift+Alt+T", autoLayout],
+      ["fit", "Fit to screen", "1", () => fit(true)],
+      !readOnly && ["undo", "Undo", "Ctrl+Z", undo],
+      !readOnly && ["redo", "Redo", "Ctrl+Shift+Z", redo],
+    ].filter(Boolean);
+    const actions = new Map(items.map(([id, , , fn]) => [id, fn]));
+    menu = el("div", { class: "bd-menu", role: "menu", "data-testid": "context-menu" },
+      ...items.map(([id, label, key]) => el("button", { type: "button", role: "menuitem", "data-action": id, "data-testid": "menu-" + id },
+        el("span", {}, label), el("kbd", {}, key))));
+    menu.addEventListener("click", (ev) => {
+      const b = ev.target.closest("[data-action]");
+      if (!b) return;
+      closeMenu();
+      actions.get(b.dataset.action)();
+    });
+    const r = viewport.getBoundingClientRect();
+    const x = (e.clientX || r.left + 20) - r.left, y = (e.clientY || r.top + 20) - r.top;
+    menu.style.transform = `translate(${Math.max(0, Math.min(x, r.width - 210))}px, ${Math.max(0, Math.min(y, r.height - items.length * 30 - 12))}px)`;
+    viewport.append(menu);
+    menu.querySelector("button").focus();
+  }
+  function closeMenu() {
+    if (!menu) return false;
+    const had = menu.contains(document.activeElement);
+    menu.remove();
+    menu = null;
+    if (had) viewport.focus({ preventScroll: true });
+    return true;
+  }
+
+  // ---- keyboard -----------------------------------------------------------------
+  function onKeyDown(e) {
+    const mod = e.ctrlKey || e.metaKey;
+    if (menu && menu.contains(e.target)) {
+      const items = [...menu.querySelectorAll("button")];
+      const i = items.indexOf(e.target);
+      if (e.key === "Escape" || e.key === "Tab") closeMenu();
+      else if (e.key === "ArrowDown") items[(i + 1) % items.length].focus();
+      else if (e.key === "ArrowUp") items[(i - 1 + items.length) % items.length].focus();
+      else return; // Enter and Space click the item
+      e.preventDefault();
+      return;
+    }
+    const inSearch = e.target === search;
+    if (inSearch) {
+      // Escape goes back one level: clear the search, then leave it.
+      if (e.key === "Escape") {
+        e.preventDefault();
+        if (search.value) { search.value = ""; filterPalette(); } else viewport.focus();
+      } else if (e.key === "Enter") {
+        const first = paletteList.querySelector("li:not([hidden]) .bd-item");
+        if (first) { e.preventDefault(); addStep(first.dataset.kind); }
+      } else if (e.key === "ArrowDown") {
+        e.preventDefault();
+        paletteList.querySelector("li:not([hidden]) .bd-item")?.focus();
+      }
+      return;
+    }
+    if (e.target.closest(".bd-palette") && (e.key === "Enter" || e.key === " ")) return; // the button's own click
+    if (e.target.closest(".bd-toolbar") && (e.key === "Enter" || e.key === " ")) return;
+    const focusedNode = e.target.closest(".bd-node")?.dataset.id;
+    let handled = true;
+    if (mod && e.key.toLowerCase() === "z") e.shiftKey ? redo() : undo();
+    else if (mod && e.key.toLowerCase() === "y") redo();
+    else if (mod && e.key.toLowerCase() === "a") setSelection(def.steps.map((s) => s.id));
+    else if (mod) handled = false;
+    else if (e.key === "Delete" || e.key === "Backspace") deleteSelection();
+    else if (e.key.startsWith("Arrow")) {
+      const step = e.shiftKey ? 50 : 10;
+      const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      if (selected.size && !readOnly) moveSelection(dx, dy);
+      else { view.x -= dx * 2; view.y -= dy * 2; applyView(); }
+    } else if (e.key === "Enter") {
+      const id = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      if (id && keyConnect) {
+        const { from, port } = keyConnect;
+        keyConnect = null;
+        if (tryConnect(from, port, id)) say(`Connected ${from} → ${id}.`);
+      } else if (id) open(id);
+      else handled = false;
+    } else if (e.key === "c" && !readOnly && !e.shiftKey && !e.altKey) {
+      // Connecting without a pointer: "c" on a step picks its next output
+      // port (again for the next port), then Enter on another step links them.
+      const id = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      const step = id && stepById(def, id);
+      if (step) {
+        const names = ports(step).map((p) => p.name);
+        const port = keyConnect?.from === id ? names[(names.indexOf(keyConnect.port) + 1) % names.length] : names[0];
+        keyConnect = { from: id, port };
+        say(`Connecting from ${id}${port === "out" ? "" : " (" + port + ")"}: focus a step and press Enter. Escape cancels.`);
+      } else handled = false;
+    } else if (e.key === "Escape") {
+      if (keyConnect) { keyConnect = null; say("Connecting cancelled."); }
+      else if (!closeMenu() && !cancelDrag()) { setSelection([]); emit("close"); viewport.focus(); }
+    } else if (e.code === "KeyT" && e.shiftKey && e.altKey) autoLayout();
+    else if (e.altKey) handled = false;
+    else if (e.key === "1") fit(true);
+    else if (e.key === "0") zoomAt(1);
+    else if (e.key === "+" || e.key === "=") zoomAt(view.k * 1.2);
+    else if (e.key === "-" || e.key === "_") zoomAt(view.k / 1.2);
+    else if (e.key === "/" && palette) search.focus();
+    else if (e.key === " " && e.target.closest(".bd-viewport")) spaceHeld = true;
+    else handled = false;
+    if (handled) e.preventDefault();
+  }
+  function onKeyUp(e) {
+    if (e.key === " ") spaceHeld = false;
+  }
+  function onFocusIn(e) {
+    const n = e.target.closest?.(".bd-node");
+    if (n && !selected.has(n.dataset.id) && !drag) setSelection([n.dataset.id]);
+  }
+  function onClick(e) {
+    const item = e.target.closest(".bd-problems button[data-step]");
+    if (item) {
+      select(item.dataset.step);
+      nodes.querySelector(`[data-id="${CSS.escape(item.dataset.step)}"]`)?.focus({ preventScroll: true });
+      open(item.dataset.step);
+    }
+  }
+  // Keyboard activation of palette items (Enter/Space fire click) adds the
+  // step; pointer clicks are handled in onPaletteUp, so skip those here.
+  function onPaletteClick(e) {
+    const item = e.target.closest(".bd-item");
+    if (item && e.detail === 0) addStep(item.dataset.kind);
+  }
+
+  const listen = [];
+  const on = (target, type, fn, opts) => { target.addEventListener(type, fn, opts); listen.push([target, type, fn, opts]); };
+  on(viewport, "pointerdown", onPointerDown);
+  on(viewport, "pointermove", onPointerMove);
+  on(viewport, "pointerup", onPointerUp);
+  on(viewport, "pointercancel", onCancel);
+  on(viewport, "wheel", onWheel, { passive: false });
+  on(viewport, "click", onClick);
+  on(viewport, "contextmenu", openMenu);
+  on(root, "keydown", onKeyDown);
+  on(root, "keyup", onKeyUp);
+  on(root, "focusin", onFocusIn);
+  on(window, "blur", () => { spaceHeld = false; });
+  if (palette) {
+    on(paletteList, "pointerdown", onPaletteDown);
+    on(paletteList, "pointermove", onPaletteMove);
+    on(paletteList, "pointerup", onPaletteUp);
+    on(paletteList, "pointercancel", onPaletteCancel);
+    on(paletteList, "click", onPaletteClick);
+    on(search, "input", filterPalette);
+  }
+  on(toolbar, "click", (e) => {
+    const b = e.target.closest("button");
+    if (!b) return;
+    ({
+      [tools.undo.dataset.testid]: undo, [tools.redo.dataset.testid]: redo,
+      [tools.zoomIn.dataset.testid]: () => zoomAt(view.k * 1.2), [tools.zoomOut.dataset.testid]: () => zoomAt(view.k / 1.2),
+      [zoomLabel.dataset.testid]: () => zoomAt(1), [tools.fit.dataset.testid]: () => fit(true),
+      [tools.layout.dataset.testid]: autoLayout, [tools.del.dataset.testid]: deleteSelection,
+    })[b.dataset.testid]?.();
+  });
+
+  // ---- public API -------------------------------------------------------------
+  function setProblems(list) {
+    rawProblems = parseProblems(list);
+    mapProblems();
+    render();
+  }
+  function parseProblems(list) {
+    if (!Array.isArray(list)) throw new TypeError("designer: problems must be an array of {path, message}");
+    return list.map((p, i) => {
+      if (!p || typeof p.path !== "string" || typeof p.message !== "string") {
+        throw new TypeError(`designer: problems[${i}] must be {path, message} strings`);
+      }
+      return { path: p.path, message: p.message };
+    });
+  }
+  // mapProblems resolves paths like steps[3].dependencies[0] to step ids
+  // and edge keys now, against the definition the server validated.
+  function mapProblems() {
+    problems = { steps: new Map(), edges: new Map(), other: [] };
+    const all = edges(def);
+    const markEdge = (e, msg) => e && problems.edges.set(e.key, [...(problems.edges.get(e.key) || []), msg]);
+    for (const p of rawProblems) {
+      const m = /^steps\[(\d+)\](?:\.(.*))?$/.exec(p.path);
+      const step = m && def.steps[+m[1]];
+      if (!step) { problems.other.push(p.path ? `${p.path}: ${p.message}` : p.message); continue; }
+      const field = m[2] || "";
+      problems.steps.set(step.id, [...(problems.steps.get(step.id) || []), { field, message: p.message }]);
+      let x;
+      if ((x = /^dependencies\[(\d+)\]/.exec(field))) markEdge(all.find((e) => e.kind === "dep" && e.to === step.id && e.index === +x[1]), p.message);
+      else if (field.startsWith("onSuccess")) markEdge(all.find((e) => e.kind === "success" && e.from === step.id), p.message);
+      else if (field.startsWith("onFailure")) markEdge(all.find((e) => e.kind === "failure" && e.from === step.id), p.message);
+      else if ((x = /^action\.cases\[(\d+)\]\.next/.exec(field))) markEdge(all.find((e) => e.kind === "case" && e.from === step.id && e.index === +x[1]), p.message);
+      else if (field.startsWith("action.default")) markEdge(all.find((e) => e.kind === "default" && e.from === step.id), p.message);
+    }
+  }
+
+  function select(id) {
+    if (!stepById(def, id)) return false;
+    setSelection([id]);
+    reveal(id);
+    return true;
+  }
+
+  const api = {
+    /** getDefinition returns a copy of the definition as edited. */
+    getDefinition: () => clone(def),
+    /** setDefinition replaces the graph (e.g. after a code-view edit); it
+     * is undoable and does not call onChange, since the caller made it. */
+    setDefinition(next) {
+      checkDefinition(next);
+      const before = JSON.stringify(def);
+      def = clone(next);
+      if (before !== JSON.stringify(def)) {
+        undoStack.push(before);
+        redoStack.length = 0;
+      }
+      selected = new Set([...selected].filter((id) => stepById(def, id)));
+      selectedEdge = null;
+      mapProblems();
+      render();
+    },
+    setProblems,
+    /** setRunStatus colours a node; status null clears it. Returns false
+     * for a step the graph does not have. */
+    setRunStatus(stepId, status) {
+      if (status !== null && status !== undefined && !STATUSES.includes(status)) {
+        throw new TypeError(`designer: unknown step status "${status}"`);
+      }
+      if (!stepById(def, stepId)) return false;
+      status ? statuses.set(stepId, status) : statuses.delete(stepId);
+      const old = nodes.querySelector(`[data-id="${CSS.escape(stepId)}"]`);
+      if (old) old.replaceWith(nodeEl(stepById(def, stepId)));
+      renderEdges();
+      return true;
+    },
+    select,
+    /** selection lists the selected step ids. */
+    selection: () => [...selected],
+    /** on subscribes to an event and returns the unsubscribe function. */
+    on(name, fn) {
+      if (!listeners.has(name)) listeners.set(name, new Set());
+      listeners.get(name).add(fn);
+      return () => listeners.get(name).delete(fn);
+    },
+    fit, undo, redo, autoLayout,
+    /** zoom returns the current zoom, or sets it when given a number. */
+    zoom(k) { if (typeof k === "number") zoomAt(k); return view.k; },
+    /** addStep adds a palette kind (at a world point, or after the selection). */
+    addStep(kind, at) {
+      if (readOnly) throw new Error("designer: read-only");
+      if (!kindInfo(kind)) throw new TypeError(`designer: unknown step kind "${kind}"`);
+      return addStep(kind, at);
+    },
+    destroy() {
+      clearTimeout(toastTimer);
+      closeMenu();
+      for (const [t, type, fn, opts] of listen) t.removeEventListener(type, fn, opts);
+      listeners.clear();
+      root.remove();
+    },
+  };
+
+  if (options.problems) rawProblems = parseProblems(options.problems);
+  mapProblems();
+  render();
+  // Fit once the container has a size; mountDesigner may run before layout.
+  requestAnimationFrame(() => { if (root.isConnected) fit(); });
+  return api;
+}

@@ -179,9 +179,9 @@ func (s *server) redirectToLogin(c *fiber.Ctx) error {
 }
 
 // wantsJSON reports whether the client should get JSON rather than HTML:
-// everything under /api, and any client that prefers JSON.
+// everything under /api and /hooks, and any client that prefers JSON.
 func wantsJSON(c *fiber.Ctx) bool {
-	if strings.HasPrefix(c.Path(), "/api/") || c.Path() == "/api" {
+	if strings.HasPrefix(c.Path(), "/api/") || c.Path() == "/api" || strings.HasPrefix(c.Path(), hooksPrefix) {
 		return true
 	}
 	if c.Get(fiber.HeaderAccept) == "" {

@@ -45,6 +45,11 @@ type Deps struct {
 	// BaseContext is the parent of every request context, so shutting the
 	// server down cancels work in flight; default context.Background().
 	BaseContext context.Context
+	// Streams is the context event streams run under; they end when it
+	// ends. cmd/baton cancels it before draining the server, because a
+	// stream would otherwise hold the shutdown until its run ends. Default
+	// BaseContext.
+	Streams context.Context
 	// Version is shown in the page footer; default "dev".
 	Version string
 	// Now is the clock for sessions, token use and login throttling; default time.Now.
@@ -57,6 +62,30 @@ type Deps struct {
 	// LoginWindow is the span over which failed logins are counted, and so
 	// the longest wait; default 15 minutes.
 	LoginWindow time.Duration
+	// Templates persists templates, versions, their review and triggers;
+	// *store.Store satisfies it. When nil those routes answer 503.
+	Templates TemplateStore
+	// Runs starts and reads runs; *engine.Launcher satisfies it. When nil
+	// the run routes answer 503.
+	Runs Runs
+	// Schedules is told when a schedule is created, changed or deleted so
+	// it takes effect without a restart, and says when one fires next;
+	// *engine.Scheduler satisfies it. Optional.
+	Schedules ScheduleNotifier
+	// MaxWait caps ?wait= on POST …/runs; default 5 minutes.
+	MaxWait time.Duration
+	// HeartbeatInterval is the pause between ": heartbeat" comments on
+	// event streams; default 15s.
+	HeartbeatInterval time.Duration
+	// WebhookBodyLimit is the largest webhook body accepted, in bytes;
+	// default 256 KiB (never more than BodyLimit).
+	WebhookBodyLimit int
+	// RateLimit is how many requests per second one API token may make on
+	// average, with bursts of RateBurst; default 20/s, burst 100. A negative
+	// RateLimit turns the limit off.
+	RateLimit float64
+	// RateBurst is the burst size of RateLimit; default five times RateLimit.
+	RateBurst int
 }
 
 // Defaults for Deps fields.
@@ -66,6 +95,11 @@ const (
 	DefaultSessionTTL     = 12 * time.Hour
 	DefaultLoginAttempts  = 5
 	DefaultLoginWindow    = 15 * time.Minute
+
+	DefaultMaxWait          = 5 * time.Minute
+	DefaultHeartbeat        = 15 * time.Second
+	DefaultWebhookBodyLimit = 256 << 10
+	DefaultRateLimit        = 20.0
 )
 
 func (d Deps) withDefaults() Deps {
@@ -88,6 +122,15 @@ func (d Deps) withDefaults() Deps {
 	d.SessionTTL = positiveOr(d.SessionTTL, DefaultSessionTTL)
 	d.LoginAttempts = positiveOr(d.LoginAttempts, DefaultLoginAttempts)
 	d.LoginWindow = positiveOr(d.LoginWindow, DefaultLoginWindow)
+	d.MaxWait = positiveOr(d.MaxWait, DefaultMaxWait)
+	d.HeartbeatInterval = positiveOr(d.HeartbeatInterval, DefaultHeartbeat)
+	d.WebhookBodyLimit = min(positiveOr(d.WebhookBodyLimit, DefaultWebhookBodyLimit), d.BodyLimit)
+	if d.RateLimit == 0 {
+		d.RateLimit = DefaultRateLimit
+	}
+	if d.RateBurst <= 0 {
+		d.RateBurst = max(int(5*d.RateLimit), 1)
+	}
 	return d
 }
 
@@ -173,6 +216,7 @@ type server struct {
 	now     func() time.Time
 	assets  *assets
 	metrics *httpMetrics
+	limiter *rateLimiter
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -186,6 +230,7 @@ func New(d Deps) *fiber.App {
 		now:     func() time.Time { return d.Now().UTC() },
 		assets:  loadAssets(d.Log),
 		metrics: newHTTPMetrics(d.Registry, d.Log),
+		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
 	}
 	app := fiber.New(fiber.Config{
 		AppName: "baton",
@@ -209,7 +254,7 @@ func New(d Deps) *fiber.App {
 	// The order matters: the request id comes first so that every later log
 	// line and error carries it; observe wraps the rest so it sees the final
 	// status, including errors rendered by handleError and recovered panics.
-	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate)
+	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate, s.rateLimit)
 	for _, rs := range [][]route{
 		s.sessionRoutes(),
 		s.pageRoutes(),
@@ -217,6 +262,13 @@ func New(d Deps) *fiber.App {
 		s.userRoutes(),
 		s.tokenRoutes(),
 		s.validateRoutes(),
+		s.templateRoutes(),
+		s.versionRoutes(),
+		s.approvalRoutes(),
+		s.runRoutes(),
+		s.eventRoutes(),
+		s.hookRoutes(),
+		s.scheduleRoutes(),
 		s.healthRoutes(),
 		s.staticRoutes(),
 	} {

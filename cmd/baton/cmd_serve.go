@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/handlers/auth"
 	"github.com/baton-run/baton/models"
@@ -29,6 +31,9 @@ type serveConfig struct {
 	requestTimeout  time.Duration
 	shutdownTimeout time.Duration
 	secureCookies   bool
+	maxActiveRuns   int
+	webhookLimit    int
+	rateLimit       float64
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -41,6 +46,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	reqTimeout := s.add("request-timeout", "BATON_REQUEST_TIMEOUT", "30s", "longest time one request may take")
 	shutTimeout := s.add("shutdown-timeout", "BATON_SHUTDOWN_TIMEOUT", "30s", "how long a shutdown waits for requests in flight")
 	secure := s.add("secure-cookies", "BATON_SECURE_COOKIES", "false", "mark cookies Secure (set when served over HTTPS)")
+	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", "100", "most unfinished runs one template may have")
+	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
+	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -68,6 +76,15 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if cfg.secureCookies, err = secure.boolean(); err != nil {
 		return err
 	}
+	if cfg.maxActiveRuns, err = strconv.Atoi(maxActive.value); err != nil || cfg.maxActiveRuns < 1 {
+		return usageError("%s: %q is not a positive whole number", maxActive.name(), maxActive.value)
+	}
+	if cfg.webhookLimit, err = hookLimit.bytes(); err != nil {
+		return err
+	}
+	if cfg.rateLimit, err = strconv.ParseFloat(rateLimit.value, 64); err != nil || cfg.rateLimit < 0 {
+		return usageError("%s: %q is not a number of requests per second", rateLimit.name(), rateLimit.value)
+	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return usageError("%s: %q is not host:port", addr.name(), cfg.addr)
 	}
@@ -77,12 +94,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 // serve wires the store, the engine and the web app, and blocks until ctx
 // ends; then it stops accepting requests, lets those in flight finish, stops
 // the engine and closes the database.
-func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) error {
+func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	st, err := store.Open(ctx, cfg.dbURL)
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", redactURL(cfg.dbURL), err)
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	log.Info("database ready", "dialect", st.Dialect(), "url", redactURL(cfg.dbURL))
 
 	if err := ensureAdmin(ctx, log, st, cfg.adminPassword); err != nil {
@@ -96,22 +113,66 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) error {
 		collectors.NewDBStatsCollector(st.SQLDB(), "baton"),
 	)
 
+	// The launcher resolves subworkflows for the engine and starts runs on
+	// it: the two refer to each other, so the engine is set afterwards.
+	launcher := engine.NewLauncher(nil, st, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
+	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{
+		Logger:       log,
+		Subworkflows: launcher,
+		Metrics:      engine.NewMetrics(reg),
+	})
+	launcher.SetEngine(eng)
+	if err := eng.Start(ctx); err != nil {
+		return fmt.Errorf("start engine: %w", err)
+	}
+	stopEngine := func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		if err := eng.Stop(sctx); err != nil {
+			log.Warn("actions still running at shutdown were cut off; their steps run again on the next start", "err", err)
+		}
+	}
+	sched, err := engine.NewScheduler(st, launcher, engine.SchedulerConfig{Logger: log})
+	if err != nil {
+		stopEngine()
+		return err
+	}
+	if err := sched.Start(ctx); err != nil {
+		_ = sched.Stop()
+		stopEngine()
+		return fmt.Errorf("start scheduler: %w", err)
+	}
+
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		_ = sched.Stop()
+		stopEngine()
 		return fmt.Errorf("listen on %s (--addr / BATON_ADDR): %w", cfg.addr, err)
 	}
 	baseCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
+	streamsCtx, endStreams := context.WithCancel(baseCtx)
+	defer endStreams()
+	rate := cfg.rateLimit
+	if rate == 0 {
+		rate = -1 // handlers: negative turns the limit off
+	}
 	app := handlers.New(handlers.Deps{
-		Log:            log,
-		Store:          st,
-		Definitions:    engine.Validator{},
-		Registry:       reg,
-		BodyLimit:      cfg.bodyLimit,
-		SecureCookies:  cfg.secureCookies,
-		RequestTimeout: cfg.requestTimeout,
-		BaseContext:    baseCtx,
-		Version:        version,
+		Log:              log,
+		Store:            st,
+		Definitions:      engine.Validator{},
+		Templates:        st,
+		Runs:             launcher,
+		Schedules:        sched,
+		Registry:         reg,
+		BodyLimit:        cfg.bodyLimit,
+		WebhookBodyLimit: cfg.webhookLimit,
+		RateLimit:        rate,
+		SecureCookies:    cfg.secureCookies,
+		RequestTimeout:   cfg.requestTimeout,
+		BaseContext:      baseCtx,
+		Streams:          streamsCtx,
+		Version:          version,
 	})
 
 	served := make(chan error, 1)
@@ -120,10 +181,18 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) error {
 
 	select {
 	case err := <-served:
+		_ = sched.Stop()
+		stopEngine()
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.shutdownTimeout)
+	// No new schedule fires; event streams end now, since they would hold
+	// the drain until their runs finish.
+	if err := sched.Stop(); err != nil {
+		log.Warn("stop scheduler", "err", err)
+	}
+	endStreams()
 	if err := app.ShutdownWithTimeout(cfg.shutdownTimeout); err != nil {
 		log.Warn("requests still in flight at shutdown were cut off", "err", err)
 	}
@@ -131,6 +200,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) error {
 	if err := <-served; err != nil && !errors.Is(err, net.ErrClosed) {
 		log.Warn("http server stopped with an error", "err", err)
 	}
+	// The engine stops after the server has drained, so requests in flight
+	// (a ?wait=, a cancel) still reach it.
+	stopEngine()
 	log.Info("stopped")
 	return nil
 }

@@ -1,0 +1,4 @@
+package engine
+
+// CachedPlans exposes the size of the plan cache to the external tests.
+func (l *Launcher) CachedPlans() int { return l.cached() }

@@ -1,0 +1,242 @@
+package engine_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/models"
+	"github.com/baton-run/baton/models/store"
+	"github.com/baton-run/baton/models/store/storetest"
+)
+
+// launchEnv is a store, an engine and a launcher wired as `baton serve` does.
+type launchEnv struct {
+	st  *store.Store
+	eng *engine.Engine
+	l   *engine.Launcher
+}
+
+func newLaunchEnv(t *testing.T, open func(testing.TB) *store.Store, cfg engine.LauncherConfig) *launchEnv {
+	t.Helper()
+	st := open(t)
+	log := slog.New(slog.DiscardHandler)
+	l := engine.NewLauncher(nil, st, cfg)
+	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
+	l.SetEngine(eng)
+	if err := eng.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = eng.Stop(ctx)
+	})
+	return &launchEnv{st: st, eng: eng, l: l}
+}
+
+// template stores src as a new template, approved when approve is set.
+func (e *launchEnv) template(t *testing.T, src string, approve bool) string {
+	t.Helper()
+	def, err := engine.Parse([]byte(src), engine.FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := e.st.CreateTemplate(ctx, def, "dana"); err != nil {
+		t.Fatal(err)
+	}
+	if approve {
+		e.approve(t, def.ID, 1)
+	}
+	return def.ID
+}
+
+func (e *launchEnv) approve(t *testing.T, key string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.st.SubmitVersion(ctx, key, n, "dana"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.ApproveVersion(ctx, key, n, "ann", ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+const (
+	launchGreet = `{"id":"greet","name":"Greet","inputs":{"who":{"type":"string","required":true}},
+ "steps":[{"id":"hello","type":"command","action":{"kind":"set","values":{"msg":"hi {{ inputs.who }}"}}}],
+ "outputs":{"msg":"{{ steps.hello.output.msg }}"}}`
+	launchGate   = `{"id":"gate","name":"Gate","steps":[{"id":"wait_go","type":"wait","action":{"signal":"go","timeout":"1h"}}]}`
+	launchParent = `{"id":"parent","name":"Parent","steps":[{"id":"child","type":"command",
+ "action":{"kind":"subworkflow","template":"greet","inputs":{"who":"child"}}}],"outputs":{"msg":"{{ steps.child.output.msg }}"}}`
+)
+
+func wantCode(t *testing.T, err error, code models.Code) {
+	t.Helper()
+	if !models.IsCode(err, code) {
+		t.Fatalf("err = %v; want code %s", err, code)
+	}
+}
+
+func TestLauncherRules(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		e := newLaunchEnv(t, open, engine.LauncherConfig{})
+		ctx := context.Background()
+		e.template(t, launchGreet, false)
+		in := map[string]any{"who": "x"}
+
+		_, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
+		wantCode(t, err, models.Conflict) // nothing approved yet
+		_, err = e.l.Start(ctx, models.RunRequest{Template: "greet", Version: 1, Inputs: in, AllowApproved: true})
+		wantCode(t, err, models.Forbidden) // a draft, and not a designer
+		_, err = e.l.Start(ctx, models.RunRequest{Template: "nope", Inputs: in, AllowApproved: true})
+		wantCode(t, err, models.NotFound)
+		test, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Version: 1, Inputs: in, AllowDraft: true, StartedBy: "dana", Trigger: models.TriggerAPI})
+		if err != nil || !test.Test || test.Version != 1 || test.StartedBy != "dana" || test.Trigger != models.TriggerAPI {
+			t.Fatalf("test run: %+v, %v", test, err)
+		}
+		if n := e.l.CachedPlans(); n != 0 {
+			t.Fatalf("a draft's plan was cached (%d): it may still change", n)
+		}
+
+		e.approve(t, "greet", 1)
+		_, err = e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowDraft: true})
+		wantCode(t, err, models.Forbidden) // approved needs the operator's permission
+		_, err = e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"whom": 1}, AllowApproved: true})
+		wantCode(t, err, models.Invalid)
+		if d := models.ErrorDetails(err); len(d) == 0 {
+			t.Fatalf("invalid inputs without paths: %v", err)
+		}
+		for range 3 {
+			run, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
+			if err != nil || run.Test || run.Version != 1 {
+				t.Fatalf("production run: %+v, %v", run, err)
+			}
+			if run, err = e.l.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi x" {
+				t.Fatalf("finished run: %+v, %v", run, err)
+			}
+		}
+		if n := e.l.CachedPlans(); n != 1 {
+			t.Fatalf("approved plan compiled into %d cache entries; want 1", n)
+		}
+
+		// Subworkflows resolve the latest approved version of the child.
+		p, n, err := e.l.Resolve(ctx, "greet", 0)
+		if err != nil || n != 1 || p == nil {
+			t.Fatalf("Resolve: %v %d %v", p, n, err)
+		}
+		if _, err := e.st.SaveDraft(ctx, "greet", mustParse(t, launchGreet), "dana"); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = e.l.Resolve(ctx, "greet", 2)
+		wantCode(t, err, models.Conflict) // a draft is not for production
+		e.template(t, launchParent, true)
+		run, err := e.l.Start(ctx, models.RunRequest{Template: "parent", AllowApproved: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if run, err = e.l.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi child" {
+			t.Fatalf("parent run: %+v, %v", run, err)
+		}
+	})
+}
+
+func mustParse(t *testing.T, src string) models.Definition {
+	t.Helper()
+	def, err := engine.Parse([]byte(src), engine.FormatJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+func TestLauncherActiveLimitAndCacheBound(t *testing.T) {
+	e := newLaunchEnv(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 2, CacheSize: 1})
+	ctx := context.Background()
+	e.template(t, launchGate, true)
+	e.template(t, launchGreet, true)
+	var ids []string
+	for range 2 {
+		run, err := e.l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, run.ID)
+	}
+	_, err := e.l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
+	wantCode(t, err, models.Conflict)
+	// Another template has its own limit.
+	if _, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"who": "y"}, AllowApproved: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.l.CachedPlans(); n != 1 {
+		t.Fatalf("cache holds %d plans; its bound is 1", n)
+	}
+	if err := e.l.Cancel(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.l.Wait(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true}); err != nil {
+		t.Fatalf("after a cancel the limit has room: %v", err)
+	}
+	for _, id := range ids[1:] {
+		_ = e.l.Cancel(ctx, id)
+	}
+}
+
+func TestLauncherParseDefinition(t *testing.T) {
+	l := engine.NewLauncher(nil, nil, engine.LauncherConfig{})
+	def, err := l.ParseDefinition([]byte("id: y\nname: Y\nsteps:\n  - id: a\n    type: command\n    action: {kind: log, message: hi}\n"), "application/yaml")
+	if err != nil || def.ID != "y" || len(def.Steps) != 1 {
+		t.Fatalf("YAML: %+v, %v", def, err)
+	}
+	_, err = l.ParseDefinition([]byte(`{"id":"y","name":"Y","steps":[{"id":"a","type":"command","action":{"kind":"log","message":"hi"}, "dependencies":["nope"]}]}`), "application/json")
+	wantCode(t, err, models.Invalid)
+	_, err = l.ParseDefinition([]byte(`{"id":`), "application/json")
+	wantCode(t, err, models.BadRequest)
+}
+
+// BenchmarkLauncherStart measures starting a run of an approved version
+// (its plan cached after the first) and waiting for it, on SQLite.
+func BenchmarkLauncherStart(b *testing.B) {
+	st := storetest.OpenSQLite(b)
+	log := slog.New(slog.DiscardHandler)
+	l := engine.NewLauncher(nil, st, engine.LauncherConfig{})
+	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
+	l.SetEngine(eng)
+	ctx := context.Background()
+	if err := eng.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = eng.Stop(ctx) }()
+	def, err := engine.Parse([]byte(launchGreet), engine.FormatJSON)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := st.CreateTemplate(ctx, def, "dana"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.SubmitVersion(ctx, "greet", 1, "dana"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.ApproveVersion(ctx, "greet", 1, "ann", ""); err != nil {
+		b.Fatal(err)
+	}
+	in := map[string]any{"who": "bench"}
+	b.ResetTimer()
+	for b.Loop() {
+		run, err := l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := l.Wait(ctx, run.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

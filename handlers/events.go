@@ -1,0 +1,263 @@
+package handlers
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/baton-run/baton/models"
+)
+
+func (s *server) eventRoutes() []route {
+	return []route{
+		{fiber.MethodGet, "/api/v1/runs/:id/events", models.RoleViewer, s.runEvents},
+		{fiber.MethodGet, "/api/v1/events", models.RoleViewer, s.allEvents},
+	}
+}
+
+// subscriberBuffer is how many events a stream may fall behind before the
+// bus drops it; the stream then catches up from the store.
+const subscriberBuffer = 1024
+
+// replayPage bounds one read of stored events.
+const replayPage = 1000
+
+// setSSEHeaders prepares a text/event-stream answer that no proxy buffers.
+func setSSEHeaders(c *fiber.Ctx) {
+	c.Set(fiber.HeaderContentType, "text/event-stream; charset=utf-8")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set(fiber.HeaderConnection, "keep-alive")
+	c.Set("X-Accel-Buffering", "no")
+}
+
+// lastEventID reads where a client resumes: the Last-Event-ID header (sent
+// by EventSource on reconnect), else ?after=; 0 replays everything.
+func lastEventID(c *fiber.Ctx) (int64, error) {
+	raw := c.Get("Last-Event-ID")
+	if raw == "" {
+		raw = c.Query("after")
+	}
+	if raw == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+	if err != nil || n < 0 {
+		return 0, models.Errorf(models.BadRequest, "Last-Event-ID must be an event sequence number, not %q", raw)
+	}
+	return n, nil
+}
+
+// writeEvent writes one SSE message; id is omitted when empty.
+func writeEvent(w *bufio.Writer, id, typ string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	if id != "" {
+		fmt.Fprintf(w, "id: %s\n", id)
+	}
+	fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, b)
+	return nil
+}
+
+// finalEvent reports whether ev ends its run (run.succeeded, run.failed…).
+func finalEvent(ev models.Event) bool {
+	return strings.HasPrefix(ev.Type, "run.") && models.RunStatus(ev.Status).Final()
+}
+
+// streamContext is the context event streams run under: the request
+// context ends when the handler returns, before the body is streamed.
+func (s *server) streamContext() context.Context {
+	if s.deps.Streams != nil {
+		return s.deps.Streams
+	}
+	return s.deps.BaseContext
+}
+
+// runEvents is GET /api/v1/runs/{id}/events: every stored event after
+// Last-Event-ID, then live ones, ending after the run's final event.
+func (s *server) runEvents(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	id := c.Params("id")
+	after, err := lastEventID(c)
+	if err != nil {
+		return err
+	}
+	if _, err := rs.Run(c.UserContext(), id); err != nil {
+		return err
+	}
+	// Subscribe before replaying, so nothing committed in between is lost;
+	// duplicates are skipped by sequence number.
+	events, dropped, stop := rs.Subscribe(id, subscriberBuffer)
+	setSSEHeaders(c)
+	ctx, log := s.streamContext(), s.logOf(c)
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		st := &runStream{rs: rs, id: id, last: after, w: w, ctx: ctx}
+		defer func() { stop() }()
+		done, err := st.catchUp()
+		if err != nil || done {
+			st.fail(err, log)
+			return
+		}
+		heartbeat := time.NewTicker(s.deps.HeartbeatInterval)
+		defer heartbeat.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-heartbeat.C:
+				if _, err := w.WriteString(": heartbeat\n\n"); err != nil || w.Flush() != nil {
+					return // the client went away
+				}
+			case ev, ok := <-events:
+				if !ok {
+					if !dropped() {
+						return // the engine is stopping
+					}
+					// Fell behind: subscribe again and catch up from the store.
+					events, dropped, stop = rs.Subscribe(id, subscriberBuffer)
+					done, err := st.catchUp()
+					if err != nil || done {
+						st.fail(err, log)
+						return
+					}
+					continue
+				}
+				if ev.Seq <= st.last {
+					continue
+				}
+				if ev.Seq > st.last+1 {
+					// A gap means events were committed before the
+					// subscription saw them; the store has them.
+					if done, err := st.catchUp(); err != nil || done {
+						st.fail(err, log)
+						return
+					}
+					continue
+				}
+				if err := st.send(ev); err != nil || w.Flush() != nil {
+					return
+				}
+				if finalEvent(ev) {
+					return
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// runStream is one client's position in a run's event stream.
+type runStream struct {
+	rs   Runs
+	id   string
+	last int64
+	w    *bufio.Writer
+	ctx  context.Context
+}
+
+func (st *runStream) send(ev models.Event) error {
+	if err := writeEvent(st.w, strconv.FormatInt(ev.Seq, 10), ev.Type, ev); err != nil {
+		return err
+	}
+	st.last = ev.Seq
+	return nil
+}
+
+// catchUp sends the stored events after st.last and reports whether the
+// stream is over: the run has finished and its final event was sent.
+func (st *runStream) catchUp() (bool, error) {
+	for {
+		// The status is read before the events: when it is final, every
+		// event up to the final one is committed, so the read that follows
+		// holds them all.
+		run, err := st.rs.Run(st.ctx, st.id)
+		if err != nil {
+			return true, err
+		}
+		finished := run.Status.Final()
+		for {
+			evs, err := st.rs.Events(st.ctx, st.id, st.last, replayPage)
+			if err != nil {
+				return true, err
+			}
+			for _, ev := range evs {
+				if err := st.send(ev); err != nil {
+					return true, err
+				}
+			}
+			if err := st.w.Flush(); err != nil {
+				return true, err
+			}
+			if len(evs) < replayPage {
+				break
+			}
+		}
+		return finished, nil
+	}
+}
+
+// fail logs why a stream ended early; a client that left is not news.
+func (st *runStream) fail(err error, log interface {
+	Debug(string, ...any)
+}) {
+	if err != nil {
+		log.Debug("event stream ended", "run", st.id, "err", err)
+	}
+}
+
+// allEvents is GET /api/v1/events: the live events of every run, for list
+// pages. It never replays; when the stream falls behind it sends a
+// "resync" event so the page reloads its list.
+func (s *server) allEvents(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	events, dropped, stop := rs.Subscribe("", subscriberBuffer)
+	setSSEHeaders(c)
+	ctx := s.streamContext()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer func() { stop() }()
+		// A first comment tells the client the stream is open.
+		if _, err := w.WriteString(": connected\n\n"); err != nil || w.Flush() != nil {
+			return
+		}
+		heartbeat := time.NewTicker(s.deps.HeartbeatInterval)
+		defer heartbeat.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-heartbeat.C:
+				if _, err := w.WriteString(": heartbeat\n\n"); err != nil || w.Flush() != nil {
+					return
+				}
+			case ev, ok := <-events:
+				if !ok {
+					if !dropped() {
+						return
+					}
+					events, dropped, stop = rs.Subscribe("", subscriberBuffer)
+					if writeEvent(w, "", "resync", map[string]string{"reason": "fell behind"}) != nil || w.Flush() != nil {
+						return
+					}
+					continue
+				}
+				if writeEvent(w, "", ev.Type, ev) != nil || w.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	return nil
+}

@@ -1,0 +1,336 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/baton-run/baton/models"
+)
+
+func (s *server) runRoutes() []route {
+	return []route{
+		// Starting a run needs the operator role, or the designer role for a
+		// test run of a version that is not approved: the handler decides,
+		// because only the version tells which.
+		{fiber.MethodPost, "/api/v1/templates/:key/runs", models.RoleViewer, s.startRun},
+		{fiber.MethodGet, "/api/v1/runs", models.RoleViewer, s.listRuns},
+		{fiber.MethodGet, "/api/v1/runs/:id", models.RoleViewer, s.getRun},
+		{fiber.MethodPost, "/api/v1/runs/:id/cancel", models.RoleViewer, s.cancelRun},
+		{fiber.MethodPost, "/api/v1/runs/:id/retry", models.RoleViewer, s.retryRun},
+		{fiber.MethodPost, "/api/v1/runs/:id/rerun", models.RoleViewer, s.rerunRun},
+		{fiber.MethodPost, "/api/v1/runs/:id/signals/:name", models.RoleViewer, s.signalRun},
+	}
+}
+
+// Audit actions of run control: who cancelled, retried or signalled a run
+// (a run itself records who started it).
+const (
+	auditRunCancelled = "run_cancelled"
+	auditRunRetried   = "run_retried"
+	auditRunSignalled = "run_signalled"
+)
+
+// startBody is POST …/runs' body.
+type startBody struct {
+	Inputs  map[string]any `json:"inputs"`
+	Version int            `json:"version"`
+}
+
+// runList is GET /api/v1/runs: newest first; next is the cursor (the
+// before= of the following page), "" on the last page.
+type runList struct {
+	Runs []models.Run `json:"runs"`
+	Next string       `json:"next"`
+}
+
+func (s *server) startRun(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	u := principalOf(c).user
+	if !u.Can(models.RoleOperator) && !u.Can(models.RoleDesigner) {
+		return models.Errorf(models.Forbidden, "starting a run needs the operator role (or designer, for a test run of a draft)")
+	}
+	var in startBody
+	if len(strings.TrimSpace(string(c.Body()))) > 0 {
+		if err := decodeJSON(c, &in); err != nil {
+			return err
+		}
+	}
+	if in.Version < 0 {
+		return models.Problems("invalid run request", []models.Problem{{Path: "version", Message: "must be a positive version number"}})
+	}
+	wait, err := s.waitParam(c)
+	if err != nil {
+		return err
+	}
+	trigger := models.TriggerAPI
+	if principalOf(c).session != nil {
+		trigger = models.TriggerManual
+	}
+	run, err := rs.Start(c.UserContext(), models.RunRequest{
+		Template: c.Params("key"), Version: in.Version, Inputs: in.Inputs,
+		Trigger: trigger, StartedBy: u.Name,
+		AllowApproved: u.Can(models.RoleOperator), AllowDraft: u.Can(models.RoleDesigner),
+	})
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		run = s.waitFor(c, rs, run, wait)
+	}
+	return c.Status(http.StatusCreated).JSON(run)
+}
+
+// waitParam reads ?wait=<duration> (a Go duration such as 30s, or
+// milliseconds), capped at Deps.MaxWait.
+func (s *server) waitParam(c *fiber.Ctx) (time.Duration, error) {
+	raw := c.Query("wait")
+	if raw == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(raw)
+	if err != nil {
+		var ms json.Number = json.Number(raw)
+		n, nerr := ms.Int64()
+		if nerr != nil {
+			return 0, models.Problems("invalid query", []models.Problem{{Path: "wait", Message: "must be a duration such as 30s or 1m"}})
+		}
+		d = time.Duration(n) * time.Millisecond
+	}
+	if d < 0 {
+		return 0, models.Problems("invalid query", []models.Problem{{Path: "wait", Message: "must not be negative"}})
+	}
+	return min(d, s.deps.MaxWait), nil
+}
+
+// waitFor waits up to d for run to finish and returns its latest record.
+// The wait outlives the request timeout on purpose (the caller asked for
+// it), but not a server shutdown.
+func (s *server) waitFor(c *fiber.Ctx, rs Runs, run models.Run, d time.Duration) models.Run {
+	ctx, cancel := context.WithTimeout(s.deps.BaseContext, d)
+	defer cancel()
+	got, err := rs.Wait(ctx, run.ID)
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		s.logOf(c).Warn("wait for run", "run", run.ID, "err", err)
+	}
+	if got.ID == "" {
+		return run
+	}
+	return got
+}
+
+func (s *server) listRuns(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	f := models.RunFilter{Template: c.Query("template"), Before: c.Query("before"), ParentRunID: c.Query("parent")}
+	if f.Limit, err = queryLimit(c); err != nil {
+		return err
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	for _, st := range strings.Split(c.Query("status"), ",") {
+		st = strings.TrimSpace(st)
+		if st == "" {
+			continue
+		}
+		if !knownRunStatus(models.RunStatus(st)) {
+			return models.Problems("invalid query", []models.Problem{{Path: "status", Message: "unknown run status " + strconv.Quote(st)}})
+		}
+		f.Statuses = append(f.Statuses, models.RunStatus(st))
+	}
+	// One more than asked tells whether another page follows.
+	want := f.Limit
+	f.Limit++
+	runs, err := rs.ListRuns(c.UserContext(), f)
+	if err != nil {
+		return err
+	}
+	out := runList{Runs: runs}
+	if len(runs) > want {
+		out.Runs = runs[:want]
+		out.Next = out.Runs[want-1].ID
+	}
+	if out.Runs == nil {
+		out.Runs = []models.Run{}
+	}
+	for i := range out.Runs {
+		if out.Runs[i].Steps == nil {
+			out.Runs[i].Steps = []models.StepState{}
+		}
+	}
+	return c.JSON(out)
+}
+
+func knownRunStatus(st models.RunStatus) bool {
+	switch st {
+	case models.RunQueued, models.RunRunning, models.RunWaiting:
+		return true
+	}
+	return st.Final()
+}
+
+func (s *server) getRun(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	run, err := rs.Run(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(run)
+}
+
+// operable loads run :id and checks that the caller may act on it:
+// operators on any run, designers on the test runs of drafts.
+func (s *server) operable(c *fiber.Ctx, rs Runs) (models.Run, error) {
+	run, err := rs.Run(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return run, err
+	}
+	u := principalOf(c).user
+	if u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)) {
+		return run, nil
+	}
+	return run, models.Errorf(models.Forbidden, "this needs the operator role")
+}
+
+func (s *server) cancelRun(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	if _, err := s.operable(c, rs); err != nil {
+		return err
+	}
+	ctx, id := c.UserContext(), c.Params("id")
+	if err := rs.Cancel(ctx, id); err != nil {
+		return err
+	}
+	s.audit(c, principalOf(c).user.Name, auditRunCancelled, "run:"+id, nil)
+	run, err := rs.Run(ctx, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(run)
+}
+
+func (s *server) retryRun(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	if _, err := s.operable(c, rs); err != nil {
+		return err
+	}
+	run, err := rs.Retry(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	s.audit(c, principalOf(c).user.Name, auditRunRetried, "run:"+run.ID, nil)
+	return c.JSON(run)
+}
+
+// rerunBody is POST …/rerun's optional body.
+type rerunBody struct {
+	From    string `json:"from"`
+	Version string `json:"version"`
+}
+
+func (s *server) rerunRun(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	old, err := s.operable(c, rs)
+	if err != nil {
+		return err
+	}
+	var in rerunBody
+	if len(strings.TrimSpace(string(c.Body()))) > 0 {
+		if err := decodeJSON(c, &in); err != nil {
+			return err
+		}
+	}
+	req := models.RerunRequest{From: in.From, StartedBy: principalOf(c).user.Name}
+	switch in.Version {
+	case "", "same":
+	case "latest":
+		if old.Test && !principalOf(c).user.Can(models.RoleOperator) {
+			return models.Errorf(models.Forbidden, "re-running on the latest approved version needs the operator role")
+		}
+		req.Latest = true
+	default:
+		return models.Problems("invalid rerun request", []models.Problem{{Path: "version", Message: `must be "same" or "latest"`}})
+	}
+	if in.From != "" {
+		known := false
+		for _, st := range old.Steps {
+			known = known || st.ID == in.From
+		}
+		if !known && !req.Latest {
+			return models.Problems("invalid rerun request", []models.Problem{{Path: "from", Message: "the run has no step " + strconv.Quote(in.From)}})
+		}
+	}
+	run, err := rs.Rerun(c.UserContext(), old.ID, req)
+	if err != nil {
+		if models.IsCode(err, models.BadRequest) && in.From != "" {
+			return models.Problems("invalid rerun request", []models.Problem{{Path: "from", Message: errMessage(err)}})
+		}
+		return err
+	}
+	return c.Status(http.StatusCreated).JSON(run)
+}
+
+// signalAnswer confirms a delivered signal.
+type signalAnswer struct {
+	Delivered bool   `json:"delivered"`
+	Run       string `json:"runId"`
+	Signal    string `json:"signal"`
+}
+
+func (s *server) signalRun(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	if _, err := s.operable(c, rs); err != nil {
+		return err
+	}
+	if ct := mediaType(c.Get(fiber.HeaderContentType)); ct != "" && ct != fiber.MIMEApplicationJSON {
+		return models.Errorf(models.BadRequest, "the body must be JSON (Content-Type: application/json), not %s", ct)
+	}
+	var payload any
+	if body := strings.TrimSpace(string(c.Body())); body != "" {
+		if err := json.Unmarshal([]byte(body), &payload); err != nil {
+			return models.Errorf(models.BadRequest, "malformed JSON body: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	id, name := c.Params("id"), c.Params("name")
+	if err := rs.Signal(c.UserContext(), id, name, payload); err != nil {
+		return err
+	}
+	s.audit(c, principalOf(c).user.Name, auditRunSignalled, "run:"+id, map[string]any{"signal": name})
+	return c.Status(http.StatusAccepted).JSON(signalAnswer{Delivered: true, Run: id, Signal: name})
+}
+
+// errMessage is the client-facing message of a *models.Error.
+func errMessage(err error) string {
+	var me *models.Error
+	if errors.As(err, &me) {
+		return me.Message
+	}
+	return err.Error()
+}

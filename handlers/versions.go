@@ -1,0 +1,154 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/baton-run/baton/models"
+)
+
+func (s *server) versionRoutes() []route {
+	return []route{
+		{fiber.MethodPut, "/api/v1/templates/:key/draft", models.RoleDesigner, s.saveDraft},
+		{fiber.MethodGet, "/api/v1/templates/:key/versions", models.RoleViewer, s.listVersions},
+		{fiber.MethodGet, "/api/v1/templates/:key/versions/:n", models.RoleViewer, s.getVersion},
+		{fiber.MethodGet, "/api/v1/templates/:key/versions/:n/events", models.RoleViewer, s.versionEvents},
+		{fiber.MethodPost, "/api/v1/templates/:key/versions/:n/restore", models.RoleDesigner, s.restoreVersion},
+		{fiber.MethodGet, "/api/v1/templates/:key/versions/:a/diff/:b", models.RoleViewer, s.diffVersions},
+	}
+}
+
+// versionList is GET …/versions: newest first.
+type versionList struct {
+	Versions []models.VersionSummary `json:"versions"`
+}
+
+// versionDiff is GET …/versions/{a}/diff/{b}.
+type versionDiff struct {
+	From int `json:"from"`
+	To   int `json:"to"`
+	models.DefinitionDiff
+}
+
+// versionNumber parses a version number path parameter.
+func versionNumber(c *fiber.Ctx, name string) (int, error) {
+	raw := c.Params(name)
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 {
+		return 0, models.Errorf(models.BadRequest, "the version number must be a positive whole number, not %q", raw)
+	}
+	return n, nil
+}
+
+func (s *server) saveDraft(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	def, err := s.definitionBody(c)
+	if err != nil {
+		return err
+	}
+	v, err := ts.SaveDraft(c.UserContext(), c.Params("key"), def, principalOf(c).user.Name)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+func (s *server) listVersions(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	vs, err := ts.ListVersions(c.UserContext(), c.Params("key"))
+	if err != nil {
+		return err
+	}
+	if vs == nil {
+		vs = []models.VersionSummary{}
+	}
+	return c.JSON(versionList{Versions: vs})
+}
+
+func (s *server) getVersion(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	n, err := versionNumber(c, "n")
+	if err != nil {
+		return err
+	}
+	v, err := ts.VersionDetail(c.UserContext(), c.Params("key"), n)
+	if err != nil {
+		return err
+	}
+	return c.JSON(v)
+}
+
+func (s *server) versionEvents(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	n, err := versionNumber(c, "n")
+	if err != nil {
+		return err
+	}
+	evs, err := ts.VersionEvents(c.UserContext(), c.Params("key"), n)
+	if err != nil {
+		return err
+	}
+	if evs == nil {
+		evs = []models.VersionEvent{}
+	}
+	return c.JSON(versionEventList{Events: evs})
+}
+
+func (s *server) restoreVersion(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	n, err := versionNumber(c, "n")
+	if err != nil {
+		return err
+	}
+	v, err := ts.RestoreVersion(c.UserContext(), c.Params("key"), n, principalOf(c).user.Name)
+	if err != nil {
+		return err
+	}
+	return c.Status(http.StatusCreated).JSON(v)
+}
+
+func (s *server) diffVersions(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	a, err := versionNumber(c, "a")
+	if err != nil {
+		return err
+	}
+	b, err := versionNumber(c, "b")
+	if err != nil {
+		return err
+	}
+	ctx, key := c.UserContext(), c.Params("key")
+	va, err := ts.TemplateVersion(ctx, key, a)
+	if err != nil {
+		return err
+	}
+	vb, err := ts.TemplateVersion(ctx, key, b)
+	if err != nil {
+		return err
+	}
+	return c.JSON(versionDiff{From: a, To: b, DefinitionDiff: rs.Diff(va.Definition, vb.Definition)})
+}

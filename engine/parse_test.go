@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -82,11 +83,7 @@ func TestParseRefusals(t *testing.T) {
 }
 
 func asError(err error, target **models.Error) bool {
-	e, ok := err.(*models.Error)
-	if ok {
-		*target = e
-	}
-	return ok
+	return errors.As(err, target)
 }
 
 func TestParseTooLarge(t *testing.T) {

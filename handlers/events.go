@@ -176,33 +176,29 @@ func (st *runStream) send(ev models.Event) error {
 // catchUp sends the stored events after st.last and reports whether the
 // stream is over: the run has finished and its final event was sent.
 func (st *runStream) catchUp() (bool, error) {
+	// The status is read before the events: when it is final, every event
+	// up to the final one is committed, so the reads that follow hold them all.
+	run, err := st.rs.Run(st.ctx, st.id)
+	if err != nil {
+		return true, err
+	}
+	finished := run.Status.Final()
 	for {
-		// The status is read before the events: when it is final, every
-		// event up to the final one is committed, so the read that follows
-		// holds them all.
-		run, err := st.rs.Run(st.ctx, st.id)
+		evs, err := st.rs.Events(st.ctx, st.id, st.last, replayPage)
 		if err != nil {
 			return true, err
 		}
-		finished := run.Status.Final()
-		for {
-			evs, err := st.rs.Events(st.ctx, st.id, st.last, replayPage)
-			if err != nil {
+		for _, ev := range evs {
+			if err := st.send(ev); err != nil {
 				return true, err
-			}
-			for _, ev := range evs {
-				if err := st.send(ev); err != nil {
-					return true, err
-				}
-			}
-			if err := st.w.Flush(); err != nil {
-				return true, err
-			}
-			if len(evs) < replayPage {
-				break
 			}
 		}
-		return finished, nil
+		if err := st.w.Flush(); err != nil {
+			return true, err
+		}
+		if len(evs) < replayPage {
+			return finished, nil
+		}
 	}
 }
 

@@ -99,7 +99,7 @@ func (s *server) waitParam(c *fiber.Ctx) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(raw)
 	if err != nil {
-		var ms json.Number = json.Number(raw)
+		ms := json.Number(raw)
 		n, nerr := ms.Int64()
 		if nerr != nil {
 			return 0, models.Problems("invalid query", []models.Problem{{Path: "wait", Message: "must be a duration such as 30s or 1m"}})

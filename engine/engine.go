@@ -1,0 +1,495 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/baton-run/baton/models"
+)
+
+// Action is the code behind one command kind (http, set, log, fail…). Run
+// gets the action with its templates already rendered and returns the
+// step's output. Run must return soon after ctx is done. A returned error is
+// retried by the step's retry policy unless it is a *StepFailure that says
+// it is not retryable (see Permanent and Retryable).
+type Action interface {
+	Kind() string
+	Run(ctx context.Context, in ActionInput) (any, error)
+}
+
+// InlineAction is an optional interface: an action whose Inline method
+// returns true is cheap, never blocks, has no effect outside the run and
+// ignores timeouts (set, log, fail). The engine runs it at once, under the
+// run's lock, so that its start and its end are one write; steps that
+// depend on it still start only after that write is committed.
+type InlineAction interface {
+	Inline() bool
+}
+
+// ActionInput is what an action gets for one attempt.
+type ActionInput struct {
+	RunID   string
+	StepID  string
+	Attempt int
+	// Item is the element index for a parallel step's element, -1 otherwise.
+	Item int
+	// Action is the step's action with every template rendered.
+	Action models.Action
+	// IdempotencyKey is the same for every attempt of this step (or element,
+	// or compensation) in this run, including attempts after a restart, so
+	// a receiving service can tell a repeat from a new request.
+	IdempotencyKey string
+	// MaxOutputBytes is the largest output the engine accepts.
+	MaxOutputBytes int
+}
+
+// Registry maps action kinds to actions. Build it in main with the actions
+// the process offers.
+type Registry struct {
+	byKind map[string]Action
+}
+
+// NewRegistry returns a registry of the given actions.
+func NewRegistry(actions ...Action) *Registry {
+	r := &Registry{byKind: map[string]Action{}}
+	for _, a := range actions {
+		r.byKind[a.Kind()] = a
+	}
+	return r
+}
+
+// Lookup returns the action for kind.
+func (r *Registry) Lookup(kind string) (Action, bool) {
+	if r == nil {
+		return nil, false
+	}
+	a, ok := r.byKind[kind]
+	return a, ok
+}
+
+// SubworkflowResolver finds the plan a subworkflow step runs. version 0
+// means the latest approved version. It returns the plan and the version
+// number resolved.
+type SubworkflowResolver interface {
+	Resolve(ctx context.Context, key string, version int) (*Plan, int, error)
+}
+
+// Config tunes the engine. The zero value works.
+type Config struct {
+	// Clock is the source of time. Defaults to the wall clock.
+	Clock Clock
+	// Logger receives the engine's own problems. Defaults to slog.Default().
+	Logger *slog.Logger
+	// MaxActions caps the actions in flight in the whole process. Defaults
+	// to 512.
+	MaxActions int
+	// MaxBatch caps the write requests committed in one transaction.
+	// Defaults to 1024.
+	MaxBatch int
+	// Subworkflows resolves subworkflow steps; without it they fail.
+	Subworkflows SubworkflowResolver
+	// Metrics, when set, are updated as runs progress.
+	Metrics *Metrics
+	// Rand returns numbers in [0, 1) for retry jitter. Defaults to
+	// math/rand/v2.
+	Rand func() float64
+	// MaxOutputBytes is the largest step output accepted when the plan does
+	// not say. Defaults to 1 MiB.
+	MaxOutputBytes int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.MaxActions = cmp.Or(c.MaxActions, 512)
+	c.MaxBatch = cmp.Or(c.MaxBatch, 1024)
+	c.MaxOutputBytes = cmp.Or(c.MaxOutputBytes, 1<<20)
+	return c
+}
+
+// Engine executes runs: it moves each active run through its plan, writes
+// every change through one group-committing writer before anything depends
+// on it, and resumes unfinished runs on Start.
+type Engine struct {
+	store Store
+	reg   *Registry
+	cfg   Config
+	clock Clock
+	log   *slog.Logger
+
+	timers *timers
+	writer *writer
+	bus    *bus
+	lim    *limiter
+
+	mu       sync.Mutex
+	runs     map[string]*runState
+	waiters  map[string][]chan models.Run
+	children map[string]func(models.Run) // child run id → parent's callback
+
+	started   atomic.Bool
+	stopping  atomic.Bool
+	actions   sync.WaitGroup // action goroutines
+	stopTimer chan struct{}
+	timerDone chan struct{}
+	// actionCtx is the parent of every action's context; Stop cancels it
+	// when its own ctx expires.
+	actionCtx    context.Context
+	cancelAction context.CancelCauseFunc
+
+	idMu      sync.Mutex
+	idEntropy *ulid.MonotonicEntropy
+}
+
+// errShutdown is the cause of actions cancelled by Stop: their outcome is not
+// recorded, so the step runs again when the engine resumes the run.
+var errShutdown = errors.New("engine is stopping")
+
+// New returns an engine over store with the given actions. Call Start before
+// starting runs.
+func New(store Store, reg *Registry, cfg Config) *Engine {
+	cfg = cfg.withDefaults()
+	e := &Engine{
+		store:    store,
+		reg:      reg,
+		cfg:      cfg,
+		clock:    cfg.Clock,
+		log:      cfg.Logger,
+		bus:      newBus(),
+		runs:     map[string]*runState{},
+		waiters:  map[string][]chan models.Run{},
+		children: map[string]func(models.Run){},
+	}
+	e.timers = newTimers(cfg.Clock)
+	e.writer = newWriter(store, cfg.MaxBatch, cfg.Logger, cfg.Metrics)
+	e.lim = newLimiter(cfg.MaxActions, cfg.Metrics)
+	e.idEntropy = ulid.Monotonic(cryptoReader{}, 0)
+	return e
+}
+
+// Start starts the engine's goroutines and resumes every unfinished run
+// found in the store. The engine runs until Stop.
+func (e *Engine) Start(ctx context.Context) error {
+	if !e.started.CompareAndSwap(false, true) {
+		return errors.New("engine: already started")
+	}
+	e.actionCtx, e.cancelAction = context.WithCancelCause(context.Background())
+	e.stopTimer = make(chan struct{})
+	e.timerDone = make(chan struct{})
+	e.writer.start()
+	go e.bus.loop()
+	go func() {
+		defer close(e.timerDone)
+		e.timers.loop(e.stopTimer)
+	}()
+	return e.recoverRuns(ctx)
+}
+
+// Stop stops starting new work, waits for the actions in flight until ctx is
+// done (then cancels them: a cancelled action's step runs again on the next
+// Start), writes what is pending and stops the engine's goroutines. Runs not
+// finished stay unfinished in the store, to be resumed by the next Start.
+func (e *Engine) Stop(ctx context.Context) error {
+	if !e.started.Load() || !e.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	waited := make(chan struct{})
+	go func() {
+		e.actions.Wait()
+		close(waited)
+	}()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		e.cancelAction(errShutdown)
+		<-waited
+		err = ctx.Err()
+	}
+	e.cancelAction(errShutdown)
+	e.writer.close()
+	e.writer.wait()
+	close(e.stopTimer)
+	<-e.timerDone
+	e.bus.stop()
+	e.bus.closeAll()
+	e.mu.Lock()
+	for id, ws := range e.waiters {
+		for _, w := range ws {
+			close(w)
+		}
+		delete(e.waiters, id)
+	}
+	e.mu.Unlock()
+	return err
+}
+
+func (e *Engine) newID() string {
+	e.idMu.Lock()
+	defer e.idMu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(time.Now()), e.idEntropy).String()
+}
+
+// RunOptions says how to start a run.
+type RunOptions struct {
+	Inputs      map[string]any
+	Template    string // defaults to the definition's id
+	Version     int
+	Trigger     string // models.Trigger*; defaults to manual
+	StartedBy   string
+	Test        bool
+	ParentRunID string
+}
+
+// StartRun checks the inputs against the plan, stores a new run and starts
+// it. It returns the run record once the run is durable.
+func (e *Engine) StartRun(ctx context.Context, plan *Plan, opt RunOptions) (models.Run, error) {
+	if err := e.ready(); err != nil {
+		return models.Run{}, err
+	}
+	inputs, err := plan.CheckInputs(opt.Inputs)
+	if err != nil {
+		return models.Run{}, err
+	}
+	if inputs == nil {
+		inputs = map[string]any{}
+	}
+	rs, err := e.newRunState(plan, opt, inputs, "")
+	if err != nil {
+		return models.Run{}, err
+	}
+	return e.launch(ctx, rs, nil)
+}
+
+// ready reports whether the engine accepts work.
+func (e *Engine) ready() error {
+	if !e.started.Load() {
+		return models.Errorf(models.Unavailable, "the engine has not started")
+	}
+	if e.stopping.Load() {
+		return models.Errorf(models.Unavailable, "the engine is stopping")
+	}
+	return nil
+}
+
+// Run returns the run record of one run: live for a run in progress, from
+// the store otherwise.
+func (e *Engine) Run(ctx context.Context, id string) (models.Run, error) {
+	if rs := e.active(id); rs != nil {
+		rs.mu.Lock()
+		defer rs.mu.Unlock()
+		return rs.record(), nil
+	}
+	snap, err := e.store.LoadRun(ctx, id)
+	if err != nil {
+		return models.Run{}, err
+	}
+	return recordFromSnapshot(snap)
+}
+
+// ListRuns lists runs, newest first, without their steps. The cursor for the
+// next page is the ID of the last run returned.
+func (e *Engine) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error) {
+	runs, err := e.store.ListRuns(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	// A run in progress is newer in memory than in the store.
+	for i := range runs {
+		if rs := e.active(runs[i].ID); rs != nil {
+			rs.mu.Lock()
+			rec := rs.row.Run
+			rs.mu.Unlock()
+			rec.Steps = nil
+			runs[i] = rec
+		}
+	}
+	return runs, nil
+}
+
+// Wait blocks until the run has finished, or ctx is done, and returns its
+// record (the record so far if ctx ended first, with ctx's error).
+func (e *Engine) Wait(ctx context.Context, id string) (models.Run, error) {
+	e.mu.Lock()
+	_, active := e.runs[id]
+	var ch chan models.Run
+	if active {
+		ch = make(chan models.Run, 1)
+		e.waiters[id] = append(e.waiters[id], ch)
+	}
+	e.mu.Unlock()
+	if ch != nil {
+		select {
+		case rec, ok := <-ch:
+			if ok {
+				return rec, nil
+			}
+		case <-ctx.Done():
+			run, err := e.Run(context.WithoutCancel(ctx), id)
+			if err != nil {
+				return run, err
+			}
+			return run, ctx.Err()
+		}
+	}
+	return e.Run(ctx, id)
+}
+
+// Cancel cancels a run that has not finished: running steps are cancelled,
+// steps not started are skipped, and the run ends cancelled.
+func (e *Engine) Cancel(ctx context.Context, id string) error {
+	rs := e.active(id)
+	if rs == nil {
+		return e.notActive(ctx, id)
+	}
+	rs.mu.Lock()
+	if rs.done {
+		rs.mu.Unlock()
+		return models.Errorf(models.Conflict, "run %s has already finished", id)
+	}
+	rs.stop(stopCancel)
+	rs.flush()
+	rs.mu.Unlock()
+	return nil
+}
+
+// notActive explains why a run is not in memory: finished, or unknown.
+func (e *Engine) notActive(ctx context.Context, id string) error {
+	snap, err := e.store.LoadRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	if snap.Run.Status.Final() {
+		return models.Errorf(models.Conflict, "run %s has already finished (%s)", id, snap.Run.Status)
+	}
+	return models.Errorf(models.Unavailable, "run %s is not held by this engine", id)
+}
+
+// Signal delivers a named signal with its JSON payload to a run: to the step
+// waiting for it, or, when a step that waits for it has not started yet,
+// kept until that step starts.
+func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error {
+	rs := e.active(id)
+	if rs == nil {
+		return e.notActive(ctx, id)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.done {
+		return models.Errorf(models.Conflict, "run %s has already finished", id)
+	}
+	if err := rs.signal(name, payload); err != nil {
+		return err
+	}
+	rs.flush()
+	return nil
+}
+
+// Subscribe returns a subscription to the events of one run, or of every run
+// when runID is "". buffer is the number of events held for a slow
+// subscriber before it is dropped (≤ 0: 256). Events arrive after they are
+// committed; to see earlier ones, read them with Events after subscribing and
+// skip duplicates by Seq.
+func (e *Engine) Subscribe(runID string, buffer int) *Subscription {
+	return e.bus.subscribe(runID, buffer)
+}
+
+// Events returns a run's stored events with Seq > afterSeq (all when limit
+// ≤ 0), for replay and for SSE's Last-Event-ID.
+func (e *Engine) Events(ctx context.Context, runID string, afterSeq int64, limit int) ([]models.Event, error) {
+	return e.store.RunEvents(ctx, runID, afterSeq, limit)
+}
+
+// ActiveRuns returns how many runs the engine holds in memory.
+func (e *Engine) ActiveRuns() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.runs)
+}
+
+func (e *Engine) active(id string) *runState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runs[id]
+}
+
+// finished is called once a run's final state is committed.
+func (e *Engine) finished(rec models.Run) {
+	e.mu.Lock()
+	delete(e.runs, rec.ID)
+	ws := e.waiters[rec.ID]
+	delete(e.waiters, rec.ID)
+	parent := e.children[rec.ID]
+	delete(e.children, rec.ID)
+	e.mu.Unlock()
+	for _, w := range ws {
+		w <- rec
+	}
+	if parent != nil {
+		parent(rec)
+	}
+}
+
+// limiter bounds the actions in flight in the process. Work waiting for a
+// slot is a queued function, not a blocked goroutine.
+type limiter struct {
+	mu      sync.Mutex
+	free    int
+	queue   []func()
+	metrics *Metrics
+}
+
+func newLimiter(n int, m *Metrics) *limiter { return &limiter{free: n, metrics: m} }
+
+// do runs f (which must call release when done) now if a slot is free, or
+// later when one frees.
+func (l *limiter) do(f func()) {
+	l.mu.Lock()
+	if l.free > 0 {
+		l.free--
+		l.mu.Unlock()
+		f()
+		return
+	}
+	l.queue = append(l.queue, f)
+	l.metrics.queue(len(l.queue))
+	l.mu.Unlock()
+}
+
+func (l *limiter) release() {
+	l.mu.Lock()
+	if len(l.queue) == 0 {
+		l.free++
+		l.mu.Unlock()
+		return
+	}
+	f := l.queue[0]
+	l.queue[0] = nil
+	l.queue = l.queue[1:]
+	l.metrics.queue(len(l.queue))
+	l.mu.Unlock()
+	f()
+}
+
+func (l *limiter) depth() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.queue)
+}
+
+// QueueDepth returns the actions waiting for a process-wide slot and the
+// write requests waiting for a commit.
+func (e *Engine) QueueDepth() (actions, writes int) {
+	return e.lim.depth(), e.writer.depth()
+}

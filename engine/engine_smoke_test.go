@@ -1,0 +1,37 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/baton-run/baton/models"
+	"github.com/baton-run/baton/models/store"
+)
+
+func TestChainOfSets(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		h := newHarness(t, open)
+		run := h.run(`
+id: chain
+name: chain
+inputs:
+  n: {type: integer, default: 2}
+steps:
+  - {id: a, type: command, action: {kind: set, values: {x: "{{ inputs.n }}"}}}
+  - {id: b, type: command, dependencies: [a], action: {kind: set, values: {y: "{{ steps.a.output.x * 10 }}"}}}
+  - {id: c, type: command, dependencies: [b], action: {kind: log, message: "y={{ steps.b.output.y }}"}}
+outputs:
+  y: "{{ steps.b.output.y }}"
+  msg: "{{ steps.c.output.message }}"
+`, nil)
+		if run.Status != models.RunSucceeded {
+			t.Fatalf("status = %s; want succeeded: %s", run.Status, dump(run))
+		}
+		expectSteps(t, run, map[string]string{"a": "succeeded", "b": "succeeded", "c": "succeeded"})
+		if got := run.Outputs["msg"]; got != "y=20" {
+			t.Errorf("outputs.msg = %v; want y=20", got)
+		}
+		if run.Steps[0].ID != "a" || run.Steps[2].ID != "c" {
+			t.Errorf("steps not in start order: %s", dump(run.Steps))
+		}
+	})
+}

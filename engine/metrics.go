@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the engine's Prometheus metrics. Build them with NewMetrics,
+// register them where /metrics is served, and pass them in Config.Metrics.
+// A nil *Metrics records nothing.
+type Metrics struct {
+	runsStarted   prometheus.Counter
+	runsFinished  *prometheus.CounterVec
+	runDuration   prometheus.Histogram
+	stepsStarted  prometheus.Counter
+	stepsFinished *prometheus.CounterVec
+	stepDuration  prometheus.Histogram
+	retries       prometheus.Counter
+	activeRuns    prometheus.Gauge
+	queueDepth    prometheus.Gauge
+	batchSize     prometheus.Histogram
+}
+
+// NewMetrics creates the engine's metrics and registers them with reg (when
+// reg is not nil).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		runsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_runs_started_total", Help: "Runs started."}),
+		runsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baton_runs_finished_total", Help: "Runs finished, by final status."}, []string{"status"}),
+		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "baton_run_duration_seconds", Help: "Run durations from start to finish.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12)}),
+		stepsStarted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_steps_started_total", Help: "Step attempts started."}),
+		stepsFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baton_steps_finished_total", Help: "Steps finished, by status."}, []string{"status"}),
+		stepDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "baton_step_duration_seconds", Help: "Step attempt durations.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 12)}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_step_retries_total", Help: "Step attempts retried after a failure."}),
+		activeRuns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baton_active_runs", Help: "Runs not finished, held by this engine."}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baton_action_queue_depth", Help: "Actions waiting for a process-wide slot."}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "baton_commit_batch_size", Help: "Write requests committed per transaction (group commit).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.runsStarted, m.runsFinished, m.runDuration, m.stepsStarted, m.stepsFinished,
+			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize)
+	}
+	return m
+}
+
+func (m *Metrics) runStarted() {
+	if m != nil {
+		m.runsStarted.Inc()
+		m.activeRuns.Inc()
+	}
+}
+
+func (m *Metrics) runFinished(status string, d time.Duration) {
+	if m != nil {
+		m.runsFinished.WithLabelValues(status).Inc()
+		m.runDuration.Observe(d.Seconds())
+		m.activeRuns.Dec()
+	}
+}
+
+func (m *Metrics) stepStarted() {
+	if m != nil {
+		m.stepsStarted.Inc()
+	}
+}
+
+func (m *Metrics) stepFinished(status string, d time.Duration) {
+	if m != nil {
+		m.stepsFinished.WithLabelValues(status).Inc()
+		if d > 0 {
+			m.stepDuration.Observe(d.Seconds())
+		}
+	}
+}
+
+func (m *Metrics) retried() {
+	if m != nil {
+		m.retries.Inc()
+	}
+}
+
+func (m *Metrics) queue(n int) {
+	if m != nil {
+		m.queueDepth.Set(float64(n))
+	}
+}
+
+func (m *Metrics) batch(n int) {
+	if m != nil {
+		m.batchSize.Observe(float64(n))
+	}
+}

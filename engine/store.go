@@ -1,0 +1,28 @@
+package engine
+
+import (
+	"context"
+
+	"github.com/baton-run/baton/models"
+)
+
+// Store is what the engine needs from persistence. *store.Store (package
+// models/store) implements it on SQLite and PostgreSQL. Each method is atomic.
+//
+// Group commit lives in the engine: one writer goroutine gathers the writes
+// of every run into one ApplyRunWrites call (one transaction), so a thousand
+// concurrent runs cost a few transactions per millisecond.
+type Store interface {
+	// ApplyRunWrites applies one batch in one transaction.
+	ApplyRunWrites(ctx context.Context, w *models.RunWrites) error
+	// LoadRun returns everything stored about one run; models.NotFound when
+	// there is no such run.
+	LoadRun(ctx context.Context, id string) (*models.RunSnapshot, error)
+	// UnfinishedRunIDs lists the runs whose status is not final, oldest first.
+	UnfinishedRunIDs(ctx context.Context) ([]string, error)
+	// ListRuns lists runs, newest first, without their steps.
+	ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error)
+	// RunEvents returns a run's events with seq > afterSeq, in order, at most
+	// limit of them (limit ≤ 0: all).
+	RunEvents(ctx context.Context, runID string, afterSeq int64, limit int) ([]models.Event, error)
+}

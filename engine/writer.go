@@ -1,0 +1,238 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/baton-run/baton/models"
+)
+
+// writeReq is one run's changes and what to do once they are durable.
+type writeReq struct {
+	w    models.RunWrites
+	done func(err error)
+}
+
+// writer is the one goroutine that writes runs' changes: it takes every
+// request waiting in its queue, applies them in one transaction (group
+// commit), then calls the requests' done callbacks in order. Under load, the
+// more runs wait, the larger the batch and the fewer commits per step.
+//
+// The callbacks run on the writer goroutine: they are short (they decide
+// what happens next and start actions on other goroutines), and a run's
+// next write is then queued without any goroutine hand-off, which is most
+// of the latency of a chain of cheap steps. submit never blocks (the queue
+// is a slice), so a callback may submit again; a callback must never wait
+// for a commit.
+type writer struct {
+	store    Store
+	maxBatch int
+	log      *slog.Logger
+	metrics  *Metrics
+
+	mu     sync.Mutex
+	queue  []writeReq
+	closed bool
+	signal chan struct{}
+
+	done chan struct{}
+}
+
+func newWriter(s Store, maxBatch int, log *slog.Logger, m *Metrics) *writer {
+	return &writer{
+		store: s, maxBatch: maxBatch, log: log, metrics: m,
+		signal: make(chan struct{}, 1),
+		done:   make(chan struct{}),
+	}
+}
+
+// submit queues w; done runs after the commit, on the dispatch goroutine,
+// in submission order.
+func (wr *writer) submit(w models.RunWrites, done func(error)) {
+	wr.mu.Lock()
+	wr.queue = append(wr.queue, writeReq{w: w, done: done})
+	wr.mu.Unlock()
+	select {
+	case wr.signal <- struct{}{}:
+	default:
+	}
+}
+
+// depth is the number of requests waiting for a commit.
+func (wr *writer) depth() int {
+	wr.mu.Lock()
+	defer wr.mu.Unlock()
+	return len(wr.queue)
+}
+
+// close makes loop return once the queue is empty.
+func (wr *writer) close() {
+	wr.mu.Lock()
+	wr.closed = true
+	wr.mu.Unlock()
+	select {
+	case wr.signal <- struct{}{}:
+	default:
+	}
+}
+
+// start runs the writer goroutine; wait returns when it has ended after
+// close.
+func (wr *writer) start() {
+	go wr.loop()
+}
+
+func (wr *writer) wait() { <-wr.done }
+
+func (wr *writer) loop() {
+	defer close(wr.done)
+	for {
+		wr.mu.Lock()
+		n := min(len(wr.queue), wr.maxBatch)
+		batch := make([]writeReq, n)
+		copy(batch, wr.queue[:n])
+		// Shift rather than reslice so the queue's array does not grow
+		// without bound.
+		rest := copy(wr.queue, wr.queue[n:])
+		clear(wr.queue[rest:])
+		wr.queue = wr.queue[:rest]
+		closed := wr.closed
+		wr.mu.Unlock()
+		if n == 0 {
+			if closed {
+				return
+			}
+			<-wr.signal
+			continue
+		}
+		wr.flush(batch)
+	}
+}
+
+// apply tries a commit a few times: a busy database or a dropped
+// connection must not lose a run's progress. When it still fails, the error
+// is logged and the run goes on in memory (the next writes of its rows are
+// upserts, and a restart resumes from what was stored).
+func (wr *writer) apply(w *models.RunWrites, tries int) bool {
+	for try := 0; try < tries; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := wr.store.ApplyRunWrites(ctx, w)
+		cancel()
+		if err == nil {
+			return true
+		}
+		wr.log.Error("engine: writing run changes failed", "error", err, "try", try+1)
+		time.Sleep(time.Duration(20<<try) * time.Millisecond)
+	}
+	return false
+}
+
+func (wr *writer) flush(batch []writeReq) {
+	var all models.RunWrites
+	for i := range batch {
+		w := &batch[i].w
+		all.Runs = append(all.Runs, w.Runs...)
+		all.StepRuns = append(all.StepRuns, w.StepRuns...)
+		all.Events = append(all.Events, w.Events...)
+		all.Signals = append(all.Signals, w.Signals...)
+		all.DeleteSignals = append(all.DeleteSignals, w.DeleteSignals...)
+	}
+	mergeTimers(&all, batch)
+	compact(&all)
+	if !all.Empty() && !wr.apply(&all, 3) && len(batch) > 1 {
+		// One request may poison the batch (it should not happen: every
+		// write is an upsert or a fresh key); apply them one by one so the
+		// others still commit.
+		for i := range batch {
+			var one models.RunWrites
+			one.Runs, one.StepRuns, one.Events = batch[i].w.Runs, batch[i].w.StepRuns, batch[i].w.Events
+			one.Signals, one.DeleteSignals = batch[i].w.Signals, batch[i].w.DeleteSignals
+			mergeTimers(&one, batch[i:i+1])
+			wr.apply(&one, 2)
+		}
+	}
+	wr.metrics.batch(len(batch))
+	for _, r := range batch {
+		if r.done != nil {
+			r.done(nil)
+		}
+	}
+}
+
+// compact keeps only the last version of each run and step-run row in a
+// batch: a run changes several times in one batch under load, and only its
+// latest state needs writing.
+func compact(w *models.RunWrites) {
+	if len(w.Runs) > 1 {
+		seen := make(map[string]int, len(w.Runs))
+		out := w.Runs[:0]
+		for _, r := range w.Runs {
+			if i, ok := seen[r.ID]; ok {
+				out[i] = r
+				continue
+			}
+			seen[r.ID] = len(out)
+			out = append(out, r)
+		}
+		w.Runs = out
+	}
+	if len(w.StepRuns) > 1 {
+		type key struct {
+			run, step string
+			item      int
+			comp      bool
+			attempt   int
+		}
+		seen := make(map[key]int, len(w.StepRuns))
+		out := w.StepRuns[:0]
+		for _, r := range w.StepRuns {
+			k := key{r.RunID, r.StepID, r.Item, r.Compensation, r.Attempt}
+			if i, ok := seen[k]; ok {
+				out[i] = r
+				continue
+			}
+			seen[k] = len(out)
+			out = append(out, r)
+		}
+		w.StepRuns = out
+	}
+}
+
+// mergeTimers adds the batch's timer changes to all, request by request, so
+// that the last change to each timer wins: the store applies deletions and
+// upserts of distinct timers in any order.
+func mergeTimers(all *models.RunWrites, batch []writeReq) {
+	type key struct{ run, step, kind string }
+	type change struct {
+		t   models.RunTimer
+		set bool
+	}
+	var order []key
+	last := map[key]change{}
+	for i := range batch {
+		for _, t := range batch[i].w.DeleteTimers {
+			k := key{t.RunID, t.StepID, t.Kind}
+			if _, ok := last[k]; !ok {
+				order = append(order, k)
+			}
+			last[k] = change{t: t}
+		}
+		for _, t := range batch[i].w.Timers {
+			k := key{t.RunID, t.StepID, t.Kind}
+			if _, ok := last[k]; !ok {
+				order = append(order, k)
+			}
+			last[k] = change{t: t, set: true}
+		}
+	}
+	for _, k := range order {
+		c := last[k]
+		if c.set {
+			all.Timers = append(all.Timers, c.t)
+		} else {
+			all.DeleteTimers = append(all.DeleteTimers, c.t)
+		}
+	}
+}

@@ -95,7 +95,7 @@ steps:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
-		if err := h.eng.Stop(ctx); err != context.DeadlineExceeded {
+		if err := h.eng.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("Stop = %v; want the deadline (the action had to be cancelled)", err)
 		}
 		if _, err := h.eng.StartRun(context.Background(), compile(t, chainDef(1)), engine.RunOptions{}); !models.IsCode(err, models.Unavailable) {

@@ -613,7 +613,7 @@ func (e *Engine) execute(rs *runState, s *stepState, attempt int, a Action, in A
 				defer c()
 			}
 			out, err := a.Run(actx, in)
-			if err == nil && actx.Err() != nil && context.Cause(actx) == errAttemptTimeout {
+			if err == nil && actx.Err() != nil && errors.Is(context.Cause(actx), errAttemptTimeout) {
 				err = errAttemptTimeout
 			}
 			if err != nil && actx.Err() != nil {

@@ -34,7 +34,7 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // temporary SQLite file, removed at the end), --resume continues an
 // unfinished run of that database (after a crash), and --signal delivers a
 // signal to the run as soon as it starts.
-func cmdRun(ctx context.Context, e *env, args []string) error {
+func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 	fs := flag.NewFlagSet("baton run", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	var inputs, signals listFlag
@@ -104,14 +104,15 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		// The throwaway database goes with the run; a leftover temp dir is harmless.
+		defer func() { _ = os.RemoveAll(dir) }()
 		url = "sqlite://" + filepath.Join(dir, "run.db")
 	}
 	st, err := store.Open(ctx, url)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 
 	progress := &progressPrinter{w: e.stderr, names: map[string]string{}}
 	eng := engine.New(st, engine.NewRegistry(actions.Builtins(slog.New(slog.DiscardHandler))...), engine.Config{
@@ -175,7 +176,9 @@ func cmdRun(ctx context.Context, e *env, args []string) error {
 		// otherwise it is cancelled.
 		if *dbURL == "" {
 			_ = eng.Cancel(context.Background(), id)
-			run, _ = eng.Wait(context.Background(), id)
+			if run, err = eng.Wait(context.Background(), id); err == nil {
+				progress.final(run)
+			}
 		} else {
 			fmt.Fprintf(e.stderr, "baton: interrupted; continue with: baton run %s --db %s --resume %s\n", file, *dbURL, id)
 		}
@@ -220,7 +223,7 @@ func parseInputs(plan *engine.Plan, inputsJSON string, pairs []string) (map[stri
 	in := map[string]any{}
 	if inputsJSON != "" {
 		if err := json.Unmarshal([]byte(inputsJSON), &in); err != nil {
-			return nil, fmt.Errorf("--inputs is not a JSON object: %v", err)
+			return nil, fmt.Errorf("--inputs is not a JSON object: %w", err)
 		}
 	}
 	for _, p := range pairs {

@@ -116,7 +116,9 @@ func (h *HTTP) Run(ctx context.Context, in engine.ActionInput) (any, error) {
 		}
 		return nil, engine.Retryable(engine.CodeHTTP, "%s %s: %v", method, redactURL(u), unwrapURLError(err))
 	}
-	defer resp.Body.Close()
+	// The body is read to the end or to the cap below; a close error after
+	// that changes nothing about the outcome.
+	defer func() { _ = resp.Body.Close() }()
 	limit := h.cfg.MaxResponseBytes
 	if limit <= 0 {
 		limit = cmp.Or(in.MaxOutputBytes, 1<<20)

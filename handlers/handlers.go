@@ -10,6 +10,7 @@ package handlers
 import (
 	"cmp"
 	"context"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -86,6 +87,9 @@ type Deps struct {
 	RateLimit float64
 	// RateBurst is the burst size of RateLimit; default five times RateLimit.
 	RateBurst int
+	// Examples holds example definitions (*.yaml) offered as starting points
+	// on the templates page; docs/examples.FS in `baton serve`. Optional.
+	Examples fs.FS
 }
 
 // Defaults for Deps fields.
@@ -257,7 +261,11 @@ func New(d Deps) *fiber.App {
 	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate, s.rateLimit)
 	for _, rs := range [][]route{
 		s.sessionRoutes(),
+		s.templatePageRoutes(),
+		s.designerPageRoutes(),
 		s.pageRoutes(),
+		s.runPageRoutes(),
+		s.approvalPageRoutes(),
 		s.settingsRoutes(),
 		s.userRoutes(),
 		s.tokenRoutes(),

@@ -12,9 +12,6 @@ import (
 func (s *server) pageRoutes() []route {
 	return []route{
 		{fiber.MethodGet, "/", models.RoleViewer, s.home},
-		{fiber.MethodGet, "/templates", models.RoleViewer, s.emptySection(templatesEmpty)},
-		{fiber.MethodGet, "/runs", models.RoleViewer, s.emptySection(runsEmpty)},
-		{fiber.MethodGet, "/approvals", models.RoleViewer, s.emptySection(approvalsEmpty)},
 		{fiber.MethodGet, "/analytics", models.RoleViewer, s.emptySection(analyticsEmpty)},
 	}
 }
@@ -22,23 +19,6 @@ func (s *server) pageRoutes() []route {
 // The sections below exist before their features do; each says honestly
 // that there is nothing yet and what will appear.
 var (
-	templatesEmpty = views.EmptyView{
-		Key:     "templates",
-		Heading: "Templates",
-		Message: "No templates yet — workflow templates you create will be listed here.",
-		Hint:    "Until the designer arrives, check a definition with `baton validate FILE` or POST /api/v1/validate.",
-	}
-	runsEmpty = views.EmptyView{
-		Key:     "runs",
-		Heading: "Runs",
-		Message: "No runs yet — runs of approved templates will appear here with their live progress.",
-		Hint:    "A definition can already be run from a terminal with `baton run FILE`.",
-	}
-	approvalsEmpty = views.EmptyView{
-		Key:     "approvals",
-		Heading: "Approvals",
-		Message: "Nothing to review — template versions submitted for review will wait here for an approver.",
-	}
 	analyticsEmpty = views.EmptyView{
 		Key:     "analytics",
 		Heading: "Analytics",

@@ -2,6 +2,11 @@
 // adds what htmx does not: copying a freshly created token, and showing an
 // error when a request fails without a response to swap (network down).
 
+import "./pages/runs.js";
+import "./pages/approvals.js";
+
+import "./pages/designer.js";
+
 const flash = () => document.getElementById("flash");
 
 function showFlash(message) {
@@ -37,7 +42,9 @@ document.addEventListener("htmx:sendError", () => {
   showFlash("The server could not be reached. Check your connection and try again.");
 });
 
-document.addEventListener("htmx:beforeRequest", () => {
+document.addEventListener("htmx:beforeRequest", (event) => {
+  // Background refreshes (live lists, polling) keep the last error visible.
+  if (event.target.hasAttribute?.("data-keep-flash")) return;
   const el = flash();
   if (el) el.replaceChildren();
 });

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/baton-run/baton/docs/examples"
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/handlers"
@@ -173,6 +174,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		BaseContext:      baseCtx,
 		Streams:          streamsCtx,
 		Version:          version,
+		Examples:         examples.FS,
 	})
 
 	served := make(chan error, 1)

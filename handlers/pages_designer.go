@@ -1,0 +1,371 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/baton-run/baton/models"
+	"github.com/baton-run/baton/views"
+)
+
+func (s *server) designerPageRoutes() []route {
+	return []route{
+		{fiber.MethodGet, "/templates/:key/design", models.RoleViewer, s.designerPage},
+		{fiber.MethodPost, "/templates/:key/design/panel", models.RoleViewer, s.stepPanel},
+		{fiber.MethodPost, "/templates/:key/design/inputs", models.RoleViewer, s.testInputs},
+		{fiber.MethodPost, "/templates/:key/design/parse", models.RoleViewer, s.parseSource},
+	}
+}
+
+// jsonMarshal is json.Marshal without HTML escaping: the result goes into
+// attributes and text areas that templ escapes itself, and users read it.
+func jsonMarshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
+}
+
+func (s *server) designerPage(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	key := c.Params("key")
+	sum, err := ts.Template(ctx, key)
+	if err != nil {
+		return err
+	}
+	ver, err := ts.TemplateVersion(ctx, key, sum.LatestVersion)
+	if err != nil {
+		return err
+	}
+	def, err := jsonMarshal(ver.Definition)
+	if err != nil {
+		return fmt.Errorf("encode the definition of %s v%d: %w", key, ver.Number, err)
+	}
+	problems, err := jsonMarshal(s.problemsFor(def))
+	if err != nil {
+		return fmt.Errorf("encode problems: %w", err)
+	}
+	v := views.DesignerView{
+		Key: key, Name: sum.Name, Version: ver.Number, Status: string(ver.Status),
+		UpdatedAt:   ver.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		Definition:  string(def),
+		Problems:    string(problems),
+		ReadOnly:    !principalOf(c).user.Can(models.RoleDesigner),
+		NewDraft:    ver.Status != models.VersionDraft,
+		DesignerJS:  s.assets.url("designer.js"),
+		DesignerCSS: s.assets.url("designer.css"),
+	}
+	return s.page(c, http.StatusOK, "Designer · "+sum.Name, "templates", views.Designer(v))
+}
+
+// problemsFor compiles a definition (JSON) and returns its problems; none
+// when it is valid or when checking is not available.
+func (s *server) problemsFor(def []byte) []models.Problem {
+	if s.deps.Definitions == nil {
+		return []models.Problem{}
+	}
+	if err := s.deps.Definitions.Check(def, fiber.MIMEApplicationJSON); err != nil {
+		return problemsOf(err)
+	}
+	return []models.Problem{}
+}
+
+// pageDefinition reads the definition the designer page sends: JSON, not
+// necessarily valid (the panel must render while the user is mid-edit).
+func pageDefinition(c *fiber.Ctx) (models.Definition, []byte, error) {
+	body := c.Body()
+	var def models.Definition
+	if len(bytes.TrimSpace(body)) == 0 {
+		return def, nil, models.Errorf(models.BadRequest, "the body is empty; send the definition as JSON")
+	}
+	if err := json.Unmarshal(body, &def); err != nil {
+		return def, nil, models.Errorf(models.BadRequest, "the definition is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return def, body, nil
+}
+
+func (s *server) stepPanel(c *fiber.Ctx) error {
+	def, body, err := pageDefinition(c)
+	if err != nil {
+		return err
+	}
+	id := c.Query("step")
+	idx := slices.IndexFunc(def.Steps, func(st models.Step) bool { return st.ID == id })
+	if idx < 0 {
+		return models.Errorf(models.NotFound, "the definition has no step %q", id)
+	}
+	st := def.Steps[idx]
+	kind := stepKind(st)
+	v := views.StepPanelView{
+		Key: c.Params("key"), Index: idx, ID: st.ID, Kind: kind, KindLabel: kindLabels[kind],
+		Fields: stepFields(st, kind), ReadOnly: !principalOf(c).user.Can(models.RoleDesigner),
+	}
+	v.Other = attachProblems(v.Fields, s.problemsFor(body), idx)
+	return s.render(c, http.StatusOK, views.StepPanel(v))
+}
+
+var kindLabels = map[string]string{
+	"http": "HTTP request", "set": "Set values", "log": "Log", "fail": "Fail", "subworkflow": "Sub-workflow",
+	"device": "Device command", "condition": "Condition", "decision": "Decision table", "foreach": "For each",
+	"wait": "Wait", "signal": "Wait for signal",
+}
+
+// stepKind is the palette kind of a step, as the designer canvas names it.
+func stepKind(st models.Step) string {
+	switch st.Type {
+	case models.StepCommand:
+		return st.Action.Kind
+	case models.StepCondition:
+		if len(st.Action.Cases) > 0 || st.Action.Default != "" {
+			return "decision"
+		}
+		return "condition"
+	case models.StepParallel:
+		return "foreach"
+	case models.StepWait:
+		if st.Action.Signal != "" {
+			return "signal"
+		}
+		return "wait"
+	}
+	return st.Type
+}
+
+// stepFields lists a step's editable fields, those of its kind first. Edges
+// (dependencies, onSuccess, onFailure, cases' next) are drawn on the canvas
+// and edited there.
+func stepFields(st models.Step, kind string) []views.FieldView {
+	a := st.Action
+	fs := []views.FieldView{text("name", "Name", st.Name, "Shown on the canvas; the id stays "+st.ID+".")}
+	switch kind {
+	case "http":
+		fs = append(fs,
+			selectField("action.method", "Method", a.Method, "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"),
+			text("action.url", "URL", a.URL, "May use templates, e.g. {{ inputs.baseUrl }}/orders."),
+			area("action.headers", "Headers", "headers", headerLines(a.Headers), 3, "One per line: Name: value."),
+			area("action.query", "Query parameters", "headers", headerLines(a.Query), 2, "One per line: name: value."),
+			area("action.body", "Body (JSON)", "json", jsonText(a.Body), 4, ""),
+			text("action.expectStatus", "Expected status codes", jsonText(a.ExpectStatus), "A JSON list, e.g. [200, 201]; empty means any 2xx."),
+		)
+		fs[len(fs)-1].Type = "json"
+	case "set":
+		fs = append(fs, area("action.values", "Values (JSON object)", "json", jsonText(a.Values), 5, "Each value may be a template or an expression."))
+	case "log":
+		fs = append(fs, text("action.message", "Message", a.Message, "A template, e.g. Order {{ inputs.orderId }}."))
+	case "fail":
+		fs = append(fs, text("action.message", "Message", a.Message, ""), boolField("action.retryable", "Retryable", a.Retryable))
+	case "subworkflow":
+		fs = append(fs,
+			text("action.template", "Template key", a.Template, ""),
+			number("action.version", "Version", a.Version, "Empty: the latest approved version."),
+			area("action.inputs", "Inputs (JSON object)", "json", jsonText(a.Inputs), 3, ""))
+	case "device":
+		fs = append(fs, text("action.command", "Command", a.Command, ""), area("action.args", "Arguments (JSON list)", "json", jsonText(a.Args), 2, ""))
+	case "condition":
+		fs = append(fs,
+			text("action.expression", "Expression", a.Expression, "True takes the true port, false the false port; e.g. inputs.amount > 1000."),
+			text("action.condition", "Named condition", a.Condition, "Or the id of a condition declared in the definition."))
+	case "decision":
+		fs = append(fs, area("action.cases", "Cases (JSON)", "json", jsonText(a.Cases), 5, "The first case whose when is true wins; connect each case's port on the canvas."))
+	case "foreach":
+		fs = append(fs,
+			text("action.forEach", "For each (expression)", a.ForEach, "A list, e.g. inputs.items."),
+			text("action.as", "Item name", a.As, ""),
+			number("action.maxConcurrency", "At most at once", a.MaxConcurrency, ""),
+			selectField("action.failFast", "Fail fast", strconv.FormatBool(a.FailFast), "false", "true"),
+			area("action.step", "Step run for each item (JSON)", "json", jsonText(a.Step), 4, ""))
+		fs[len(fs)-2].Type = "bool"
+	case "wait":
+		fs = append(fs, duration("action.duration", "Wait for", a.Duration, "e.g. 30s, 5m, 1h."))
+	case "signal":
+		fs = append(fs, text("action.signal", "Signal name", a.Signal, ""), duration("action.timeout", "Give up after", a.Timeout, "Empty: wait as long as the run may."))
+	}
+	fs = append(fs,
+		text("when", "Run only when (guard)", st.When, "An expression; when false the step is skipped."),
+		selectField("trigger", "Trigger rule", st.Trigger, "", "all_success", "none_failed", "all_done"),
+		duration("timeout", "Timeout", st.Timeout, "e.g. 30s; empty: no step timeout."),
+		area("retryPolicy", "Retry policy (JSON)", "json", jsonText(st.RetryPolicy), 2, `e.g. {"maxAttempts": 3, "initialInterval": 1000}`),
+	)
+	fs[len(fs)-3].Options[0].Label = "default (all_success)"
+	if st.Type == models.StepCommand {
+		fs = append(fs, area("compensate", "Compensate action (JSON)", "json", jsonText(st.Compensate), 3, "Runs when the run rolls back after this step succeeded."))
+	}
+	return fs
+}
+
+func text(path, label, value, help string) views.FieldView {
+	return views.FieldView{Path: path, Label: label, Type: "text", Value: value, Help: help}
+}
+
+func area(path, label, typ, value string, rows int, help string) views.FieldView {
+	return views.FieldView{Path: path, Label: label, Type: typ, Value: value, Rows: rows, Help: help}
+}
+
+func number(path, label string, n int, help string) views.FieldView {
+	v := ""
+	if n != 0 {
+		v = strconv.Itoa(n)
+	}
+	return views.FieldView{Path: path, Label: label, Type: "int", Value: v, Help: help}
+}
+
+func duration(path, label string, d models.Duration, help string) views.FieldView {
+	v := ""
+	if d != 0 {
+		v = d.D().String()
+	}
+	return views.FieldView{Path: path, Label: label, Type: "duration", Value: v, Help: help}
+}
+
+func selectField(path, label, value string, options ...string) views.FieldView {
+	f := views.FieldView{Path: path, Label: label, Type: "select", Value: value}
+	for _, o := range options {
+		f.Options = append(f.Options, views.FieldOption{Value: o, Label: o})
+	}
+	return f
+}
+
+func boolField(path, label string, b *bool) views.FieldView {
+	v := ""
+	if b != nil {
+		v = strconv.FormatBool(*b)
+	}
+	f := selectField(path, label, v, "", "true", "false")
+	f.Options[0].Label = "default"
+	f.Type = "bool"
+	return f
+}
+
+// jsonText is v as indented JSON, "" for nothing.
+func jsonText(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil || string(b) == "null" || string(b) == "{}" || string(b) == "[]" {
+		return ""
+	}
+	return string(b)
+}
+
+func headerLines(h map[string]string) string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s: %s\n", k, h[k])
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// attachProblems puts each problem of step idx next to its field and
+// returns the step's other problems (not about a field shown; edges are
+// marked on the canvas and left out).
+func attachProblems(fields []views.FieldView, ps []models.Problem, idx int) []string {
+	prefix := "steps[" + strconv.Itoa(idx) + "]"
+	var other []string
+	for _, p := range ps {
+		rest, ok := strings.CutPrefix(p.Path, prefix)
+		if !ok || (rest != "" && rest[0] != '.' && rest[0] != '[') {
+			continue
+		}
+		rest = strings.TrimPrefix(rest, ".")
+		matched := false
+		for i := range fields {
+			f := fields[i].Path
+			if rest == f || strings.HasPrefix(rest, f+".") || strings.HasPrefix(rest, f+"[") {
+				fields[i].Errors = append(fields[i].Errors, p.Message)
+				matched = true
+				break
+			}
+		}
+		if matched || isEdgePath(rest) {
+			continue
+		}
+		if rest == "" {
+			other = append(other, p.Message)
+		} else {
+			other = append(other, rest+": "+p.Message)
+		}
+	}
+	return other
+}
+
+func isEdgePath(rest string) bool {
+	for _, p := range []string{"dependencies", "onSuccess", "onFailure", "action.default"} {
+		if strings.HasPrefix(rest, p) {
+			return true
+		}
+	}
+	return strings.HasPrefix(rest, "action.cases[") && strings.HasSuffix(rest, ".next")
+}
+
+func (s *server) testInputs(c *fiber.Ctx) error {
+	def, _, err := pageDefinition(c)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(def.Inputs))
+	for n := range def.Inputs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var v views.InputsView
+	for _, n := range names {
+		d := def.Inputs[n]
+		f := views.FieldView{Path: "inputs." + n, Label: n, Type: "text", Help: d.Description}
+		if d.Required {
+			f.Label += " (required)"
+		}
+		switch d.Type {
+		case models.TypeNumber, models.TypeInteger:
+			f.Type = "number"
+		case models.TypeBoolean:
+			f = selectField(f.Path, f.Label, "", "", "true", "false")
+			f.Type, f.Help = "bool", d.Description
+		case models.TypeObject, models.TypeArray:
+			f.Type, f.Rows = "json", 3
+		}
+		if d.Default != nil {
+			if str, ok := d.Default.(string); ok {
+				f.Value = str
+			} else if b, err := json.Marshal(d.Default); err == nil {
+				f.Value = string(b)
+			}
+		}
+		v.Fields = append(v.Fields, f)
+	}
+	return s.render(c, http.StatusOK, views.TestInputs(v))
+}
+
+// parseSource turns the code view's YAML (or JSON) into the definition as
+// JSON, with every problem listed when it is not valid.
+func (s *server) parseSource(c *fiber.Ctx) error {
+	rs, err := s.runs()
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(c.Body())) == 0 {
+		return models.Errorf(models.BadRequest, "the definition is empty")
+	}
+	def, err := rs.ParseDefinition(c.Body(), "application/yaml")
+	if err != nil {
+		return err
+	}
+	return c.JSON(def)
+}

@@ -1,0 +1,663 @@
+// The designer page: mounts the canvas (static/designer.js) on the open
+// draft and wires it to the server. The server stays the authority: it
+// renders each step's side panel, compiles the draft after every change
+// (POST /api/v1/validate), stores it (PUT …/draft) and runs it. This module
+// only moves data between the canvas, the forms and those endpoints.
+
+const STEP_STATUSES = new Set(["pending", "running", "retrying", "waiting", "succeeded", "failed",
+  "skipped", "cancelled", "timed_out", "compensated"]);
+const RUN_EVENTS = ["run.queued", "run.started", "step.started", "step.succeeded", "step.failed",
+  "step.retrying", "step.skipped", "step.waiting", "step.cancelled", "step.timed_out", "step.compensated",
+  "run.waiting", "run.succeeded", "run.failed", "run.cancelled", "run.timed_out", "run.rolled_back"];
+const FINAL_RUN = new Set(["succeeded", "failed", "cancelled", "timed_out", "rolled_back"]);
+const VALIDATE_DELAY = 250;
+const SAVE_DELAY = 1200;
+const POLL_EVERY = 1000;
+
+const $ = (id) => document.getElementById(id);
+
+function csrfToken() {
+  try {
+    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+  } catch {
+    return "";
+  }
+}
+
+// request calls the server and returns {status, body}; body is parsed JSON
+// when the answer is JSON, else text. A network failure throws.
+async function request(method, url, { json, text, contentType, accept = "application/json" } = {}) {
+  const headers = { Accept: accept, "X-CSRF-Token": csrfToken() };
+  let body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(json);
+  } else if (text !== undefined) {
+    headers["Content-Type"] = contentType || "text/plain";
+    body = text;
+  }
+  const res = await fetch(url, { method, headers, body, credentials: "same-origin" });
+  const type = res.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await res.json() : await res.text();
+  return { status: res.status, body: data };
+}
+
+// errorProblems turns an API error answer into [{path, message}].
+function errorProblems(res) {
+  const err = res.body && res.body.error;
+  if (!err) return [{ path: "", message: `The server answered ${res.status}.` }];
+  if (err.details && err.details.length) return err.details;
+  return [{ path: "", message: err.message }];
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v === null || v === undefined) continue;
+    if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  e.append(...children.filter((c) => c !== null && c !== undefined));
+  return e;
+}
+
+// stepIndexOf reads the step index out of a problem path (steps[3].action.url).
+function stepIndexOf(path) {
+  const m = /^steps\[(\d+)\]/.exec(path || "");
+  return m ? Number(m[1]) : -1;
+}
+
+// ---- YAML for the code view ------------------------------------------------
+// A small block-style writer: the definition is plain JSON data, and any
+// string that might read as something else is written JSON-quoted (JSON
+// strings are valid YAML). Reading YAML back is the server's job.
+const PLAIN = /^[A-Za-z_/.][\w ./{}$-]*$/;
+const RESERVED = /^(true|false|null|yes|no|on|off|y|n|~)$/i;
+
+function yamlScalar(v) {
+  if (v === null || v === undefined) return "null";
+  if (typeof v === "string") {
+    return PLAIN.test(v) && !RESERVED.test(v) && !v.endsWith(" ") && !v.includes(": ") && !v.includes(" #") ? v : JSON.stringify(v);
+  }
+  return String(v);
+}
+
+function yamlKey(k) {
+  return /^[A-Za-z_][\w-]*$/.test(k) && !RESERVED.test(k) ? k : JSON.stringify(k);
+}
+
+const isComplex = (v) => v !== null && typeof v === "object" && Object.keys(v).length > 0;
+
+export function toYAML(v, indent = "") {
+  if (Array.isArray(v)) {
+    if (!v.length) return indent + "[]";
+    return v.map((item) => {
+      if (!isComplex(item)) return indent + "- " + (Array.isArray(item) ? "[]" : typeof item === "object" && item ? "{}" : yamlScalar(item));
+      const body = toYAML(item, indent + "  ");
+      return indent + "- " + body.slice(indent.length + 2);
+    }).join("\n");
+  }
+  if (v && typeof v === "object") {
+    const keys = Object.keys(v);
+    if (!keys.length) return indent + "{}";
+    return keys.map((k) => {
+      const val = v[k];
+      if (isComplex(val)) return `${indent}${yamlKey(k)}:\n${toYAML(val, indent + "  ")}`;
+      const flat = Array.isArray(val) ? "[]" : val && typeof val === "object" ? "{}" : yamlScalar(val);
+      return `${indent}${yamlKey(k)}: ${flat}`;
+    }).join("\n");
+  }
+  return indent + yamlScalar(v);
+}
+
+// ---- field values ------------------------------------------------------------
+
+// fieldValue reads one side-panel or inputs-form field as the JSON value
+// its data-type says; {error} when the text cannot be that, {unset} when
+// the field is empty (the key is then removed).
+function fieldValue(input) {
+  const raw = input.value;
+  const trimmed = raw.trim();
+  switch (input.dataset.type) {
+    case "int": {
+      if (!trimmed) return { unset: true };
+      if (!/^-?\d+$/.test(trimmed)) return { error: "must be a whole number" };
+      return { value: Number(trimmed) };
+    }
+    case "number": {
+      if (!trimmed) return { unset: true };
+      const n = Number(trimmed);
+      return Number.isFinite(n) ? { value: n } : { error: "must be a number" };
+    }
+    case "duration":
+      if (!trimmed) return { unset: true };
+      return /^\d+$/.test(trimmed) ? { value: Number(trimmed) } : { value: trimmed };
+    case "json":
+      if (!trimmed) return { unset: true };
+      try {
+        return { value: JSON.parse(trimmed) };
+      } catch (e) {
+        return { error: "is not valid JSON yet: " + e.message };
+      }
+    case "headers": {
+      if (!trimmed) return { unset: true };
+      const out = {};
+      for (const line of raw.split("\n")) {
+        if (!line.trim()) continue;
+        const i = line.indexOf(":");
+        if (i <= 0) return { error: `"${line.trim()}" needs the form Name: value` };
+        out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+      }
+      return { value: out };
+    }
+    case "bool":
+      if (!trimmed) return { unset: true };
+      return { value: trimmed === "true" };
+    default:
+      return trimmed === "" ? { unset: true } : { value: raw };
+  }
+}
+
+function setPath(obj, path, result) {
+  const keys = path.split(".");
+  let at = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (!at[k] || typeof at[k] !== "object") {
+      if (result.unset) return;
+      at[k] = {};
+    }
+    at = at[k];
+  }
+  const last = keys[keys.length - 1];
+  if (result.unset) delete at[last];
+  else at[last] = result.value;
+}
+
+// ---- the page ----------------------------------------------------------------
+
+async function mount(page) {
+  const key = page.dataset.key;
+  const readOnly = page.dataset.readonly === "true";
+  const state = {
+    def: JSON.parse(page.dataset.definition),
+    problems: JSON.parse(page.dataset.problems || "[]"),
+    version: Number(page.dataset.version),
+    status: page.dataset.status,
+    updatedAt: page.dataset.updatedAt,
+    dirty: false,
+    saving: null,
+    openStep: null,
+    run: null, // {id, record, source, poll, final}
+    conflict: false,
+  };
+  let validateTimer = 0;
+  let saveTimer = 0;
+  let validateSeq = 0;
+
+  const { mountDesigner } = await import(page.dataset.designerJs);
+  const designer = mountDesigner($("canvas-host"), {
+    definition: state.def,
+    problems: state.problems,
+    readOnly,
+    onChange: (def) => changed(def),
+  });
+  window.batonDesigner = designer; // for people debugging in the console, and the browser tests
+  // Every step in view on arrival, whatever the saved positions (after
+  // the layout has sized the canvas).
+  requestAnimationFrame(() => designer.fit());
+  renderProblems();
+
+  // ---- save state ----
+  const saveState = $("save-state");
+  function showSave(kind, message) {
+    saveState.dataset.state = kind;
+    saveState.textContent = message;
+  }
+
+  function changed(def) {
+    state.def = def;
+    state.dirty = true;
+    if (!state.conflict) showSave("unsaved", "Unsaved changes");
+    clearTimeout(validateTimer);
+    validateTimer = setTimeout(validate, VALIDATE_DELAY);
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => save(), SAVE_DELAY);
+    refreshCode();
+  }
+
+  async function validate() {
+    const seq = ++validateSeq;
+    let problems;
+    try {
+      const res = await request("POST", "/api/v1/validate", { json: state.def });
+      problems = res.status === 200 ? [] : errorProblems(res);
+    } catch {
+      return; // offline: the save reports it
+    }
+    if (seq !== validateSeq) return; // a newer change is being checked
+    state.problems = problems;
+    designer.setProblems(problems);
+    renderProblems();
+    renderFieldErrors();
+    return problems;
+  }
+
+  // save stores the draft when it compiles. It first checks that nobody
+  // else saved the draft since this page last did (unless overwrite).
+  async function save({ overwrite = false } = {}) {
+    clearTimeout(saveTimer);
+    if (readOnly || !state.dirty) return true;
+    if (state.saving) return state.saving;
+    state.saving = (async () => {
+      try {
+        const problems = await validate();
+        if (problems === undefined) {
+          showSave("error", "Not saved: the server cannot be reached");
+          return false;
+        }
+        if (problems.length) {
+          showSave("invalid", `Not saved: fix ${problems.length} problem${problems.length === 1 ? "" : "s"} first`);
+          return false;
+        }
+        if (!overwrite) {
+          const list = await request("GET", `/api/v1/templates/${encodeURIComponent(key)}/versions`);
+          const latest = list.status === 200 && list.body.versions[0];
+          if (latest && (latest.number > state.version ||
+              (latest.number === state.version && Date.parse(latest.updatedAt) !== Date.parse(state.updatedAt)))) {
+            showConflict(latest);
+            return false;
+          }
+        }
+        showSave("saving", "Saving…");
+        const sent = JSON.stringify(state.def);
+        const res = await request("PUT", `/api/v1/templates/${encodeURIComponent(key)}/draft`, { json: state.def });
+        if (res.status !== 200) {
+          const ps = errorProblems(res);
+          showSave("error", "Not saved: " + ps.map((p) => (p.path ? p.path + ": " : "") + p.message).join("; "));
+          return false;
+        }
+        state.version = res.body.number;
+        state.status = res.body.status;
+        state.updatedAt = res.body.updatedAt;
+        hideConflict();
+        if (sent === JSON.stringify(state.def)) {
+          state.dirty = false;
+          showSave("saved", `All changes saved (v${state.version})`);
+        }
+        return true;
+      } catch {
+        showSave("error", "Not saved: the server cannot be reached; retrying on the next change");
+        return false;
+      } finally {
+        state.saving = null;
+      }
+    })();
+    return state.saving;
+  }
+
+  function showConflict(latest) {
+    state.conflict = true;
+    showSave("conflict", "Not saved: conflict");
+    $("conflict-detail").textContent = latest.number > state.version
+      ? `Version ${latest.number} now exists (${latest.status}).`
+      : `${latest.author} or another editor saved v${latest.number} at ${new Date(latest.updatedAt).toLocaleTimeString()}.`;
+    $("conflict").hidden = false;
+  }
+  function hideConflict() {
+    state.conflict = false;
+    $("conflict").hidden = true;
+  }
+  $("conflict-reload")?.addEventListener("click", () => {
+    state.dirty = false;
+    location.reload();
+  });
+  $("conflict-overwrite")?.addEventListener("click", async () => {
+    const list = await request("GET", `/api/v1/templates/${encodeURIComponent(key)}/versions`);
+    if (list.status === 200 && list.body.versions[0]) state.version = list.body.versions[0].number;
+    save({ overwrite: true });
+  });
+  $("save-now")?.addEventListener("click", () => {
+    state.dirty = true;
+    save();
+  });
+  document.addEventListener("keydown", (e) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") {
+      e.preventDefault();
+      if (!readOnly) save();
+    }
+  });
+  window.addEventListener("beforeunload", (e) => {
+    if (state.dirty && !readOnly) e.preventDefault();
+  });
+
+  // ---- problems ----
+  function renderProblems() {
+    const list = $("problem-list");
+    const ps = state.problems;
+    $("problem-count").textContent = String(ps.length);
+    $("problem-count").classList.toggle("badge-revoked", ps.length > 0);
+    $("no-problems").hidden = ps.length > 0;
+    list.replaceChildren(...ps.map((p, i) => {
+      const idx = stepIndexOf(p.path);
+      const step = idx >= 0 ? state.def.steps[idx] : null;
+      const label = step ? `${step.id}${p.path.slice(`steps[${idx}]`.length)}` : p.path;
+      const button = el("button", { type: "button", class: "dz-problem", "data-testid": "side-problem-" + i, "data-step": step ? step.id : null },
+        label ? el("code", {}, label) : null, " ", p.message);
+      if (!step) button.disabled = true;
+      return el("li", {}, button);
+    }));
+  }
+  $("problem-list").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-step]");
+    if (!b) return;
+    designer.select(b.dataset.step);
+    openPanel(b.dataset.step);
+  });
+
+  // renderFieldErrors refreshes the inline errors of the open step's panel
+  // from the latest compile, without re-rendering (the user may be typing).
+  function renderFieldErrors() {
+    const form = $("step-form");
+    if (!form) return;
+    const idx = state.def.steps.findIndex((s) => s.id === form.dataset.step);
+    const prefix = `steps[${idx}].`;
+    const lists = [...form.querySelectorAll("[data-error-for]")];
+    const byField = new Map(lists.map((l) => [l.dataset.errorFor, []]));
+    for (const p of state.problems) {
+      if (!p.path || !p.path.startsWith(prefix)) continue;
+      const rest = p.path.slice(prefix.length);
+      const field = [...byField.keys()].find((f) => rest === f || rest.startsWith(f + ".") || rest.startsWith(f + "["));
+      if (field) byField.get(field).push(p.message);
+    }
+    for (const l of lists) {
+      if (l.dataset.local) continue; // a local parse error stays until fixed
+      const msgs = byField.get(l.dataset.errorFor);
+      l.replaceChildren(...msgs.map((m) => el("li", {}, m)));
+      const input = form.querySelector(`[name="${CSS.escape(l.dataset.errorFor)}"]`);
+      input?.setAttribute("aria-invalid", String(msgs.length > 0));
+    }
+  }
+
+  // ---- side panel ----
+  async function openPanel(id) {
+    state.openStep = id;
+    const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/panel?step=${encodeURIComponent(id)}`,
+      { json: state.def, accept: "text/html" });
+    if (state.openStep !== id) return; // another step was opened meanwhile
+    if (res.status !== 200) {
+      $("step-panel").replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, `The step's fields could not be loaded (${res.status}).`));
+      return;
+    }
+    $("step-panel").innerHTML = res.body; // server-rendered, escaped by templ
+    renderFieldErrors();
+    showStepRun(id);
+  }
+  function closePanel() {
+    state.openStep = null;
+    $("step-panel").replaceChildren(el("p", { class: "muted dz-hint" },
+      "Click a step to edit its fields here. Drag steps from the palette; drag from a step's output port onto another step to connect them."));
+    $("run-panel").hidden = !state.run;
+    if (state.run) renderRunSummary();
+  }
+  designer.on("open", (id) => openPanel(id));
+  designer.on("close", () => closePanel());
+  designer.on("change", () => {
+    // A deleted step's panel must go.
+    if (state.openStep && !state.def.steps.some((s) => s.id === state.openStep)) closePanel();
+    // Undo, redo and code edits change fields behind the open panel:
+    // redraw it, unless the user is typing in it.
+    else if (state.openStep && !$("side-panel").contains(document.activeElement)) openPanel(state.openStep);
+  });
+  $("side-panel").addEventListener("click", (e) => {
+    if (e.target.closest("#step-close")) {
+      closePanel();
+      $("canvas-host").querySelector("[data-testid=canvas]")?.focus();
+    }
+  });
+
+  $("side-panel").addEventListener("input", (e) => {
+    const input = e.target.closest("#step-form [name]");
+    if (!input || readOnly) return;
+    const form = $("step-form");
+    const step = state.def.steps.find((s) => s.id === form.dataset.step);
+    if (!step) return;
+    const result = fieldValue(input);
+    const errors = form.querySelector(`[data-error-for="${CSS.escape(input.name)}"]`);
+    if (result.error) {
+      errors.dataset.local = "true";
+      errors.replaceChildren(el("li", {}, result.error));
+      input.setAttribute("aria-invalid", "true");
+      return;
+    }
+    delete errors.dataset.local;
+    const next = structuredClone(state.def);
+    setPath(next.steps.find((s) => s.id === step.id), input.name, result);
+    designer.setDefinition(next);
+    changed(designer.getDefinition());
+  });
+
+  // ---- code view ----
+  const codeText = $("code-text");
+  const codeFormat = () => document.querySelector("input[name=code-format]:checked").value;
+  function refreshCode(force = false) {
+    if ($("code-view").hidden || (!force && document.activeElement === codeText)) return;
+    codeText.value = codeFormat() === "yaml" ? toYAML(state.def) + "\n" : JSON.stringify(state.def, null, 2);
+    $("code-error").replaceChildren();
+  }
+  $("toggle-code").addEventListener("click", () => {
+    const show = $("code-view").hidden;
+    $("code-view").hidden = !show;
+    $("toggle-code").setAttribute("aria-pressed", String(show));
+    if (show) {
+      refreshCode(true);
+      codeText.focus();
+    }
+  });
+  for (const r of document.querySelectorAll("input[name=code-format]")) r.addEventListener("change", () => refreshCode(true));
+  function codeErrors(ps) {
+    $("code-error").replaceChildren(el("div", { class: "notice notice-error", role: "alert", "data-testid": "code-error-message" },
+      el("strong", {}, "Not applied: "), ...ps.map((p) => el("div", {}, p.path ? el("code", {}, p.path) : null, p.path ? ": " : "", p.message))));
+  }
+  $("code-apply")?.addEventListener("click", async () => {
+    let next;
+    if (codeFormat() === "json") {
+      try {
+        next = JSON.parse(codeText.value);
+      } catch (e) {
+        return codeErrors([{ path: "", message: "the JSON does not parse: " + e.message }]);
+      }
+    } else {
+      const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/parse`, { text: codeText.value, contentType: "application/yaml" });
+      if (res.status !== 200) return codeErrors(errorProblems(res));
+      next = res.body;
+    }
+    if (!next || typeof next !== "object" || !Array.isArray(next.steps)) {
+      return codeErrors([{ path: "steps", message: "a definition needs a list of steps" }]);
+    }
+    try {
+      designer.setDefinition(next);
+    } catch (e) {
+      return codeErrors([{ path: "", message: e.message }]);
+    }
+    changed(designer.getDefinition());
+    refreshCode(true);
+  });
+
+  // ---- submit for review ----
+  $("submit-review")?.addEventListener("click", async () => {
+    if (state.status !== "draft" && !state.dirty) {
+      // Submitting again would copy the same definition into a new draft.
+      showSave("error", `v${state.version} is ${state.status.replace("_", " ")} already; change something to open a new draft`);
+      return;
+    }
+    const ok = await save();
+    if (!ok) return;
+    const res = await request("POST", `/api/v1/templates/${encodeURIComponent(key)}/versions/${state.version}/submit`, { json: {} });
+    if (res.status !== 200) {
+      showSave("error", "Not submitted: " + errorProblems(res).map((p) => p.message).join("; "));
+      return;
+    }
+    location.assign(`/templates/${encodeURIComponent(key)}`);
+  });
+
+  // ---- test run ----
+  $("open-test-run")?.addEventListener("click", async () => {
+    $("test-run").hidden = false;
+    const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/inputs`, { json: state.def, accept: "text/html" });
+    $("test-inputs").innerHTML = res.status === 200 ? res.body : "";
+    ($("test-inputs").querySelector("[name]") || $("test-run-form").querySelector("button[type=submit]")).focus();
+  });
+  $("test-run-close")?.addEventListener("click", () => {
+    $("test-run").hidden = true;
+  });
+  $("test-run-form")?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const errorBox = $("test-run-error");
+    errorBox.replaceChildren();
+    for (const l of $("test-inputs").querySelectorAll("[data-error-for]")) l.replaceChildren();
+    const inputs = {};
+    for (const input of $("test-inputs").querySelectorAll("[name]")) {
+      const r = fieldValue(input);
+      const list = $("test-inputs").querySelector(`[data-error-for="${CSS.escape(input.name)}"]`);
+      if (r.error) {
+        list.replaceChildren(el("li", {}, r.error));
+        return;
+      }
+      if (!r.unset) inputs[input.name.slice("inputs.".length)] = r.value;
+    }
+    if (!(await save())) {
+      errorBox.replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, "Save the draft first: " + saveState.textContent));
+      return;
+    }
+    const res = await request("POST", `/api/v1/templates/${encodeURIComponent(key)}/runs`, { json: { version: state.version, inputs } });
+    if (res.status !== 201) {
+      const ps = errorProblems(res);
+      const rest = [];
+      for (const p of ps) {
+        const list = $("test-inputs").querySelector(`[data-error-for="${CSS.escape(p.path)}"]`);
+        if (list) list.append(el("li", {}, p.message));
+        else rest.push(p);
+      }
+      if (rest.length) errorBox.replaceChildren(el("p", { class: "notice notice-error", role: "alert", "data-testid": "test-run-error" }, rest.map((p) => p.message).join("; ")));
+      return;
+    }
+    $("test-run").hidden = true;
+    startWatching(res.body);
+  });
+
+  function stopWatching() {
+    if (!state.run) return;
+    state.run.source?.close();
+    clearInterval(state.run.poll);
+  }
+
+  // startWatching colours the nodes from the run's events: SSE first (the
+  // browser resumes with Last-Event-ID after a drop), polling the run
+  // record when the stream cannot be kept open.
+  function startWatching(run) {
+    stopWatching();
+    for (const s of state.def.steps) designer.setRunStatus(s.id, null);
+    state.run = { id: run.id, record: run, source: null, poll: 0, final: false };
+    renderRunSummary();
+    const source = new EventSource(`/api/v1/runs/${encodeURIComponent(run.id)}/events`);
+    state.run.source = source;
+    const current = state.run;
+    const onEvent = (msg) => {
+      let ev;
+      try {
+        ev = JSON.parse(msg.data);
+      } catch {
+        return;
+      }
+      if (ev.stepId && STEP_STATUSES.has(ev.status)) designer.setRunStatus(ev.stepId, ev.status);
+      if (ev.type.startsWith("run.")) {
+        current.record = { ...current.record, status: ev.type.slice(4) };
+        if (FINAL_RUN.has(current.record.status)) finish(current);
+        renderRunSummary();
+      }
+    };
+    for (const t of RUN_EVENTS) source.addEventListener(t, onEvent);
+    source.onerror = () => {
+      if (current.final || source.readyState !== EventSource.CLOSED) return;
+      current.poll = setInterval(() => poll(current), POLL_EVERY); // the stream is gone for good
+    };
+  }
+
+  async function poll(current) {
+    const res = await request("GET", `/api/v1/runs/${encodeURIComponent(current.id)}`).catch(() => null);
+    if (!res || res.status !== 200) return;
+    current.record = res.body;
+    for (const s of res.body.steps || []) if (STEP_STATUSES.has(s.status)) designer.setRunStatus(s.id, s.status);
+    if (FINAL_RUN.has(res.body.status)) finish(current);
+    renderRunSummary();
+  }
+
+  async function finish(current) {
+    current.final = true;
+    current.source?.close();
+    clearInterval(current.poll);
+    const res = await request("GET", `/api/v1/runs/${encodeURIComponent(current.id)}`).catch(() => null);
+    if (res && res.status === 200) {
+      current.record = res.body;
+      for (const s of res.body.steps || []) if (STEP_STATUSES.has(s.status)) designer.setRunStatus(s.id, s.status);
+    }
+    renderRunSummary();
+    if (state.openStep) showStepRun(state.openStep);
+  }
+
+  function renderRunSummary() {
+    const box = $("run-panel");
+    if (!state.run) return;
+    const r = state.run.record;
+    box.hidden = false;
+    const head = el("div", { class: "dz-run-head" },
+      el("strong", {}, "Test run "), el("span", { class: "badge run-" + r.status, "data-testid": "test-run-status", "data-status": r.status }, r.status.replace("_", " ")),
+      " ", el("a", { href: `/runs/${encodeURIComponent(r.id)}` }, "Open the run page"));
+    const hint = el("p", { class: "muted" }, state.run.final ? "Click a step to see its output or error." : "Watching live…");
+    const kids = [head, hint];
+    if (r.error) kids.push(el("p", { class: "notice notice-error" }, r.error.message));
+    const stepBox = box.querySelector("#run-step");
+    box.replaceChildren(...kids, ...(stepBox ? [stepBox] : []));
+  }
+
+  async function showStepRun(id) {
+    if (!state.run) return;
+    let r = state.run.record;
+    if (!state.run.final || !r.steps) {
+      const res = await request("GET", `/api/v1/runs/${encodeURIComponent(state.run.id)}`).catch(() => null);
+      if (res && res.status === 200) r = state.run.record = res.body;
+    }
+    renderRunSummary();
+    const step = (r.steps || []).find((s) => s.id === id);
+    const box = el("div", { id: "run-step", class: "dz-run-step", "data-testid": "run-step" },
+      el("h3", {}, `${id} in this run`));
+    if (!step) {
+      box.append(el("p", { class: "muted" }, "This step has not run."));
+    } else {
+      box.append(el("p", {}, el("span", { class: "badge", "data-testid": "run-step-status" }, step.status),
+        ` ${step.attempts} attempt${step.attempts === 1 ? "" : "s"}`,
+        step.durationMs != null ? `, ${Math.round(step.durationMs)} ms` : ""));
+      if (step.error) box.append(el("p", { class: "notice notice-error", "data-testid": "run-step-error" }, `${step.error.code}: ${step.error.message}`));
+      if (step.reason) box.append(el("p", { class: "muted" }, step.reason));
+      if (step.output !== null && step.output !== undefined) {
+        box.append(el("pre", { class: "mono dz-output", "data-testid": "run-step-output" }, JSON.stringify(step.output, null, 2)));
+      }
+    }
+    $("run-panel").querySelector("#run-step")?.remove();
+    $("run-panel").append(box);
+    $("run-panel").hidden = false;
+  }
+}
+
+export function initDesignerPage() {
+  const page = document.getElementById("designer-page");
+  if (!page || page.dataset.mounted) return;
+  page.dataset.mounted = "true";
+  mount(page).catch((e) => {
+    const flash = document.getElementById("flash");
+    if (flash) flash.replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, "The designer could not start: " + e.message));
+    throw e;
+  });
+}
+
+initDesignerPage();

@@ -514,7 +514,7 @@ steps:
 		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 		defer cancel()
 		got, err := h.eng.Wait(ctx, run.ID)
-		if err != context.DeadlineExceeded || got.ID != run.ID || got.Status.Final() {
+		if !errors.Is(err, context.DeadlineExceeded) || got.ID != run.ID || got.Status.Final() {
 			t.Errorf("Wait = %s, %v; want the unfinished run and the deadline", got.Status, err)
 		}
 		if _, err := h.eng.Run(t.Context(), "nope"); !models.IsCode(err, models.NotFound) {

@@ -150,7 +150,7 @@ func TestSecretIsNeverPrinted(t *testing.T) {
 	txt, _ := w.Secret.MarshalText()
 	for name, out := range map[string]string{
 		"%v": fmt.Sprintf("%v", w), "%+v": fmt.Sprintf("%+v", w), "%#v": fmt.Sprintf("%#v", w),
-		"%s": fmt.Sprintf("%s", w.Secret), "json": string(j), "text": string(txt), "slog": logged.String(),
+		"%s %q": fmt.Sprintf("%s %q", w.Secret, w.Secret), "json": string(j), "text": string(txt), "slog": logged.String(),
 	} {
 		if strings.Contains(out, "hunter2") || !strings.Contains(out, "[redacted]") {
 			t.Errorf("%s prints %q; want the secret redacted", name, out)

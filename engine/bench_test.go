@@ -103,7 +103,7 @@ func BenchmarkChain(b *testing.B) {
 // with group commit, with metrics on, with 100 subscribers to every run's
 // events.
 func BenchmarkConcurrentRuns(b *testing.B) {
-	for _, mode := range []string{"plain", "metrics", "subscribers=100", "runs=10000"} {
+	for _, mode := range []string{"plain", "metrics", "subscribers=100", "subscribers=100/batches", "subscriber-per-run", "runs=10000"} {
 		b.Run(mode, func(b *testing.B) {
 			benchDBs(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 				cfg := engine.Config{}
@@ -127,17 +127,38 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 						b.Cleanup(sub.Close)
 					}
 				}
+				if mode == "subscribers=100/batches" {
+					var wg sync.WaitGroup
+					b.Cleanup(wg.Wait)
+					for i := 0; i < 100; i++ {
+						sub := eng.SubscribeBatches("", 4096)
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							for range sub.C {
+							}
+						}()
+						b.Cleanup(sub.Close)
+					}
+				}
 				n := 1000
 				if mode == "runs=10000" {
 					n = 10000
 				}
-				benchConcurrent(b, eng, compile(b, chainDef(10)), n)
+				benchConcurrentSub(b, eng, compile(b, chainDef(10)), n, mode == "subscriber-per-run")
 			})
 		})
 	}
 }
 
 func benchConcurrent(b *testing.B, eng *engine.Engine, plan *engine.Plan, n int) {
+	benchConcurrentSub(b, eng, plan, n, false)
+}
+
+// benchConcurrentSub is benchConcurrent; with perRun, each run has one
+// subscriber of its own reading its events until it ends (one SSE client
+// per run page, the normal case).
+func benchConcurrentSub(b *testing.B, eng *engine.Engine, plan *engine.Plan, n int, perRun bool) {
 	ctx := context.Background()
 	var peak uint64
 	b.ResetTimer()
@@ -150,6 +171,14 @@ func benchConcurrent(b *testing.B, eng *engine.Engine, plan *engine.Plan, n int)
 			go func() {
 				defer wg.Done()
 				run, err := eng.StartRun(ctx, plan, engine.RunOptions{})
+				if err == nil && perRun {
+					sub := eng.Subscribe(run.ID, 256)
+					go func() {
+						for range sub.C {
+						}
+					}()
+					defer sub.Close()
+				}
 				if err == nil {
 					run, err = eng.Wait(ctx, run.ID)
 				}
@@ -253,7 +282,8 @@ steps:
 }
 
 // BenchmarkOutput writes large step outputs: a 2 MB output persists (with
-// the limit raised), and MB/s of output written in batches.
+// the limit raised, one run at a time), and MB/s of 64 KB outputs written
+// in batches (16 runs at once).
 func BenchmarkOutput(b *testing.B) {
 	for _, size := range []int{64 << 10, 2 << 20} {
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
@@ -275,16 +305,38 @@ steps:
 					b.Fatal(err)
 				}
 				blob := strings.Repeat("x", size)
-				b.SetBytes(int64(2 * size))
+				// Each iteration runs `runs` runs at once, so that their
+				// outputs are committed in shared batches (group commit).
+				runs := 1
+				if size < 1<<20 {
+					runs = 16
+				}
+				b.SetBytes(int64(2 * size * runs))
 				ctx := context.Background()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					run, err := eng.StartRun(ctx, plan, engine.RunOptions{Inputs: map[string]any{"blob": blob}})
-					if err != nil {
-						b.Fatal(err)
+					var wg sync.WaitGroup
+					errs := make(chan error, runs)
+					for range runs {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							run, err := eng.StartRun(ctx, plan, engine.RunOptions{Inputs: map[string]any{"blob": blob}})
+							if err == nil {
+								run, err = eng.Wait(ctx, run.ID)
+							}
+							if err == nil && run.Status != models.RunSucceeded {
+								err = fmt.Errorf("%s %v", run.Status, run.Error)
+							}
+							errs <- err
+						}()
 					}
-					if run, err = eng.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded {
-						b.Fatalf("%s %v %v", run.Status, err, run.Error)
+					wg.Wait()
+					close(errs)
+					for err := range errs {
+						if err != nil {
+							b.Fatal(err)
+						}
 					}
 				}
 			})

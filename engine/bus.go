@@ -14,6 +14,7 @@ import (
 type Subscription struct {
 	C       <-chan models.Event
 	ch      chan models.Event
+	batches chan []models.Event // set instead of ch for a BatchSubscription
 	runID   string
 	bus     *bus
 	dropped bool
@@ -30,6 +31,24 @@ func (s *Subscription) Dropped() bool {
 	defer s.bus.mu.Unlock()
 	return s.dropped
 }
+
+// BatchSubscription receives events in batches: each value on C is the
+// events of one or more commits, in order. The slices are shared by every
+// subscriber and must not be modified. Delivering a batch costs one channel
+// send per subscriber however many events it holds, so a subscriber to every
+// run costs the engine little even under heavy load. C is closed as for a
+// Subscription; the buffer counts batches.
+type BatchSubscription struct {
+	C <-chan []models.Event
+	s *Subscription
+}
+
+// Close ends the subscription. It is safe to call more than once.
+func (b *BatchSubscription) Close() { b.s.Close() }
+
+// Dropped reports whether the bus ended the subscription because it fell
+// behind.
+func (b *BatchSubscription) Dropped() bool { return b.s.Dropped() }
 
 // bus is the in-process event bus. Publishing never blocks and costs the
 // writer only an append: one goroutine of its own fans the events out to the
@@ -66,9 +85,7 @@ func (b *bus) loop() {
 			<-b.signal
 			continue
 		}
-		for _, evs := range q {
-			b.deliver(evs)
-		}
+		b.deliver(q)
 	}
 }
 
@@ -90,16 +107,30 @@ func (b *bus) subscribe(runID string, buffer int) *Subscription {
 	}
 	ch := make(chan models.Event, buffer)
 	s := &Subscription{C: ch, ch: ch, runID: runID, bus: b}
+	b.add(s)
+	return s
+}
+
+func (b *bus) subscribeBatches(runID string, buffer int) *BatchSubscription {
+	if buffer <= 0 {
+		buffer = 256
+	}
+	ch := make(chan []models.Event, buffer)
+	s := &Subscription{batches: ch, runID: runID, bus: b}
+	b.add(s)
+	return &BatchSubscription{C: ch, s: s}
+}
+
+func (b *bus) add(s *Subscription) {
 	b.mu.Lock()
-	m := b.byRun[runID]
+	m := b.byRun[s.runID]
 	if m == nil {
 		m = map[*Subscription]struct{}{}
-		b.byRun[runID] = m
+		b.byRun[s.runID] = m
 	}
 	m[s] = struct{}{}
 	b.count.Add(1)
 	b.mu.Unlock()
-	return s
 }
 
 func (b *bus) remove(s *Subscription, dropped bool) {
@@ -120,7 +151,11 @@ func (b *bus) removeLocked(s *Subscription, dropped bool) {
 		delete(b.byRun, s.runID)
 	}
 	b.count.Add(-1)
-	close(s.ch)
+	if s.batches != nil {
+		close(s.batches)
+	} else {
+		close(s.ch)
+	}
 }
 
 // publish queues events for the run's subscribers and those of every run.
@@ -137,19 +172,63 @@ func (b *bus) publish(events []models.Event) {
 	}
 }
 
-// deliver sends events to their subscribers, dropping any that is full.
-func (b *bus) deliver(events []models.Event) {
+// deliver sends queued events to their subscribers, dropping any that is
+// full. Each element of q is one run's events from one commit. Subscribers
+// to every run get all of q as one batch (one send each); per-event
+// subscribers get one send per event, which is their own cost.
+func (b *bus) deliver(q [][]models.Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, ev := range events {
-		for _, key := range [2]string{ev.RunID, ""} {
-			for s := range b.byRun[key] {
-				select {
-				case s.ch <- ev:
-				default:
-					b.removeLocked(s, true)
-				}
+	if all := b.byRun[""]; len(all) > 0 {
+		var batch []models.Event
+		if len(q) == 1 {
+			batch = q[0]
+		} else {
+			n := 0
+			for _, evs := range q {
+				n += len(evs)
 			}
+			batch = make([]models.Event, 0, n)
+			for _, evs := range q {
+				batch = append(batch, evs...)
+			}
+		}
+		for s := range all {
+			b.send(s, batch)
+		}
+	}
+	for _, evs := range q {
+		// A commit's events are normally one run's; split them by run
+		// anyway so that no subscriber sees another run's event.
+		for len(evs) > 0 {
+			n := 1
+			for n < len(evs) && evs[n].RunID == evs[0].RunID {
+				n++
+			}
+			for s := range b.byRun[evs[0].RunID] {
+				b.send(s, evs[:n:n])
+			}
+			evs = evs[n:]
+		}
+	}
+}
+
+// send hands events to one subscriber without blocking.
+func (b *bus) send(s *Subscription, evs []models.Event) {
+	if s.batches != nil {
+		select {
+		case s.batches <- evs:
+		default:
+			b.removeLocked(s, true)
+		}
+		return
+	}
+	for _, ev := range evs {
+		select {
+		case s.ch <- ev:
+		default:
+			b.removeLocked(s, true)
+			return
 		}
 	}
 }

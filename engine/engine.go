@@ -103,6 +103,16 @@ type Config struct {
 	// MaxOutputBytes is the largest step output accepted when the plan does
 	// not say. Defaults to 1 MiB.
 	MaxOutputBytes int
+	// Limits are the limits a stored run's definition is compiled with when
+	// the engine rebuilds its plan: on recovery after a restart, on Retry and
+	// on Rerun. Set them to the limits runs are started with (the launcher's
+	// LauncherConfig.Limits), or a run started under raised limits (a larger
+	// forEach list, a larger output) would fail once resumed. The zero value
+	// is the spec's defaults.
+	Limits Limits
+	// ResumeInterval is how often the engine tries to resume runs suspended
+	// because their changes could not be committed. Defaults to 1s.
+	ResumeInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -115,6 +125,7 @@ func (c Config) withDefaults() Config {
 	c.MaxActions = cmp.Or(c.MaxActions, 512)
 	c.MaxBatch = cmp.Or(c.MaxBatch, 1024)
 	c.MaxOutputBytes = cmp.Or(c.MaxOutputBytes, 1<<20)
+	c.ResumeInterval = cmp.Or(c.ResumeInterval, time.Second)
 	return c
 }
 
@@ -137,6 +148,11 @@ type Engine struct {
 	runs     map[string]*runState
 	waiters  map[string][]chan models.Run
 	children map[string]func(models.Run) // child run id → parent's callback
+	// suspended holds the runs stopped because a write of theirs could not
+	// be committed, until they are resumed from the store.
+	suspended  map[string]*runState
+	resumeWake chan struct{}
+	resumeDone chan struct{}
 
 	started   atomic.Bool
 	stopping  atomic.Bool
@@ -147,6 +163,11 @@ type Engine struct {
 	// when its own ctx expires.
 	actionCtx    context.Context
 	cancelAction context.CancelCauseFunc
+	// parkCtx ends when Stop begins: parallel elements parked on a backoff
+	// timer give up then (their durable timer stays for the next Start),
+	// so that Stop does not wait for their pause.
+	parkCtx    context.Context
+	cancelPark context.CancelCauseFunc
 
 	idMu      sync.Mutex
 	idEntropy *ulid.MonotonicEntropy
@@ -170,6 +191,9 @@ func New(store Store, reg *Registry, cfg Config) *Engine {
 		runs:     map[string]*runState{},
 		waiters:  map[string][]chan models.Run{},
 		children: map[string]func(models.Run){},
+
+		suspended:  map[string]*runState{},
+		resumeWake: make(chan struct{}, 1),
 	}
 	e.timers = newTimers(cfg.Clock)
 	e.writer = newWriter(store, cfg.MaxBatch, cfg.Logger, cfg.Metrics)
@@ -185,9 +209,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		return errors.New("engine: already started")
 	}
 	e.actionCtx, e.cancelAction = context.WithCancelCause(context.Background())
+	e.parkCtx, e.cancelPark = context.WithCancelCause(context.Background())
 	e.stopTimer = make(chan struct{})
 	e.timerDone = make(chan struct{})
 	e.writer.start()
+	e.resumeDone = make(chan struct{})
+	go e.resumeLoop()
 	go e.bus.loop()
 	go func() {
 		defer close(e.timerDone)
@@ -204,6 +231,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	if !e.started.Load() || !e.stopping.CompareAndSwap(false, true) {
 		return nil
 	}
+	e.cancelPark(errShutdown)
 	waited := make(chan struct{})
 	go func() {
 		e.actions.Wait()
@@ -222,6 +250,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.writer.wait()
 	close(e.stopTimer)
 	<-e.timerDone
+	<-e.resumeDone
 	e.bus.stop()
 	e.bus.closeAll()
 	e.mu.Lock()
@@ -323,6 +352,10 @@ func (e *Engine) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run
 func (e *Engine) Wait(ctx context.Context, id string) (models.Run, error) {
 	e.mu.Lock()
 	_, active := e.runs[id]
+	if !active {
+		// A suspended run is not finished: it resumes from the store.
+		_, active = e.suspended[id]
+	}
 	var ch chan models.Run
 	if active {
 		ch = make(chan models.Run, 1)
@@ -366,6 +399,9 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 
 // notActive explains why a run is not in memory: finished, or unknown.
 func (e *Engine) notActive(ctx context.Context, id string) error {
+	if e.isSuspended(id) {
+		return models.Errorf(models.Unavailable, "run %s is suspended until its changes can be stored: %v", id, e.Healthy())
+	}
 	snap, err := e.store.LoadRun(ctx, id)
 	if err != nil {
 		return err
@@ -403,6 +439,13 @@ func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error
 // skip duplicates by Seq.
 func (e *Engine) Subscribe(runID string, buffer int) *Subscription {
 	return e.bus.subscribe(runID, buffer)
+}
+
+// SubscribeBatches is Subscribe with events delivered in batches (one
+// value per commit or more, the slices shared and read-only): the cheap way
+// to follow every run. buffer counts batches (≤ 0: 256).
+func (e *Engine) SubscribeBatches(runID string, buffer int) *BatchSubscription {
+	return e.bus.subscribeBatches(runID, buffer)
 }
 
 // Events returns a run's stored events with Seq > afterSeq (all when limit

@@ -25,7 +25,9 @@ type LauncherConfig struct {
 	MaxActiveRuns int
 	// CacheSize is how many compiled plans are kept; ≤ 0 means 256.
 	CacheSize int
-	// Limits bounds definitions parsed by ParseDefinition.
+	// Limits bounds definitions parsed by ParseDefinition and the plans the
+	// launcher compiles; give the engine the same (Config.Limits) so that
+	// resumed runs keep them.
 	Limits Limits
 }
 
@@ -111,7 +113,7 @@ func (l *Launcher) plan(v *models.Version) (*Plan, error) {
 		}
 		l.cacheMu.Unlock()
 	}
-	p, err := Compile(v.Definition)
+	p, err := CompileWithLimits(v.Definition, l.cfg.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("compile version %d of %q: %w", v.Number, v.Template, err)
 	}

@@ -20,6 +20,9 @@ type Metrics struct {
 	activeRuns    prometheus.Gauge
 	queueDepth    prometheus.Gauge
 	batchSize     prometheus.Histogram
+
+	commitFailures prometheus.Counter
+	suspendedRuns  prometheus.Gauge
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg (when
@@ -46,13 +49,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "baton_active_runs", Help: "Runs not finished, held by this engine."}),
 		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "baton_action_queue_depth", Help: "Actions waiting for a process-wide slot."}),
+		commitFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_commit_failures_total", Help: "Commits of run changes that failed after retries."}),
+		suspendedRuns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baton_suspended_runs", Help: "Runs stopped because a change could not be committed, waiting to resume from the store."}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "baton_commit_batch_size", Help: "Write requests committed per transaction (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runsStarted, m.runsFinished, m.runDuration, m.stepsStarted, m.stepsFinished,
-			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize)
+			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize, m.commitFailures, m.suspendedRuns)
 	}
 	return m
 }
@@ -102,5 +109,17 @@ func (m *Metrics) queue(n int) {
 func (m *Metrics) batch(n int) {
 	if m != nil {
 		m.batchSize.Observe(float64(n))
+	}
+}
+
+func (m *Metrics) commitFailed() {
+	if m != nil {
+		m.commitFailures.Inc()
+	}
+}
+
+func (m *Metrics) suspended(n int) {
+	if m != nil {
+		m.suspendedRuns.Set(float64(n))
 	}
 }

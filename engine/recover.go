@@ -112,7 +112,7 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 	if err := json.Unmarshal(snap.Run.Definition, &def); err != nil {
 		return nil, fmt.Errorf("read definition: %w", err)
 	}
-	plan, err := Compile(def)
+	plan, err := CompileWithLimits(def, e.cfg.Limits)
 	if err != nil {
 		return nil, fmt.Errorf("compile definition: %w", err)
 	}
@@ -129,6 +129,7 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 		row.Outputs = nil
 	}
 	rs := e.buildRunState(plan, row)
+	rs.stored.Store(true) // read from the store: it exists there
 	for _, sg := range snap.Signals {
 		rs.signals[sg.Name] = sg.Payload
 	}
@@ -170,6 +171,15 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 	timers := map[string]models.RunTimer{}
 	for _, t := range snap.Timers {
 		timers[t.StepID+"\x00"+t.Kind] = t
+		// A parallel element waiting out a backoff resumes at its due
+		// time (a retry of the run starts its elements afresh).
+		if i, ok := parseItemBackoffKind(t.Kind); ok && !retry {
+			if ir, ok := items[t.StepID][i]; ok && !ir.done {
+				due := t.DueAt
+				ir.retryAt = &due
+				items[t.StepID][i] = ir
+			}
+		}
 	}
 	for _, s := range rs.steps {
 		r := latest[s.id()]
@@ -448,7 +458,7 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 		if err := json.Unmarshal(snap.Run.Definition, &def); err != nil {
 			return models.Run{}, fmt.Errorf("read run %s's definition: %w", id, err)
 		}
-		if plan, err = Compile(def); err != nil {
+		if plan, err = CompileWithLimits(def, e.cfg.Limits); err != nil {
 			return models.Run{}, fmt.Errorf("compile run %s's definition: %w", id, err)
 		}
 	} else {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/baton-run/baton/models"
@@ -84,6 +85,16 @@ type runState struct {
 
 	w  models.RunWrites
 	fx []func()
+
+	// suspended is set when a write of the run could not be committed: its
+	// state in memory is then ahead of the store, so nothing more of it is
+	// written or started; the engine resumes it from the store later (see
+	// suspend). suspendedCh is closed at the same time.
+	suspended   atomic.Bool
+	suspendedCh chan struct{}
+	// stored is set once a write of the run's row is committed: later
+	// writes send only the columns that change (RunRow.Stored).
+	stored atomic.Bool
 }
 
 // stepState is one step of an active run.
@@ -151,6 +162,7 @@ func (e *Engine) newRunState(plan *Plan, opt RunOptions, inputs map[string]any, 
 func (e *Engine) buildRunState(plan *Plan, row models.RunRow) *runState {
 	rs := &runState{
 		e:           e,
+		suspendedCh: make(chan struct{}),
 		row:         row,
 		plan:        plan,
 		byID:        make(map[string]*stepState, len(plan.Steps)),
@@ -207,6 +219,8 @@ func (e *Engine) launch(ctx context.Context, rs *runState, prepare func()) (mode
 
 	select {
 	case <-committed:
+	case <-rs.suspendedCh:
+		return rec, models.Errorf(models.Unavailable, "run %s could not be stored: %v", rec.ID, e.Healthy())
 	case <-ctx.Done():
 		return rec, ctx.Err()
 	}
@@ -246,6 +260,7 @@ func (rs *runState) event(typ string, s *stepState, status string, dur *float64)
 func (rs *runState) writeRun() {
 	r := rs.row
 	r.Steps = nil
+	r.Stored = rs.stored.Load()
 	rs.w.Runs = append(rs.w.Runs, r)
 }
 
@@ -311,8 +326,22 @@ func (rs *runState) flush() {
 	}
 	w, fx := rs.w, rs.fx
 	rs.w, rs.fx = models.RunWrites{}, nil
+	if rs.suspended.Load() {
+		// An earlier write was lost: nothing after it may be written or
+		// acted on; the run resumes from what the store holds.
+		return
+	}
 	e := rs.e
-	e.writer.submit(w, func(error) {
+	e.writer.submit(w, func(err error) {
+		if err != nil || rs.suspended.Load() {
+			// Neither publish nor go on: the effects (starting the next
+			// steps, notifying waiters) must follow a committed write.
+			e.suspend(rs, err)
+			return
+		}
+		if len(w.Runs) > 0 {
+			rs.stored.Store(true)
+		}
 		e.bus.publish(w.Events)
 		for _, f := range fx {
 			f()

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/baton-run/baton/models"
@@ -17,6 +21,25 @@ type itemResult struct {
 	output   any
 	err      *models.StepError
 	attempts int
+	// retryAt is when the element's next attempt is due, while it waits
+	// out a backoff (a durable timer, so a restart keeps the pause).
+	retryAt *time.Time
+}
+
+// itemBackoffKind is the durable timer kind of a parallel element's backoff:
+// the timers table is keyed by (run, step, kind), so the element index is
+// part of the kind.
+func itemBackoffKind(i int) string { return models.TimerBackoff + "/" + strconv.Itoa(i) }
+
+// parseItemBackoffKind returns the element index of an element backoff
+// timer's kind.
+func parseItemBackoffKind(kind string) (int, bool) {
+	rest, ok := strings.CutPrefix(kind, models.TimerBackoff+"/")
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(rest)
+	return i, err == nil && i >= 0
 }
 
 // startParallel evaluates a parallel step's list, renders each element's
@@ -123,24 +146,68 @@ func (e *Engine) runParallel(rs *runState, s *stepState, attempt int, a Action, 
 		itemsCtx, stopItems := context.WithCancelCause(ctx)
 		defer stopItems(nil)
 		var wg sync.WaitGroup
+		// runElem runs element i from attempt prev+1 on a goroutine of its
+		// own, holding one of the step's slots. An element that must wait
+		// out a backoff gives its goroutine and slot back: the pause is a
+		// durable timer on the engine's heap that starts runElem again.
+		var runElem func(i, prev int, slot bool)
+		runElem = func(i, prev int, slot bool) {
+			go func() {
+				if !slot {
+					sem <- struct{}{}
+				}
+				res, due := e.runItem(itemsCtx, rs, s, a, i, acts[i], policy, timeout, prev)
+				<-sem
+				if due != nil && itemsCtx.Err() == nil {
+					e.parkItem(itemsCtx, rs, s, i, *due, func(ok bool) {
+						if ok {
+							runElem(i, res.attempts, false)
+							return
+						}
+						results[i] = res
+						wg.Done()
+					})
+					return
+				}
+				results[i] = res
+				if failFast && res.done && res.err != nil {
+					stopItems(errStepCancelled)
+				}
+				wg.Done()
+			}()
+		}
 		for i := range acts {
-			if r, ok := prior[i]; ok && r.done {
+			r, ok := prior[i]
+			if ok && r.done {
 				results[i] = r
 				continue
 			}
-			sem <- struct{}{}
 			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				results[i] = e.runItem(itemsCtx, rs, s, a, i, acts[i], policy, timeout, prior[i].attempts)
-				if failFast && results[i].done && results[i].err != nil {
-					stopItems(errStepCancelled)
-				}
-			}()
+			if r.retryAt != nil {
+				// Restored in the middle of a backoff: resume it at its due
+				// time, not at once.
+				e.parkItem(itemsCtx, rs, s, i, *r.retryAt, func(ok bool) {
+					if ok {
+						runElem(i, r.attempts, false)
+						return
+					}
+					results[i] = r
+					wg.Done()
+				})
+				continue
+			}
+			// Take the slot here, so that at most maxConc element
+			// goroutines exist however long the list.
+			sem <- struct{}{}
+			runElem(i, r.attempts, true)
 		}
 		wg.Wait()
 		if errors.Is(context.Cause(ctx), errShutdown) {
+			return
+		}
+		if e.stopping.Load() && slices.ContainsFunc(results, func(r itemResult) bool { return !r.done }) {
+			// Elements parked on a backoff gave up because the engine is
+			// stopping: the step resumes on the next Start.
 			return
 		}
 		out, err := parallelOutput(results)
@@ -185,12 +252,17 @@ func parallelOutput(results []itemResult) (map[string]any, error) {
 }
 
 // runItem runs one element through its attempts, recording each.
+//
+// When the attempt failed and the policy retries, runItem records the
+// durable backoff timer and returns when the next attempt is due; the
+// caller parks the element (parkItem) rather than wait on a goroutine.
 func (e *Engine) runItem(ctx context.Context, rs *runState, s *stepState, a Action, i int, act models.Action,
-	policy models.RetryPolicy, timeout time.Duration, prevAttempts int) itemResult {
-	res := itemResult{}
-	for attempt := prevAttempts + 1; ; attempt++ {
+	policy models.RetryPolicy, timeout time.Duration, prevAttempts int) (itemResult, *time.Time) {
+	res := itemResult{attempts: prevAttempts}
+	{
+		attempt := prevAttempts + 1
 		if ctx.Err() != nil {
-			return res
+			return res, nil
 		}
 		res.attempts = attempt
 		in := ActionInput{RunID: rs.row.ID, StepID: s.id(), Attempt: attempt, Item: i, Action: act,
@@ -211,38 +283,99 @@ func (e *Engine) runItem(ctx context.Context, rs *runState, s *stepState, a Acti
 		cancel()
 		e.lim.release()
 		if errors.Is(err, errShutdown) || errors.Is(context.Cause(ctx), errShutdown) {
-			return res
+			return res, nil
 		}
 		if err == nil {
 			res.done, res.output, res.err = true, out, nil
 			rs.itemRow(s, i, attempt, models.StepSucceeded, started, out, nil)
-			return res
+			return res, nil
 		}
 		se := rs.classify(s, err)
 		if errors.Is(err, errStepCancelled) {
 			res.done, res.err = true, se
 			rs.itemRow(s, i, attempt, models.StepCancelled, started, nil, se)
-			return res
+			return res, nil
 		}
 		res.err = se
 		if !mayRetry(policy, attempt, se) {
 			res.done = true
 			rs.itemRow(s, i, attempt, models.StepFailed, started, nil, se)
-			return res
+			return res, nil
 		}
-		rs.itemRow(s, i, attempt, models.StepFailed, started, nil, se)
-		wait, stop := e.clock.NewTimer(backoff(policy, attempt+1, e.cfg.Rand))
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			stop()
-			return res
-		}
+		due := e.clock.Now().Add(backoff(policy, attempt+1, e.cfg.Rand)).UTC().Truncate(time.Microsecond)
+		rs.itemRowWithTimer(s, i, attempt, started, se, &models.RunTimer{RunID: rs.row.ID, StepID: s.id(),
+			Kind: itemBackoffKind(i), DueAt: due})
+		e.cfg.Metrics.retried()
+		return res, &due
 	}
+}
+
+// parkItem waits for element i's backoff on the engine's timer heap,
+// without a goroutine: next(true) runs when it is due, next(false) when ctx
+// ends first (the step is cancelled or the engine stops; then the durable
+// timer stays for the next start, unless the run goes on without it).
+func (e *Engine) parkItem(ctx context.Context, rs *runState, s *stepState, i int, due time.Time, next func(ok bool)) {
+	key := timerKey{runID: rs.row.ID, stepID: s.id(), kind: models.TimerBackoff, item: i}
+	var once atomic.Bool
+	// The watchers of ctx and of the engine's stop are unregistered once
+	// the element moves on; mu orders that after their registration.
+	var mu sync.Mutex
+	var stops []func() bool
+	unwatch := func() {
+		mu.Lock()
+		for _, f := range stops {
+			f()
+		}
+		mu.Unlock()
+	}
+	fire := func() {
+		if !once.CompareAndSwap(false, true) {
+			return
+		}
+		unwatch()
+		rs.mu.Lock()
+		rs.w.DeleteTimers = append(rs.w.DeleteTimers, models.RunTimer{RunID: rs.row.ID, StepID: s.id(), Kind: itemBackoffKind(i)})
+		rs.mu.Unlock()
+		next(true)
+	}
+	abort := func(shutdown bool) {
+		if !once.CompareAndSwap(false, true) {
+			return
+		}
+		unwatch()
+		e.timers.cancel(key)
+		if !shutdown {
+			// The step was cancelled: the pause will not be resumed.
+			rs.mu.Lock()
+			rs.w.DeleteTimers = append(rs.w.DeleteTimers, models.RunTimer{RunID: rs.row.ID, StepID: s.id(), Kind: itemBackoffKind(i)})
+			rs.flush()
+			rs.mu.Unlock()
+		}
+		next(false)
+	}
+	mu.Lock()
+	stops = append(stops,
+		context.AfterFunc(ctx, func() { abort(errors.Is(context.Cause(ctx), errShutdown)) }),
+		context.AfterFunc(e.parkCtx, func() { abort(true) }))
+	mu.Unlock()
+	e.timers.set(key, due, fire)
+}
+
+// itemRowWithTimer records a failed attempt of one element and, in the same
+// write, the durable timer of its backoff. The caller arms it on the heap
+// (parkItem); the next attempt's writes queue behind this one in the writer,
+// so they never commit before it.
+func (rs *runState) itemRowWithTimer(s *stepState, i, attempt int, started time.Time, se *models.StepError, t *models.RunTimer) {
+	rs.itemRowTimer(s, i, attempt, models.StepFailed, started, nil, se, t)
 }
 
 // itemRow records one attempt of one element.
 func (rs *runState) itemRow(s *stepState, i, attempt int, status models.StepStatus, started time.Time, out any, se *models.StepError) {
+	rs.itemRowTimer(s, i, attempt, status, started, out, se, nil)
+}
+
+func (rs *runState) itemRowTimer(s *stepState, i, attempt int, status models.StepStatus, started time.Time, out any,
+	se *models.StepError, t *models.RunTimer) {
 	row := models.StepRunRow{
 		StepRun: models.StepRun{RunID: rs.row.ID, StepID: s.id(), Attempt: attempt, Status: status,
 			Output: out, Error: se, StartedAt: &started},
@@ -256,6 +389,9 @@ func (rs *runState) itemRow(s *stepState, i, attempt int, status models.StepStat
 	}
 	rs.mu.Lock()
 	rs.w.StepRuns = append(rs.w.StepRuns, row)
+	if t != nil {
+		rs.w.Timers = append(rs.w.Timers, *t)
+	}
 	rs.flush()
 	rs.mu.Unlock()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/baton-run/baton/models"
@@ -36,6 +37,8 @@ type writer struct {
 	queue  []writeReq
 	closed bool
 	signal chan struct{}
+
+	lastErr atomic.Pointer[error]
 
 	done chan struct{}
 }
@@ -112,21 +115,36 @@ func (wr *writer) loop() {
 }
 
 // apply tries a commit a few times: a busy database or a dropped
-// connection must not lose a run's progress. When it still fails, the error
-// is logged and the run goes on in memory (the next writes of its rows are
-// upserts, and a restart resumes from what was stored).
-func (wr *writer) apply(w *models.RunWrites, tries int) bool {
+// connection must not lose a run's progress. It returns the last error when
+// every try failed; the caller then suspends the runs concerned (see
+// Engine.suspend) rather than let them go on ahead of the store.
+func (wr *writer) apply(w *models.RunWrites, tries int) error {
+	var err error
 	for try := 0; try < tries; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err := wr.store.ApplyRunWrites(ctx, w)
+		err = wr.store.ApplyRunWrites(ctx, w)
 		cancel()
 		if err == nil {
-			return true
+			wr.lastErr.Store(nil)
+			return nil
 		}
 		wr.log.Error("engine: writing run changes failed", "error", err, "try", try+1)
-		time.Sleep(time.Duration(20<<try) * time.Millisecond)
+		if try+1 < tries {
+			time.Sleep(time.Duration(20<<try) * time.Millisecond)
+		}
 	}
-	return false
+	wr.lastErr.Store(&err)
+	wr.metrics.commitFailed()
+	return err
+}
+
+// err returns the error of the last commit when it failed, nil after a
+// commit that succeeded.
+func (wr *writer) err() error {
+	if p := wr.lastErr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (wr *writer) flush(batch []writeReq) {
@@ -141,22 +159,31 @@ func (wr *writer) flush(batch []writeReq) {
 	}
 	mergeTimers(&all, batch)
 	compact(&all)
-	if !all.Empty() && !wr.apply(&all, 3) && len(batch) > 1 {
-		// One request may poison the batch (it should not happen: every
-		// write is an upsert or a fresh key); apply them one by one so the
-		// others still commit.
-		for i := range batch {
-			var one models.RunWrites
-			one.Runs, one.StepRuns, one.Events = batch[i].w.Runs, batch[i].w.StepRuns, batch[i].w.Events
-			one.Signals, one.DeleteSignals = batch[i].w.Signals, batch[i].w.DeleteSignals
-			mergeTimers(&one, batch[i:i+1])
-			wr.apply(&one, 2)
+	errs := make([]error, len(batch))
+	if !all.Empty() {
+		if err := wr.apply(&all, 3); err != nil {
+			if len(batch) == 1 {
+				errs[0] = err
+			} else {
+				// One request may poison the batch (it should not happen:
+				// every write is an upsert or a fresh key); apply them one
+				// by one so the others still commit.
+				for i := range batch {
+					var one models.RunWrites
+					one.Runs, one.StepRuns, one.Events = batch[i].w.Runs, batch[i].w.StepRuns, batch[i].w.Events
+					one.Signals, one.DeleteSignals = batch[i].w.Signals, batch[i].w.DeleteSignals
+					mergeTimers(&one, batch[i:i+1])
+					if !one.Empty() {
+						errs[i] = wr.apply(&one, 2)
+					}
+				}
+			}
 		}
 	}
 	wr.metrics.batch(len(batch))
-	for _, r := range batch {
+	for i, r := range batch {
 		if r.done != nil {
-			r.done(nil)
+			r.done(errs[i])
 		}
 	}
 }
@@ -170,6 +197,9 @@ func compact(w *models.RunWrites) {
 		out := w.Runs[:0]
 		for _, r := range w.Runs {
 			if i, ok := seen[r.ID]; ok {
+				// The batch may hold the row's first write: keep inserting
+				// it whole.
+				r.Stored = r.Stored && out[i].Stored
 				out[i] = r
 				continue
 			}

@@ -25,6 +25,10 @@ type RunRow struct {
 	ParentStepID string `json:"-"`
 	// Seq is the sequence number of the run's latest event.
 	Seq int64 `json:"-"`
+	// Stored tells the store that the row was committed before: only the
+	// columns that change (status, outputs, error, generation, seq, times)
+	// need sending, not the inputs and definition, which never change.
+	Stored bool `json:"-"`
 }
 
 // StepRunRow is one attempt as stored: an attempt of a step, of one element

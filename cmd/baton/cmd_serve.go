@@ -160,7 +160,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	}
 	app := handlers.New(handlers.Deps{
 		Log:              log,
-		Store:            st,
+		Store:            engineHealth{st, eng},
 		Definitions:      engine.Validator{},
 		Templates:        st,
 		Runs:             launcher,
@@ -259,4 +259,20 @@ func randomPassword(n int) (string, error) {
 		b[i] = alphabet[k.Int64()]
 	}
 	return string(b), nil
+}
+
+// engineHealth makes GET /healthz fail while the engine cannot commit run
+// changes (runs suspended after a failed commit): the database may answer a
+// ping and still refuse writes.
+type engineHealth struct {
+	*store.Store
+	eng *engine.Engine
+}
+
+// Ping reports the engine's durability problem first, then the database's.
+func (h engineHealth) Ping(ctx context.Context) error {
+	if err := h.eng.Healthy(); err != nil {
+		return err
+	}
+	return h.Store.Ping(ctx)
 }

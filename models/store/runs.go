@@ -282,16 +282,24 @@ func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWri
 				"started_at", "finished_at", "duration_ms"}}
 		err := b.exec(ctx, tx, len(w.Runs), func(i int, a []any) []any {
 			r := &w.Runs[i]
-			def := r.Definition
-			if len(def) == 0 {
-				def = json.RawMessage("{}")
+			def := string(r.Definition)
+			if def == "" {
+				def = "{}"
 			}
 			inputs := r.Inputs
 			if inputs == nil {
 				inputs = map[string]any{}
 			}
+			in := j(inputs)
+			if r.Stored {
+				// The row exists, so the conflict clause updates it and
+				// these two (never updated) values are only placeholders:
+				// large inputs and definitions are not re-sent and
+				// re-parsed with every change of the run.
+				def, in = "{}", "{}"
+			}
 			return append(a, r.ID, r.Template, r.Version, string(r.Status), r.Trigger, r.StartedBy, r.Test,
-				r.ParentRunID, r.ParentStepID, j(inputs), j(r.Outputs), j(r.Error), string(def), r.Generation,
+				r.ParentRunID, r.ParentStepID, in, j(r.Outputs), j(r.Error), def, r.Generation,
 				r.Seq, utc(r.CreatedAt), utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs)
 		}, "run")
 		if err != nil {

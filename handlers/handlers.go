@@ -263,6 +263,7 @@ func New(d Deps) *fiber.App {
 		s.sessionRoutes(),
 		s.templatePageRoutes(),
 		s.designerPageRoutes(),
+		s.designerLiveRoutes(),
 		s.pageRoutes(),
 		s.runPageRoutes(),
 		s.approvalPageRoutes(),

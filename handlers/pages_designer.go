@@ -181,15 +181,16 @@ func stepFields(st models.Step, kind string) []views.FieldView {
 			text("action.expression", "Expression", a.Expression, "True takes the true port, false the false port; e.g. inputs.amount > 1000."),
 			text("action.condition", "Named condition", a.Condition, "Or the id of a condition declared in the definition."))
 	case "decision":
-		fs = append(fs, area("action.cases", "Cases (JSON)", "json", jsonText(a.Cases), 5, "The first case whose when is true wins; connect each case's port on the canvas."))
+		fs = append(fs, caseFields(a.Cases)...)
 	case "foreach":
 		fs = append(fs,
 			text("action.forEach", "For each (expression)", a.ForEach, "A list, e.g. inputs.items."),
 			text("action.as", "Item name", a.As, ""),
 			number("action.maxConcurrency", "At most at once", a.MaxConcurrency, ""),
 			selectField("action.failFast", "Fail fast", strconv.FormatBool(a.FailFast), "false", "true"),
-			area("action.step", "Step run for each item (JSON)", "json", jsonText(a.Step), 4, ""))
-		fs[len(fs)-2].Type = "bool"
+		)
+		fs[len(fs)-1].Type = "bool"
+		fs = append(fs, actionFields("action.step", "For each item: ", a.Step)...)
 	case "wait":
 		fs = append(fs, duration("action.duration", "Wait for", a.Duration, "e.g. 30s, 5m, 1h."))
 	case "signal":
@@ -199,13 +200,96 @@ func stepFields(st models.Step, kind string) []views.FieldView {
 		text("when", "Run only when (guard)", st.When, "An expression; when false the step is skipped."),
 		selectField("trigger", "Trigger rule", st.Trigger, "", "all_success", "none_failed", "all_done"),
 		duration("timeout", "Timeout", st.Timeout, "e.g. 30s; empty: no step timeout."),
-		area("retryPolicy", "Retry policy (JSON)", "json", jsonText(st.RetryPolicy), 2, `e.g. {"maxAttempts": 3, "initialInterval": 1000}`),
 	)
-	fs[len(fs)-3].Options[0].Label = "default (all_success)"
+	fs[len(fs)-2].Options[0].Label = "default (all_success)"
+	fs = append(fs, retryFields(st.RetryPolicy)...)
 	if st.Type == models.StepCommand {
-		fs = append(fs, area("compensate", "Compensate action (JSON)", "json", jsonText(st.Compensate), 3, "Runs when the run rolls back after this step succeeded."))
+		fs = append(fs, actionFields("compensate", "Compensate: ", st.Compensate)...)
+	}
+	markPreviews(fs)
+	return fs
+}
+
+// caseFields are a decision table's cases: one guard per case, in order.
+// Their targets are the case ports on the canvas.
+func caseFields(cases []models.Case) []views.FieldView {
+	fs := make([]views.FieldView, 0, len(cases))
+	for i, c := range cases {
+		f := text(fmt.Sprintf("action.cases[%d].when", i), fmt.Sprintf("Case %d: when", i+1), c.When, "")
+		if i == 0 {
+			f.Help = "The first case whose condition is true wins; connect each case's port on the canvas."
+		}
+		fs = append(fs, f)
+	}
+	return append(fs, views.FieldView{Path: "action.cases", Label: "Cases", Type: "add-case",
+		Help: "Adds a case (and its port); remove one by clearing its condition and deleting its edge."})
+}
+
+// retryFields edit a step's retry policy field by field; all empty means
+// the workflow's policy applies.
+func retryFields(p *models.RetryPolicy) []views.FieldView {
+	var rp models.RetryPolicy
+	if p != nil {
+		rp = *p
+	}
+	coef := ""
+	if rp.BackoffCoefficient != 0 {
+		coef = strconv.FormatFloat(rp.BackoffCoefficient, 'f', -1, 64)
+	}
+	return []views.FieldView{
+		number("retryPolicy.maxAttempts", "Retry: attempts at most", rp.MaxAttempts, "Empty: the workflow's retry policy."),
+		duration("retryPolicy.initialInterval", "Retry: first wait", rp.InitialInterval, "e.g. 1s."),
+		{Path: "retryPolicy.backoffCoefficient", Label: "Retry: wait multiplier", Type: "number", Value: coef, Help: "e.g. 2 doubles each wait."},
+		duration("retryPolicy.maxInterval", "Retry: longest wait", rp.MaxInterval, ""),
+	}
+}
+
+// actionFields edit a nested command action (a forEach's step, a
+// compensate action) as fields: its kind, then what that kind needs.
+func actionFields(path, label string, a *models.Action) []views.FieldView {
+	var act models.Action
+	if a != nil {
+		act = *a
+	}
+	kind := selectField(path+".kind", label+"kind", act.Kind, "", models.KindHTTP, models.KindLog, models.KindSet, models.KindFail)
+	kind.Options[0].Label = "none"
+	fs := []views.FieldView{kind}
+	switch act.Kind {
+	case models.KindHTTP:
+		fs = append(fs,
+			selectField(path+".method", label+"method", act.Method, "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"),
+			text(path+".url", label+"URL", act.URL, ""),
+			area(path+".body", label+"body (JSON)", "json", jsonText(act.Body), 2, ""))
+	case models.KindLog, models.KindFail:
+		fs = append(fs, text(path+".message", label+"message", act.Message, ""))
+	case models.KindSet:
+		fs = append(fs, area(path+".values", label+"values (JSON object)", "json", jsonText(act.Values), 3, ""))
+	case "":
+		fs[0].Help = "Choose a kind to see its fields."
+	default:
+		fs = append(fs, area(path, label+"action (JSON)", "json", jsonText(a), 3, "This kind has no form yet."))
 	}
 	return fs
+}
+
+// previewKinds says which fields are expressions or templates: the panel
+// shows their value against the last run (or sample inputs) as they are
+// typed.
+var previewKinds = map[string]string{
+	"action.url": "template", "action.message": "template", "action.expression": "condition",
+	"action.forEach": "expression", "when": "condition",
+	"action.step.url": "template", "action.step.message": "template",
+	"compensate.url": "template", "compensate.message": "template",
+}
+
+func markPreviews(fs []views.FieldView) {
+	for i := range fs {
+		if k, ok := previewKinds[fs[i].Path]; ok {
+			fs[i].Preview = k
+		} else if strings.HasPrefix(fs[i].Path, "action.cases[") && strings.HasSuffix(fs[i].Path, "].when") {
+			fs[i].Preview = "condition"
+		}
+	}
 }
 
 func text(path, label, value, help string) views.FieldView {

@@ -19,9 +19,10 @@ export { KINDS, STATUSES };
 const SVG = "http://www.w3.org/2000/svg";
 const MIN_ZOOM = 0.2;
 const MAX_ZOOM = 2;
-// Node names are 13 px; fitting never zooms below 11 px text (ui-anchor
-// behaviour 13). Below that it keeps 11 px and scrolls to the start.
-const READABLE_ZOOM = 0.85;
+// The smallest text on a node is 12 px; fitting never zooms below 11 px
+// text (ui-anchor behaviour 13): below that it stops zooming out and shows
+// the start, and the canvas scrolls.
+const READABLE_ZOOM = 0.92;
 const DRAG_SLOP = 4;
 const HISTORY_LIMIT = 300;
 

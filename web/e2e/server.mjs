@@ -56,5 +56,5 @@ export async function startServer() {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  return { url, stop, logs };
+  return { url, stop, logs, pid: child.pid };
 }

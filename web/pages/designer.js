@@ -158,8 +158,12 @@ function fieldValue(input) {
   }
 }
 
+// setPath sets (or, for an unset result, removes) the value at a field's
+// path: "action.url", "retryPolicy.maxAttempts", "action.cases[1].when".
+// An object left empty by a removal goes too, so clearing every retry
+// field leaves no retryPolicy behind.
 function setPath(obj, path, result) {
-  const keys = path.split(".");
+  const keys = path.replace(/\[(\d+)\]/g, ".$1").split(".");
   let at = obj;
   for (const k of keys.slice(0, -1)) {
     if (!at[k] || typeof at[k] !== "object") {
@@ -169,8 +173,56 @@ function setPath(obj, path, result) {
     at = at[k];
   }
   const last = keys[keys.length - 1];
-  if (result.unset) delete at[last];
-  else at[last] = result.value;
+  if (!result.unset) {
+    at[last] = result.value;
+    return;
+  }
+  if (Array.isArray(at)) at[last] = ""; // keep the other cases in place
+  else delete at[last];
+  // Remove the objects this emptied, innermost first.
+  for (let n = keys.length - 1; n > 0; n--) {
+    let parent = obj;
+    for (const k of keys.slice(0, n - 1)) parent = parent[k];
+    const child = parent[keys[n - 1]];
+    if (child && typeof child === "object" && !Array.isArray(child) && Object.keys(child).length === 0) delete parent[keys[n - 1]];
+    else break;
+  }
+}
+
+const PREVIEW_DELAY = 150;
+const LOCK_RETRY = 5000;
+
+// panelMemory keeps, per template, what the designer showed: the open
+// step, whether the code view was open, and the last test run, so that a
+// reload brings them back as the user left them.
+function panelMemory(key) {
+  const name = "baton.designer." + key;
+  let saved = {};
+  try {
+    saved = JSON.parse(localStorage.getItem(name) || "{}") || {};
+  } catch {
+    saved = {};
+  }
+  return {
+    get: (k) => saved[k],
+    set(k, v) {
+      if (v === undefined || v === null || v === false) delete saved[k];
+      else saved[k] = v;
+      try {
+        localStorage.setItem(name, JSON.stringify(saved));
+      } catch {
+        // storage full or disabled: the page still works, it just forgets
+      }
+    },
+  };
+}
+
+// describeValue is a preview's value as the panel shows it.
+function describeValue(v) {
+  if (v === null || v === undefined) return "null";
+  if (typeof v === "string") return JSON.stringify(v);
+  const text = JSON.stringify(v);
+  return text.length > 300 ? text.slice(0, 300) + "…" : text;
 }
 
 // ---- the page ----------------------------------------------------------------
@@ -193,6 +245,10 @@ async function mount(page) {
   let validateTimer = 0;
   let saveTimer = 0;
   let validateSeq = 0;
+  const memory = panelMemory(key);
+  // The lock: this tab's id, and whether it holds the draft (null until
+  // the server has answered).
+  const lock = { token: crypto.randomUUID(), held: null, holder: "", timer: 0 };
 
   const { mountDesigner } = await import(page.dataset.designerJs);
   const designer = mountDesigner($("canvas-host"), {
@@ -229,8 +285,8 @@ async function mount(page) {
     const seq = ++validateSeq;
     let problems;
     try {
-      const res = await request("POST", "/api/v1/validate", { json: state.def });
-      problems = res.status === 200 ? [] : errorProblems(res);
+      const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/problems`, { json: state.def });
+      problems = res.status === 200 ? res.body.problems : errorProblems(res);
     } catch {
       return; // offline: the save reports it
     }
@@ -247,6 +303,10 @@ async function mount(page) {
   async function save({ overwrite = false } = {}) {
     clearTimeout(saveTimer);
     if (readOnly || !state.dirty) return true;
+    if (lock.held === false) {
+      showSave("locked", `Not saved: ${lock.holder} is editing this draft`);
+      return false;
+    }
     if (state.saving) return state.saving;
     state.saving = (async () => {
       try {
@@ -330,6 +390,58 @@ async function mount(page) {
     if (state.dirty && !readOnly) e.preventDefault();
   });
 
+  // ---- the draft's lock ----
+  // One tab edits a draft at a time. The lock is a lease the server lets
+  // expire unless this tab renews it, so a tab closed without a word frees
+  // the draft by itself; a tab closed normally frees it at once.
+  async function takeLock() {
+    clearTimeout(lock.timer);
+    let res;
+    try {
+      res = await request("POST", `/templates/${encodeURIComponent(key)}/design/lock`, { json: { token: lock.token } });
+    } catch {
+      lock.timer = setTimeout(takeLock, LOCK_RETRY);
+      return;
+    }
+    if (res.status !== 200) {
+      lock.timer = setTimeout(takeLock, LOCK_RETRY);
+      return;
+    }
+    const was = lock.held;
+    lock.held = res.body.held;
+    lock.holder = res.body.holder;
+    const box = $("lock-state");
+    if (lock.held) {
+      box.hidden = true;
+      box.replaceChildren();
+      if (was === false) {
+        showSave(state.dirty ? "unsaved" : "saved", state.dirty ? "Unsaved changes" : "All changes saved");
+        if (state.dirty) save();
+      }
+    } else {
+      box.hidden = false;
+      const me = document.querySelector("[data-testid=user-name]")?.textContent.trim();
+      box.replaceChildren(el("strong", {}, lock.holder === me ? `You (${me}) are editing this draft in another tab.` : `${lock.holder} is editing this draft.`),
+        " Changes here are not saved until that tab closes; its lock ends within 25 s of it closing.");
+    }
+    // Renew our lease in time; while someone else holds it, ask more
+    // often so the draft opens soon after their tab closes.
+    lock.timer = setTimeout(takeLock, lock.held ? res.body.renewMs || LOCK_RETRY : 3000);
+  }
+  if (!readOnly) {
+    takeLock();
+    window.addEventListener("pagehide", () => {
+      clearTimeout(lock.timer);
+      if (!lock.held) return;
+      // keepalive lets the request outlive the page, with its CSRF header.
+      fetch(`/templates/${encodeURIComponent(key)}/design/unlock`, {
+        method: "POST", keepalive: true, credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+        body: JSON.stringify({ token: lock.token }),
+      }).catch(() => {});
+    });
+  }
+
   // ---- problems ----
   function renderProblems() {
     const list = $("problem-list");
@@ -389,11 +501,14 @@ async function mount(page) {
       return;
     }
     $("step-panel").innerHTML = res.body; // server-rendered, escaped by templ
+    memory.set("openStep", id);
     renderFieldErrors();
+    for (const out of $("step-panel").querySelectorAll("output[data-preview-for]")) preview(out);
     showStepRun(id);
   }
   function closePanel() {
     state.openStep = null;
+    memory.set("openStep", null);
     $("step-panel").replaceChildren(el("p", { class: "muted dz-hint" },
       "Click a step to edit its fields here. Drag steps from the palette; drag from a step's output port onto another step to connect them."));
     $("run-panel").hidden = !state.run;
@@ -408,7 +523,89 @@ async function mount(page) {
     // redraw it, unless the user is typing in it.
     else if (state.openStep && !$("side-panel").contains(document.activeElement)) openPanel(state.openStep);
   });
+  // ---- live expressions ----
+  // sampleData is what a preview evaluates against: the last run's inputs
+  // and step results when there is a run, else the test-run form's inputs
+  // (or the declared defaults).
+  function sampleData() {
+    const r = state.run?.record;
+    if (r) {
+      const steps = {};
+      for (const st of r.steps || []) steps[st.id] = { status: st.status, output: st.output ?? null, error: st.error ?? null, attempts: st.attempts || 0 };
+      return { inputs: r.inputs || {}, steps, from: "the last run" };
+    }
+    const inputs = {};
+    for (const [name, d] of Object.entries(state.def.inputs || {})) if (d.default !== undefined) inputs[name] = d.default;
+    for (const input of $("test-inputs")?.querySelectorAll("[name]") || []) {
+      const v = fieldValue(input);
+      if (!v.error && !v.unset) inputs[input.name.slice("inputs.".length)] = v.value;
+    }
+    return { inputs, steps: {}, from: "sample inputs" };
+  }
+  const previewTimers = new WeakMap();
+  const previewSeq = new WeakMap();
+  async function preview(out) {
+    const input = $("step-form")?.querySelector(`[name="${CSS.escape(out.dataset.previewFor)}"]`);
+    if (!input) return;
+    const source = input.value;
+    if (!source.trim()) {
+      out.replaceChildren();
+      delete out.dataset.state;
+      return;
+    }
+    const step = state.def.steps.find((s) => s.id === $("step-form").dataset.step);
+    const item = out.dataset.previewFor.startsWith("action.step.") ? step?.action?.as || "item" : "";
+    const data = sampleData();
+    const seq = (previewSeq.get(out) || 0) + 1;
+    previewSeq.set(out, seq);
+    let res;
+    try {
+      res = await request("POST", `/templates/${encodeURIComponent(key)}/design/preview`,
+        { json: { definition: state.def, kind: out.dataset.preview, source, item, inputs: data.inputs, steps: data.steps } });
+    } catch {
+      return;
+    }
+    if (previewSeq.get(out) !== seq || !out.isConnected) return; // a newer key press won
+    if (res.status !== 200) {
+      out.dataset.state = "error";
+      out.textContent = errorProblems(res).map((p) => p.message).join("; ");
+      return;
+    }
+    const b = res.body;
+    if (b.problems.length) {
+      out.dataset.state = "error";
+      out.textContent = b.problems.join("; ");
+    } else if (b.evalError) {
+      out.dataset.state = "eval-error";
+      out.textContent = `With ${data.from}: ${b.evalError}`;
+    } else {
+      out.dataset.state = "value";
+      out.textContent = `= ${describeValue(b.value)}  (with ${data.from})`;
+    }
+  }
+  $("side-panel").addEventListener("input", (e) => {
+    const input = e.target.closest("#step-form [name]");
+    const out = input && $("step-form").querySelector(`output[data-preview-for="${CSS.escape(input.name)}"]`);
+    if (!out) return;
+    clearTimeout(previewTimers.get(out));
+    previewTimers.set(out, setTimeout(() => preview(out), PREVIEW_DELAY));
+  });
+
   $("side-panel").addEventListener("click", (e) => {
+    if (e.target.closest("[data-add-case]") && !readOnly) {
+      const id = $("step-form").dataset.step;
+      const next = structuredClone(state.def);
+      const step = next.steps.find((s) => s.id === id);
+      if (!step || !Array.isArray(step.action?.cases)) return;
+      step.action.cases.push({ when: "false", next: "" });
+      designer.setDefinition(next);
+      changed(designer.getDefinition());
+      openPanel(id).then(() => {
+        const fields = $("step-form")?.querySelectorAll("[name^='action.cases[']");
+        fields?.[fields.length - 1]?.focus();
+      });
+      return;
+    }
     if (e.target.closest("#step-close")) {
       closePanel();
       $("canvas-host").querySelector("[data-testid=canvas]")?.focus();
@@ -434,6 +631,8 @@ async function mount(page) {
     setPath(next.steps.find((s) => s.id === step.id), input.name, result);
     designer.setDefinition(next);
     changed(designer.getDefinition());
+    // A nested action's kind decides which fields it has: redraw them.
+    if (input.name.endsWith(".kind")) openPanel(step.id);
   });
 
   // ---- code view ----
@@ -448,6 +647,7 @@ async function mount(page) {
     const show = $("code-view").hidden;
     $("code-view").hidden = !show;
     $("toggle-code").setAttribute("aria-pressed", String(show));
+    memory.set("code", show);
     if (show) {
       refreshCode(true);
       codeText.focus();
@@ -558,6 +758,7 @@ async function mount(page) {
     stopWatching();
     for (const s of state.def.steps) designer.setRunStatus(s.id, null);
     state.run = { id: run.id, record: run, source: null, poll: 0, final: false };
+    memory.set("lastRun", run.id);
     renderRunSummary();
     const source = new EventSource(`/api/v1/runs/${encodeURIComponent(run.id)}/events`);
     state.run.source = source;
@@ -620,6 +821,34 @@ async function mount(page) {
     box.replaceChildren(...kids, ...(stepBox ? [stepBox] : []));
   }
 
+  // restore brings back what the page showed before a reload: the last
+  // test run's colours (watching it live if it is still going), the code
+  // view and the open step's panel.
+  async function restore() {
+    const runId = memory.get("lastRun");
+    if (runId) {
+      const res = await request("GET", `/api/v1/runs/${encodeURIComponent(runId)}`).catch(() => null);
+      if (res && res.status === 200 && res.body.template === key) {
+        if (FINAL_RUN.has(res.body.status)) {
+          state.run = { id: res.body.id, record: res.body, source: null, poll: 0, final: true };
+          for (const s of res.body.steps || []) if (STEP_STATUSES.has(s.status)) designer.setRunStatus(s.id, s.status);
+          renderRunSummary();
+        } else {
+          startWatching(res.body);
+        }
+      } else if (res && res.status === 404) {
+        memory.set("lastRun", null);
+      }
+    }
+    if (memory.get("code") && $("code-view").hidden) $("toggle-code").click();
+    const open = memory.get("openStep");
+    if (open && state.def.steps.some((s) => s.id === open)) {
+      designer.select(open);
+      await openPanel(open);
+    }
+  }
+  restore().catch(() => {});
+
   async function showStepRun(id) {
     if (!state.run) return;
     let r = state.run.record;
@@ -627,6 +856,8 @@ async function mount(page) {
       const res = await request("GET", `/api/v1/runs/${encodeURIComponent(state.run.id)}`).catch(() => null);
       if (res && res.status === 200) r = state.run.record = res.body;
     }
+    // Another step was opened while the record loaded: its call shows it.
+    if (state.openStep !== id) return;
     renderRunSummary();
     const step = (r.steps || []).find((s) => s.id === id);
     const box = el("div", { id: "run-step", class: "dz-run-step", "data-testid": "run-step" },

@@ -38,6 +38,10 @@ function stopStreamWhenFinal() {
   const live = document.getElementById("run-live");
   const stream = document.getElementById("run-stream");
   if (!live || !stream || !live.hasAttribute("data-final") || !stream.hasAttribute("sse-connect")) return;
+  // Close the source before the element goes: once detached, the
+  // extension would only notice when the server ends the stream, and it
+  // reports that end as an error in the console.
+  window.htmx?.trigger(stream, "htmx:beforeCleanupElement");
   const quiet = document.createElement("div");
   quiet.id = "run-stream";
   stream.replaceWith(quiet);
@@ -125,4 +129,10 @@ document.addEventListener("htmx:sseMessage", (e) => {
     return;
   }
   if (ev.type?.startsWith("run.") && FINAL.has(ev.status)) window.htmx.trigger(stream, "htmx:beforeCleanupElement");
+});
+
+// Leaving the page closes its event streams first, so that the browser
+// does not report the aborted connection as an error in the console.
+window.addEventListener("pagehide", () => {
+  for (const el of document.querySelectorAll("[sse-connect]")) window.htmx?.trigger(el, "htmx:beforeCleanupElement");
 });

@@ -151,12 +151,8 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 	}
 }
 
-func benchConcurrent(b *testing.B, eng *engine.Engine, plan *engine.Plan, n int) {
-	benchConcurrentSub(b, eng, plan, n, false)
-}
-
-// benchConcurrentSub is benchConcurrent; with perRun, each run has one
-// subscriber of its own reading its events until it ends (one SSE client
+// benchConcurrentSub starts n runs at once and waits for all; with perRun,
+// each run has one subscriber of its own reading its events until it ends (one SSE client
 // per run page, the normal case).
 func benchConcurrentSub(b *testing.B, eng *engine.Engine, plan *engine.Plan, n int, perRun bool) {
 	ctx := context.Background()

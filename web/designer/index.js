@@ -106,6 +106,8 @@ export function mountDesigner(container, options = {}) {
   let problems = { steps: new Map(), edges: new Map(), other: [] };
   let rawProblems = [];
   const statuses = new Map();
+  // items: stepId → {succeeded, failed} of a parallel (forEach) step's run.
+  const items = new Map();
   const undoStack = [];
   const redoStack = [];
   const listeners = new Map();
@@ -136,7 +138,7 @@ export function mountDesigner(container, options = {}) {
   const search = el("input", { type: "search", class: "bd-search", placeholder: "Search steps", title: "Search step kinds (/)", "aria-label": "Search step kinds", "data-testid": "palette-search" });
   const paletteList = el("ul", { class: "bd-items" }, ...KINDS.map((k) =>
     el("li", {}, el("button", { type: "button", class: "bd-item k-" + k.kind, "data-kind": k.kind, "data-testid": "palette-" + k.kind, title: `${k.label}: drag onto the canvas, or click to add after the selected step` },
-      el("span", { class: "bd-tag" }, k.tag), k.label))));
+      el("span", { class: "bd-tag" }, k.tag), el("span", { class: "bd-label" }, k.label)))));
   const paletteEmpty = el("p", { class: "bd-hint", hidden: true }, "No step kind matches.");
   const palette = readOnly ? null : el("aside", { class: "bd-palette", "data-testid": "palette", "aria-label": "Step kinds" },
     search, paletteList, paletteEmpty, el("p", { class: "bd-hint" }, "Drag a step onto the canvas, or click it to add it after the selected step."));
@@ -233,7 +235,20 @@ export function mountDesigner(container, options = {}) {
     view = { x: px - ((px - view.x) / view.k) * k, y: py - ((py - view.y) / view.k) * k, k };
     applyView();
   }
+  // wrapWidth is how much of the world fits across the canvas at the
+  // readable zoom: layouts wrap their layers at it, so fitting a laid-out
+  // draft never has to shrink labels. Infinity before the canvas has a size.
+  let wrapAt = Infinity;
+  function wrapWidth() {
+    const w = viewport.getBoundingClientRect().width;
+    if (!w) return Infinity;
+    // Steps of 100 world units, so a few pixels of resizing do not reflow.
+    return Math.max(NODE_W, Math.floor(((w - 80) / READABLE_ZOOM - 40) / 100) * 100);
+  }
   function fit(tell = false) {
+    // Steps placed by auto-layout (no saved position) follow the canvas
+    // width: re-place them if it changed since the last drawing.
+    if (def.steps.some((s) => !s.position) && wrapWidth() !== wrapAt) render();
     const b = bounds(def.steps);
     const r = viewport.getBoundingClientRect();
     if (!b || !r.width) return;
@@ -279,45 +294,95 @@ export function mountDesigner(container, options = {}) {
   // route draws a source→target curve; when the plain curve would pass
   // under another node it detours through a horizontal lane above or below
   // the nodes in the way, so no edge is ever hidden (ui-anchor behaviour 5).
+  // Every candidate path is sampled against the node boxes and the first
+  // clear one wins; the lanes tried widen from the nodes hit to the whole
+  // span, so an edge drawn by hand across a row still finds a way round.
   function route(s, t, skip, rects) {
     const dx = Math.max(40, Math.abs(t.x - s.x) / 2);
-    const curve = (a, b, d) => `C${a.x + d},${a.y} ${b.x - d},${b.y} ${b.x},${b.y}`;
-    const plain = `M${s.x},${s.y} ${curve(s, t, dx)}`;
-    const obstacles = rects.filter((r) => !skip.has(r.id));
-    // Only nodes inside the curve's bounding box can be under it.
-    const bx0 = Math.min(s.x, t.x - dx), bx1 = Math.max(s.x + dx, t.x);
-    const by0 = Math.min(s.y, t.y), by1 = Math.max(s.y, t.y);
-    const near = obstacles.filter((r) => r.x < bx1 && r.x + r.w > bx0 && r.y < by1 && r.y + r.h > by0);
-    if (!near.length) return plain;
-    const inside = (p) => near.filter((r) => p.x > r.x && p.x < r.x + r.w && p.y > r.y && p.y < r.y + r.h);
-    const hits = new Set();
-    for (let i = 1; i < 24; i++) {
-      const u = i / 24, v = 1 - u;
-      const x = v ** 3 * s.x + 3 * v * v * u * (s.x + dx) + 3 * v * u * u * (t.x - dx) + u ** 3 * t.x;
-      const y = v ** 3 * s.y + 3 * v * v * u * s.y + 3 * v * u * u * t.y + u ** 3 * t.y;
-      inside({ x, y }).forEach((r) => hits.add(r));
-    }
-    if (!hits.size) return plain;
-    let x0 = Math.min(...[...hits].map((r) => r.x)) - 24;
-    let x1 = Math.max(...[...hits].map((r) => r.x + r.w)) + 24;
+    const cubic = (a, b, d) => ({ a, c1: { x: a.x + d, y: a.y }, c2: { x: b.x - d, y: b.y }, b });
+    const line = (a, b) => ({ a, b });
+    const svgOf = (segs) => `M${s.x},${s.y} ` + segs.map((g) => g.c1
+      ? `C${g.c1.x},${g.c1.y} ${g.c2.x},${g.c2.y} ${g.b.x},${g.b.y}` : `L${g.b.x},${g.b.y}`).join(" ");
+    const plain = [cubic(s, t, dx)];
+    // Only nodes near the edge's horizontal span can be in its way.
+    const sx0 = Math.min(s.x, t.x) - dx - 60, sx1 = Math.max(s.x, t.x) + dx + 60;
+    const obstacles = rects.filter((r) => !skip.has(r.id) && r.x < sx1 && r.x + r.w > sx0);
+    if (!obstacles.length) return svgOf(plain);
+    const point = (g, u) => {
+      if (!g.c1) return { x: g.a.x + (g.b.x - g.a.x) * u, y: g.a.y + (g.b.y - g.a.y) * u };
+      const v = 1 - u;
+      return {
+        x: v ** 3 * g.a.x + 3 * v * v * u * g.c1.x + 3 * v * u * u * g.c2.x + u ** 3 * g.b.x,
+        y: v ** 3 * g.a.y + 3 * v * v * u * g.c1.y + 3 * v * u * u * g.c2.y + u ** 3 * g.b.y,
+      };
+    };
+    const hitsOf = (segs) => {
+      const hits = new Set();
+      for (const g of segs) {
+        // A curve lies inside its control points' box: only nodes
+        // overlapping that box need sampling against.
+        const xs = g.c1 ? [g.a.x, g.c1.x, g.c2.x, g.b.x] : [g.a.x, g.b.x];
+        const ys = g.c1 ? [g.a.y, g.c1.y, g.c2.y, g.b.y] : [g.a.y, g.b.y];
+        const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
+        const near = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < y1 && r.y + r.h > y0);
+        if (!near.length) continue;
+        const n = g.c1 ? 32 : Math.max(2, Math.ceil(Math.abs(g.b.x - g.a.x) / 12));
+        for (let i = 0; i <= n; i++) {
+          const p = point(g, i / n);
+          for (const r of near) if (p.x > r.x && p.x < r.x + r.w && p.y > r.y && p.y < r.y + r.h) hits.add(r);
+        }
+      }
+      return hits;
+    };
+    const fwd = t.x - s.x > 80;
+    const first = hitsOf(plain);
+    // A back edge (a wrapped layout's next band, a loop drawn by hand) is
+    // clearer along a lane than as a long diagonal, even when nothing is hit.
+    if (!first.size && fwd) return svgOf(plain);
+    const hit = first.size ? [...first] : [{ x: Math.min(s.x, t.x), y: Math.min(s.y, t.y), w: Math.abs(t.x - s.x), h: Math.abs(t.y - s.y) }];
     const mid = (s.y + t.y) / 2;
-    let top = Math.min(...[...hits].map((r) => r.y)) - 16;
-    let bottom = Math.max(...[...hits].map((r) => r.y + r.h)) + 16;
-    // Widen the lane until nothing sits on it.
-    for (let i = 0; i < 20; i++) {
-      const onTop = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < top && r.y + r.h > top);
-      const onBottom = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < bottom && r.y + r.h > bottom);
-      if (!onTop.length && !onBottom.length) break;
-      if (onTop.length) top = Math.min(...onTop.map((r) => r.y)) - 16;
-      if (onBottom.length) bottom = Math.max(...onBottom.map((r) => r.y + r.h)) + 16;
+    // A lane is a y with nothing on it between x0 and x1.
+    const clearLane = (y, x0, x1, dir) => {
+      for (let i = 0; i < 40; i++) {
+        const on = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < y + 6 && r.y + r.h > y - 6);
+        if (!on.length) return y;
+        y = dir < 0 ? Math.min(...on.map((r) => r.y)) - 16 : Math.max(...on.map((r) => r.y + r.h)) + 16;
+      }
+      return y;
+    };
+    const via = (lane, x0, x1) => {
+      const a = { x: x0, y: lane }, b = { x: x1, y: lane };
+      const d0 = Math.max(20, Math.abs(a.x - s.x) / 2), d1 = Math.max(20, Math.abs(t.x - b.x) / 2);
+      return [cubic(s, a, d0), line(a, b), cubic(b, t, d1)];
+    };
+    const spans = [];
+    const hx0 = Math.min(...hit.map((r) => r.x)) - 24, hx1 = Math.max(...hit.map((r) => r.x + r.w)) + 24;
+    if (fwd) {
+      spans.push([Math.max(hx0, s.x + 20), Math.min(Math.max(hx1, hx0), t.x - 20)]);
+      spans.push([s.x + 30, t.x - 30]);
+    } else {
+      // A back edge leaves rightwards and enters from the left.
+      spans.push([s.x + 40, t.x - 40]);
     }
-    const lane = Math.abs(top - mid) <= Math.abs(bottom - mid) ? top : bottom;
-    x0 = Math.max(x0, s.x + 20);
-    x1 = Math.min(x1, t.x - 20);
-    if (x1 < x0) x1 = x0;
-    const a = { x: x0, y: lane }, b = { x: x1, y: lane };
-    const d0 = Math.max(20, (a.x - s.x) / 2), d1 = Math.max(20, (t.x - b.x) / 2);
-    return `M${s.x},${s.y} ${curve(s, a, d0)} L${b.x},${b.y} ${curve(b, t, d1)}`;
+    const candidates = [];
+    for (const [x0, x1raw] of spans) {
+      const x1 = fwd ? Math.max(x0, x1raw) : x1raw;
+      const lo = Math.min(x0, x1), hi = Math.max(x0, x1);
+      const top = Math.min(...hit.map((r) => r.y), s.y, t.y) - 16;
+      const bottom = Math.max(...hit.map((r) => r.y + r.h), s.y, t.y) + 16;
+      const lanes = [clearLane(top, lo, hi, -1), clearLane(bottom, lo, hi, 1)];
+      // Between the two ends' rows (the gap between wrapped bands).
+      if (!fwd) lanes.push(clearLane(mid, lo, hi, -1), clearLane(mid, lo, hi, 1));
+      for (const lane of lanes) candidates.push(via(lane, x0, x1));
+    }
+    candidates.sort((p, q) => Math.abs(p[1].a.y - mid) - Math.abs(q[1].a.y - mid));
+    let best = plain, fewest = first.size;
+    for (const c of candidates) {
+      const n = hitsOf(c).size;
+      if (!n) return svgOf(c);
+      if (n < fewest) { best = c; fewest = n; }
+    }
+    return svgOf(best);
   }
 
   function edgeEnds(e, byId) {
@@ -356,6 +421,15 @@ export function mountDesigner(container, options = {}) {
         el("svg:path", { class: "bd-hit", d }),
         el("svg:path", { class: "bd-line", d }),
         el("svg:circle", { class: "bd-tip", cx: ends.t.x, cy: ends.t.y, r: 3.5 })));
+    }
+    // A forEach step's item counts ride on its outgoing edges, next to the
+    // source port, like n8n's "1 item" labels.
+    for (const e of edges(def)) {
+      const n = items.get(e.from);
+      const ends = n && edgeEnds(e, byId);
+      if (!ends) continue;
+      const text = n.failed ? `${n.succeeded} ✓ ${n.failed} ✕` : `${n.succeeded} item${n.succeeded === 1 ? "" : "s"}`;
+      parts.push(el("svg:text", { class: "bd-items-label" + (n.failed ? " bd-items-bad" : ""), x: ends.s.x + 8, y: ends.s.y - 6, "data-testid": "items-" + e.key }, text));
     }
     svg.replaceChildren(...parts);
   }
@@ -419,7 +493,8 @@ export function mountDesigner(container, options = {}) {
 
   function render() {
     if (def.steps.some((s) => !s.position)) {
-      const placed = layout(def);
+      wrapAt = wrapWidth();
+      const placed = layout(def, undefined, { maxWidth: wrapAt });
       autoPos = new Map([...placed].filter(([id]) => !stepById(def, id).position));
     } else {
       autoPos = new Map();
@@ -528,7 +603,7 @@ export function mountDesigner(container, options = {}) {
   function autoLayout() {
     if (readOnly) return;
     change(() => {
-      for (const [id, p] of layout(def)) stepById(def, id).position = p;
+      for (const [id, p] of layout(def, undefined, { maxWidth: wrapWidth() })) stepById(def, id).position = p;
     });
     fit();
   }
@@ -987,6 +1062,20 @@ export function mountDesigner(container, options = {}) {
       status ? statuses.set(stepId, status) : statuses.delete(stepId);
       const old = nodes.querySelector(`[data-id="${CSS.escape(stepId)}"]`);
       if (old) old.replaceWith(nodeEl(stepById(def, stepId)));
+      renderEdges();
+      return true;
+    },
+    /** setRunItems labels a forEach step's outgoing edges with its item
+     * counts ({succeeded, failed}); null clears them. Returns false for a
+     * step the graph does not have. */
+    setRunItems(stepId, counts) {
+      if (!stepById(def, stepId)) return false;
+      if (counts === null || counts === undefined) items.delete(stepId);
+      else {
+        const ok = Number(counts.succeeded), bad = Number(counts.failed);
+        if (!Number.isInteger(ok) || !Number.isInteger(bad) || ok < 0 || bad < 0) throw new TypeError("designer: item counts must be {succeeded, failed} non-negative integers");
+        items.set(stepId, { succeeded: ok, failed: bad });
+      }
       renderEdges();
       return true;
     },

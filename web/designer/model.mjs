@@ -206,6 +206,8 @@ export function removeSteps(def, ids) {
 export const NODE_W = 200;
 export const GAP_X = 90;
 export const GAP_Y = 36;
+/** BAND_GAP is the space between wrapped bands of layers (see layout). */
+export const BAND_GAP = 64;
 
 /** nodeHeight is a step's drawn height: taller when it has many ports. */
 export const nodeHeight = (step) => Math.max(hasBadges(step) ? 78 : 64, ports(step).length * 24 + 16);
@@ -218,8 +220,13 @@ export const hasBadges = (step) =>
 /** layout places steps in layers left to right by dependency depth (the
  * longest path from a start step), ordering each layer by the mean row of
  * its predecessors so branches stay apart and edges rarely cross. It
- * returns a Map id → {x, y} and does not change def. */
-export function layout(def, origin = { x: 40, y: 40 }) {
+ * returns a Map id → {x, y} and does not change def.
+ *
+ * With maxWidth (world units), layers that would run past it wrap into a
+ * new band below, like lines of text, so a long draft stays readable in a
+ * narrow canvas instead of being zoomed out until its labels shrink
+ * (ui-anchor behaviour 13). The canvas routes the wrapping edges round. */
+export function layout(def, origin = { x: 40, y: 40 }, { maxWidth = Infinity } = {}) {
   const preds = new Map(def.steps.map((s) => [s.id, []]));
   for (const e of edges(def)) if (preds.has(e.to) && preds.has(e.from)) preds.get(e.to).push(e.from);
   const depth = new Map();
@@ -249,14 +256,22 @@ export function layout(def, origin = { x: 40, y: 40 }) {
   }
   // Centre each layer on the tallest one, so a fan-out and its join line up.
   const height = (layer) => layer.reduce((h, s) => h + nodeHeight(s) + GAP_Y, -GAP_Y);
-  const tallest = Math.max(0, ...placed.map(height));
+  const perBand = Math.max(1, Math.floor((maxWidth + GAP_X) / (NODE_W + GAP_X)));
+  const bands = [];
+  for (let i = 0; i < placed.length; i += perBand) bands.push(placed.slice(i, i + perBand));
   const at = new Map();
-  placed.forEach((layer, col) => {
-    let y = origin.y + Math.round((tallest - height(layer)) / 2);
-    for (const s of layer) {
-      at.set(s.id, { x: origin.x + col * (NODE_W + GAP_X), y });
-      y += nodeHeight(s) + GAP_Y;
-    }
-  });
+  let top = origin.y;
+  for (const band of bands) {
+    const tallest = Math.max(0, ...band.map(height));
+    band.forEach((layer, col) => {
+      let y = top + Math.round((tallest - height(layer)) / 2);
+      for (const s of layer) {
+        at.set(s.id, { x: origin.x + col * (NODE_W + GAP_X), y });
+        y += nodeHeight(s) + GAP_Y;
+      }
+    });
+    // Room between bands for the edges that wrap round to the next one.
+    top += tallest + BAND_GAP;
+  }
   return at;
 }

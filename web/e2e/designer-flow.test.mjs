@@ -224,6 +224,7 @@ test("design, save, reload, test-run live and submit a branching workflow", { sk
   assert.ok(seen.includes("http_1:running"), "http_1 was seen running before it succeeded: " + seen.join(", "));
   // A node's output is one click away.
   await page.getByTestId("node-http_1").click();
+  await page.waitForFunction(() => document.querySelector("[data-testid=run-step] h3")?.textContent.startsWith("http_1"));
   await page.getByTestId("run-step-output").waitFor();
   assert.match(await page.textContent("[data-testid=run-step-output]"), /200/);
   await page.click("[data-testid=tool-fit]");

@@ -258,6 +258,16 @@ async function mount(page) {
     onChange: (def) => changed(def),
   });
   window.batonDesigner = designer; // for people debugging in the console, and the browser tests
+  // showStep colours a step from its run record entry, and labels a
+  // forEach step's edges with its item counts (output {items, succeeded, failed}).
+  function showStep(st) {
+    if (STEP_STATUSES.has(st.status)) designer.setRunStatus(st.id, st.status);
+    const o = st.output;
+    const isEach = state.def.steps.some((d) => d.id === st.id && d.type === "parallel");
+    if (isEach && o && Array.isArray(o.items) && Number.isInteger(o.succeeded) && Number.isInteger(o.failed)) {
+      designer.setRunItems(st.id, { succeeded: o.succeeded, failed: o.failed });
+    }
+  }
   // Every step in view on arrival, whatever the saved positions (after
   // the layout has sized the canvas).
   requestAnimationFrame(() => designer.fit());
@@ -268,6 +278,7 @@ async function mount(page) {
   function showSave(kind, message) {
     saveState.dataset.state = kind;
     saveState.textContent = message;
+    saveState.title = message; // narrow screens show only the dot
   }
 
   function changed(def) {
@@ -492,6 +503,9 @@ async function mount(page) {
 
   // ---- side panel ----
   async function openPanel(id) {
+    // The previous step's run result must not stand in for this one's
+    // while this one loads.
+    if (state.openStep !== id) $("run-panel").querySelector("#run-step")?.remove();
     state.openStep = id;
     const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/panel?step=${encodeURIComponent(id)}`,
       { json: state.def, accept: "text/html" });
@@ -788,7 +802,7 @@ async function mount(page) {
     const res = await request("GET", `/api/v1/runs/${encodeURIComponent(current.id)}`).catch(() => null);
     if (!res || res.status !== 200) return;
     current.record = res.body;
-    for (const s of res.body.steps || []) if (STEP_STATUSES.has(s.status)) designer.setRunStatus(s.id, s.status);
+    for (const s of res.body.steps || []) showStep(s);
     if (FINAL_RUN.has(res.body.status)) finish(current);
     renderRunSummary();
   }
@@ -800,7 +814,7 @@ async function mount(page) {
     const res = await request("GET", `/api/v1/runs/${encodeURIComponent(current.id)}`).catch(() => null);
     if (res && res.status === 200) {
       current.record = res.body;
-      for (const s of res.body.steps || []) if (STEP_STATUSES.has(s.status)) designer.setRunStatus(s.id, s.status);
+      for (const s of res.body.steps || []) showStep(s);
     }
     renderRunSummary();
     if (state.openStep) showStepRun(state.openStep);
@@ -831,7 +845,7 @@ async function mount(page) {
       if (res && res.status === 200 && res.body.template === key) {
         if (FINAL_RUN.has(res.body.status)) {
           state.run = { id: res.body.id, record: res.body, source: null, poll: 0, final: true };
-          for (const s of res.body.steps || []) if (STEP_STATUSES.has(s.status)) designer.setRunStatus(s.id, s.status);
+          for (const s of res.body.steps || []) showStep(s);
           renderRunSummary();
         } else {
           startWatching(res.body);
@@ -868,16 +882,74 @@ async function mount(page) {
       box.append(el("p", {}, el("span", { class: "badge", "data-testid": "run-step-status" }, step.status),
         ` ${step.attempts} attempt${step.attempts === 1 ? "" : "s"}`,
         step.durationMs != null ? `, ${Math.round(step.durationMs)} ms` : ""));
-      if (step.error) box.append(el("p", { class: "notice notice-error", "data-testid": "run-step-error" }, `${step.error.code}: ${step.error.message}`));
+      if (step.error) {
+        box.append(el("p", { class: "notice notice-error", "data-testid": "run-step-error" }, `${step.error.code}: ${step.error.message}`));
+        box.append(el("p", { class: "dz-hint", "data-testid": "run-step-hint" }, el("strong", {}, "What to check: "), errorHint(step.error)));
+      }
       if (step.reason) box.append(el("p", { class: "muted" }, step.reason));
+      // The step's input: the run's inputs and the outputs of the steps it
+      // follows, which is what its expressions and templates could read.
+      box.append(el("h4", {}, "Input"),
+        el("pre", { class: "mono dz-output", "data-testid": "run-step-input" }, JSON.stringify(stepInput(state.def, r, id), null, 2)));
       if (step.output !== null && step.output !== undefined) {
-        box.append(el("pre", { class: "mono dz-output", "data-testid": "run-step-output" }, JSON.stringify(step.output, null, 2)));
+        box.append(el("h4", {}, "Output"),
+          el("pre", { class: "mono dz-output", "data-testid": "run-step-output" }, JSON.stringify(step.output, null, 2)));
       }
     }
     $("run-panel").querySelector("#run-step")?.remove();
     $("run-panel").append(box);
     $("run-panel").hidden = false;
+    // A failure is what the user came for: bring it into view above the
+    // step's fields rather than leave it below them (ui-anchor #10).
+    if (step?.error) box.scrollIntoView({ block: "start" });
   }
+}
+
+// errorHint says what to check for a step error, by its code (the engine's
+// codes: http_status, http_error, timeout, expression_error, ...) and, for
+// HTTP statuses, by the status class named in the message.
+export function errorHint(err) {
+  const msg = String(err?.message || "");
+  switch (err?.code) {
+    case "http_status": {
+      const m = /\b([45]\d\d)\b/.exec(msg);
+      const code = m ? Number(m[1]) : 0;
+      if (code === 401 || code === 403) return "The service refused the credentials: check the Authorization header or token the step sends.";
+      if (code === 404) return "The URL was not found: check the step's url and any {{ }} parts of it.";
+      if (code === 429) return "The service is rate limiting: add a retry policy with a longer interval.";
+      if (code >= 400 && code < 500) return "The service rejected the request: check the url, method, headers and body the step sends (see Input).";
+      if (code >= 500) return "The service failed on its side: check that it is up; a retry policy can ride out short outages.";
+      return "The service answered with a status the step does not accept: check the url and the expected status.";
+    }
+    case "http_error": return "The request did not get an answer: check the host name, the network and TLS, and that the service is running.";
+    case "timeout": return "The step ran past its timeout: raise the step's timeout, or check why the action is slow.";
+    case "signal_timeout": return "The signal did not arrive in time: check who sends it, its name, and the wait step's timeout.";
+    case "expression_error": return "An expression or {{ }} template failed: check the names it uses against the Input below (a step's output, inputs.<name>) and their types.";
+    case "fail": return "A fail step stopped the run on purpose: check the condition that led here.";
+    case "subworkflow_failed": return "The child workflow did not succeed: open its run to see which of its steps failed.";
+    case "items_failed": return "Some forEach items failed: check the failed items in the output and the item expression.";
+    case "output_too_large": return "The output is over the size limit: keep only the fields later steps need.";
+    case "unknown_kind": return "This action kind is not available on the server: check the step's kind.";
+    case "cancelled": return "The step was cancelled, by a user or because the run was cancelled or failed elsewhere.";
+    default: return "Check the step's fields against its Input below; an upstream step may have produced something unexpected.";
+  }
+}
+
+// stepInput gathers what a step could read in a run: the run's inputs and
+// the output (or error) of every step that leads to it.
+export function stepInput(def, record, id) {
+  const ups = new Set();
+  for (const s of def?.steps || []) {
+    if (s.id === id) for (const d of s.dependencies || []) ups.add(d);
+    const a = s.action || {};
+    const next = [s.onSuccess, s.onFailure, a.default, ...(a.cases || []).map((c) => c.next)];
+    if (next.includes(id)) ups.add(s.id);
+  }
+  const steps = {};
+  for (const st of record?.steps || []) {
+    if (ups.has(st.id)) steps[st.id] = st.error ? { status: st.status, error: st.error } : { status: st.status, output: st.output ?? null };
+  }
+  return { inputs: record?.inputs || {}, steps };
 }
 
 export function initDesignerPage() {

@@ -303,3 +303,11 @@ func (l *Launcher) Subscribe(runID string, buffer int) (events <-chan models.Eve
 	sub := l.eng.Subscribe(runID, buffer)
 	return sub.C, sub.Dropped, sub.Close
 }
+
+// SubscribeBatches is Subscribe with the events of one commit (or more)
+// delivered together, shared and read-only: the cheap way to follow every
+// run, one channel send per batch instead of one per event.
+func (l *Launcher) SubscribeBatches(runID string, buffer int) (batches <-chan []models.Event, dropped func() bool, stop func()) {
+	sub := l.eng.SubscribeBatches(runID, buffer)
+	return sub.C, sub.Dropped, sub.Close
+}

@@ -25,6 +25,10 @@ func (s *server) eventRoutes() []route {
 // bus drops it; the stream then catches up from the store.
 const subscriberBuffer = 1024
 
+// batchBuffer is how many batches (commits) the all-runs stream may fall
+// behind before the bus drops it and the page is told to resync.
+const batchBuffer = 256
+
 // replayPage bounds one read of stored events.
 const replayPage = 1000
 
@@ -66,6 +70,14 @@ func writeEvent(w *bufio.Writer, id, typ string, data any) error {
 	return nil
 }
 
+// endEvent is the last message of a run's stream, sent after the run's
+// final event (or at once when a client resumes a finished run). A client
+// closes its EventSource when it arrives, before the server closes the
+// connection: a browser reports a connection the server closed as an error
+// (htmx's SSE extension logs it to the console) and then reconnects to a
+// run that has nothing more to say.
+const endEvent = "end"
+
 // finalEvent reports whether ev ends its run (run.succeeded, run.failed…).
 func finalEvent(ev models.Event) bool {
 	return strings.HasPrefix(ev.Type, "run.") && models.RunStatus(ev.Status).Final()
@@ -81,7 +93,8 @@ func (s *server) streamContext() context.Context {
 }
 
 // runEvents is GET /api/v1/runs/{id}/events: every stored event after
-// Last-Event-ID, then live ones, ending after the run's final event.
+// Last-Event-ID, then live ones, then an "end" event after the run's final
+// one, and the stream closes.
 func (s *server) runEvents(c *fiber.Ctx) error {
 	rs, err := s.runs()
 	if err != nil {
@@ -103,9 +116,14 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		st := &runStream{rs: rs, id: id, last: after, w: w, ctx: ctx}
 		defer func() { stop() }()
+		// A first comment sends the headers at once, so the client knows
+		// the stream is open even when no event is due yet.
+		if _, err := w.WriteString(": connected\n\n"); err != nil {
+			return
+		}
 		done, err := st.catchUp()
 		if err != nil || done {
-			st.fail(err, log)
+			st.finish(err, log)
 			return
 		}
 		heartbeat := time.NewTicker(s.deps.HeartbeatInterval)
@@ -127,7 +145,7 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 					events, dropped, stop = rs.Subscribe(id, subscriberBuffer)
 					done, err := st.catchUp()
 					if err != nil || done {
-						st.fail(err, log)
+						st.finish(err, log)
 						return
 					}
 					continue
@@ -139,7 +157,7 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 					// A gap means events were committed before the
 					// subscription saw them; the store has them.
 					if done, err := st.catchUp(); err != nil || done {
-						st.fail(err, log)
+						st.finish(err, log)
 						return
 					}
 					continue
@@ -148,6 +166,7 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 					return
 				}
 				if finalEvent(ev) {
+					st.finish(nil, log)
 					return
 				}
 			}
@@ -202,10 +221,17 @@ func (st *runStream) catchUp() (bool, error) {
 	}
 }
 
-// fail logs why a stream ended early; a client that left is not news.
-func (st *runStream) fail(err error, log interface {
+// finish ends the stream: after a finished run with the end event, after
+// a failure with a debug line (a client that left is not news).
+func (st *runStream) finish(err error, log interface {
 	Debug(string, ...any)
 }) {
+	if err == nil {
+		err = writeEvent(st.w, "", endEvent, map[string]any{"runId": st.id, "lastSeq": st.last})
+	}
+	if err == nil {
+		err = st.w.Flush()
+	}
 	if err != nil {
 		log.Debug("event stream ended", "run", st.id, "err", err)
 	}
@@ -213,13 +239,16 @@ func (st *runStream) fail(err error, log interface {
 
 // allEvents is GET /api/v1/events: the live events of every run, for list
 // pages. It never replays; when the stream falls behind it sends a
-// "resync" event so the page reloads its list.
+// "resync" event so the page reloads its list. It follows the engine in
+// batches (one per commit or more) and flushes once per batch: with many
+// list pages open, a per-event subscription costs each of them a channel
+// send and a wake-up per event, which slowed every run (docs/performance.md).
 func (s *server) allEvents(c *fiber.Ctx) error {
 	rs, err := s.runs()
 	if err != nil {
 		return err
 	}
-	events, dropped, stop := rs.Subscribe("", subscriberBuffer)
+	batches, dropped, stop := rs.SubscribeBatches("", batchBuffer)
 	setSSEHeaders(c)
 	ctx := s.streamContext()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
@@ -238,18 +267,23 @@ func (s *server) allEvents(c *fiber.Ctx) error {
 				if _, err := w.WriteString(": heartbeat\n\n"); err != nil || w.Flush() != nil {
 					return
 				}
-			case ev, ok := <-events:
+			case batch, ok := <-batches:
 				if !ok {
 					if !dropped() {
 						return
 					}
-					events, dropped, stop = rs.Subscribe("", subscriberBuffer)
+					batches, dropped, stop = rs.SubscribeBatches("", batchBuffer)
 					if writeEvent(w, "", "resync", map[string]string{"reason": "fell behind"}) != nil || w.Flush() != nil {
 						return
 					}
 					continue
 				}
-				if writeEvent(w, "", ev.Type, ev) != nil || w.Flush() != nil {
+				for _, ev := range batch {
+					if writeEvent(w, "", ev.Type, ev) != nil {
+						return
+					}
+				}
+				if w.Flush() != nil {
 					return
 				}
 			}

@@ -59,6 +59,26 @@ func checkSequence(t *testing.T, msgs []sseMessage, first int64, runID string) {
 	}
 }
 
+// withoutEnd checks a finished run's stream closes with the "end" event
+// (no id, so a reconnect resumes after the last real event) and returns the
+// messages before it.
+func withoutEnd(t *testing.T, msgs []sseMessage, runID string) []sseMessage {
+	t.Helper()
+	if len(msgs) == 0 {
+		t.Fatalf("no messages; want events and a final end")
+	}
+	last := msgs[len(msgs)-1]
+	if last.event != "end" || last.id != "" || last.data.RunID != runID {
+		t.Fatalf("last message = %+v; want an end event of run %s without id", last, runID)
+	}
+	for _, m := range msgs[:len(msgs)-1] {
+		if m.event == "end" {
+			t.Fatalf("end before the last message: %+v", msgs)
+		}
+	}
+	return msgs[:len(msgs)-1]
+}
+
 func TestRunEventsReplayAndResume(t *testing.T) {
 	t.Parallel()
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
@@ -73,7 +93,11 @@ func TestRunEventsReplayAndResume(t *testing.T) {
 			res.res.Header.Get("X-Accel-Buffering") != "no" {
 			t.Fatalf("GET events = %d %v\n%s", res.status, res.res.Header, res.body)
 		}
-		all, _ := parseSSE(t, res.body)
+		all, comments := parseSSE(t, res.body)
+		if len(comments) == 0 || comments[0] != ": connected" {
+			t.Fatalf("the stream must open with a comment, so the client sees it open before any event: %v", comments)
+		}
+		all = withoutEnd(t, all, id)
 		if len(all) < 4 || all[0].event != models.EventRunQueued || all[len(all)-1].event != models.EventRunSucceeded {
 			t.Fatalf("replay: %+v", all)
 		}
@@ -81,10 +105,19 @@ func TestRunEventsReplayAndResume(t *testing.T) {
 
 		resumed := f.do(t, request{method: "GET", path: path, bearer: f.viewerToken, headers: map[string]string{"Last-Event-ID": "2"}})
 		rest, _ := parseSSE(t, resumed.body)
+		rest = withoutEnd(t, rest, id)
 		if len(rest) != len(all)-2 {
 			t.Fatalf("resume after 2 gave %d events; want %d:\n%s", len(rest), len(all)-2, resumed.body)
 		}
 		checkSequence(t, rest, 3, id)
+
+		// Resuming a finished run after its last event: nothing to replay,
+		// only the end, so a browser that reconnects closes for good.
+		last := strconv.FormatInt(all[len(all)-1].data.Seq, 10)
+		over := f.do(t, request{method: "GET", path: path, bearer: f.viewerToken, headers: map[string]string{"Last-Event-ID": last}})
+		if msgs, _ := parseSSE(t, over.body); len(withoutEnd(t, msgs, id)) != 0 {
+			t.Fatalf("resume after the final event sent %+v; want only the end", msgs)
+		}
 
 		f.refused(t, "GET", "/api/v1/runs/01NOSUCHRUN0000000000000000/events", f.viewerToken, "", 404, models.NotFound)
 		bad := f.do(t, request{method: "GET", path: path, bearer: f.viewerToken, headers: map[string]string{"Last-Event-ID": "x"}})
@@ -129,13 +162,14 @@ func TestRunEventsLive(t *testing.T) {
 	readUntil(": heartbeat")
 	f.call(t, "POST", "/api/v1/runs/"+id+"/signals/go", f.operator, `{"by":"sse"}`, 202)
 	readUntil("event: run.succeeded")
-	// The stream ends after the final event.
+	// The stream ends with the end event after the final event.
 	restBytes, err := readAll(rd)
 	if err != nil {
 		t.Fatalf("stream did not end cleanly: %v", err)
 	}
 	body.WriteString(restBytes)
 	msgs, comments := parseSSE(t, body.String())
+	msgs = withoutEnd(t, msgs, id)
 	checkSequence(t, msgs, 1, id)
 	if msgs[len(msgs)-1].event != models.EventRunSucceeded || len(comments) == 0 {
 		t.Fatalf("live stream: %+v, comments %v", msgs, comments)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -36,6 +37,9 @@ type Deps struct {
 	// Registry receives the HTTP metrics and is served at GET /metrics;
 	// default a new registry holding only the HTTP metrics.
 	Registry *prometheus.Registry
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client (see clientIP); default none, so the peer is the client.
+	TrustedProxies []netip.Prefix
 	// BodyLimit is the largest request body accepted, in bytes; default 1 MiB.
 	BodyLimit int
 	// SecureCookies marks cookies Secure (only sent over HTTPS); default false,

@@ -135,7 +135,7 @@ func (s *server) observe(c *fiber.Ctx) error {
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.Int("bytes_out", bytesOut(c)),
-		slog.String("ip", c.IP()),
+		slog.String("ip", s.clientIP(c)),
 	}
 	if p := principalOf(c); p != nil {
 		attrs = append(attrs, slog.String("user", p.user.Name))

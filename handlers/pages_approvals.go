@@ -23,7 +23,7 @@ func (s *server) approvalPageRoutes() []route {
 
 func (s *server) approvalsPage(c *fiber.Ctx) error {
 	ctx, u := c.UserContext(), principalOf(c).user
-	v := views.ApprovalsView{IsApprover: u.Can(models.RoleApprover)}
+	v := views.ApprovalsView{IsApprover: u.Can(models.RoleApprover), CanManageUsers: u.Can(models.RoleAdmin)}
 	ts, err := s.templates()
 	if err != nil {
 		v.Unavailable = errMessage(err)
@@ -122,6 +122,8 @@ func (s *server) reviewView(c *fiber.Ctx) (views.ReviewView, error) {
 	}
 	v.Why = whyNot(u, d)
 	v.CanReview = v.Why == ""
+	v.CanManageUsers = u.Can(models.RoleAdmin)
+	v.CanRun = u.Can(models.RoleOperator)
 	// Compare against the latest approved version before this one (what
 	// runs in production today), else the previous version.
 	versions, err := ts.ListVersions(ctx, key)

@@ -28,7 +28,7 @@ func TestApprovalPages(t *testing.T) {
 		// A designer may test-run the version in review; the version picker reloads the form.
 		f.page(t, dana, "/runs/start?template=greet&version=2", 200, "v2 — test run of the in review version", `hx-select="#start-form"`)
 		review := f.page(t, ann, "/approvals/greet/2", 200, `data-testid="review-graph"`, `data-added="bye"`, `data-changed="hello"`,
-			"against v1", `class="dl dl-add"`, `class="dl dl-del"`, "unchanged lines", `data-testid="review-approve"`, `name="decision" value="reject"`)
+			"against v1", `data-testid="review-legend"`, "Outlined on the graph:", `data-testid="review-jump"`, "removed (dashed, faded)", `class="dl dl-add"`, `class="dl dl-del"`, "unchanged lines", `data-testid="review-approve"`, `name="decision" value="reject"`)
 		if strings.Contains(review, `data-testid="review-why"`) {
 			t.Errorf("an approver who did not write the version must be able to decide")
 		}

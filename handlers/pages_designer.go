@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ func (s *server) designerPageRoutes() []route {
 		{fiber.MethodGet, "/templates/:key/design", models.RoleViewer, s.designerPage},
 		{fiber.MethodPost, "/templates/:key/design/panel", models.RoleViewer, s.stepPanel},
 		{fiber.MethodPost, "/templates/:key/design/inputs", models.RoleViewer, s.testInputs},
+		{fiber.MethodPost, "/templates/:key/design/workflow", models.RoleViewer, s.workflowPanel},
 		{fiber.MethodPost, "/templates/:key/design/parse", models.RoleViewer, s.parseSource},
 	}
 }
@@ -80,9 +82,26 @@ func (s *server) problemsFor(def []byte) []models.Problem {
 		return []models.Problem{}
 	}
 	if err := s.deps.Definitions.Check(def, fiber.MIMEApplicationJSON); err != nil {
-		return problemsOf(err)
+		ps := problemsOf(err)
+		for i := range ps {
+			ps[i].Message = plainWords(ps[i].Message)
+		}
+		return ps
 	}
 	return []models.Problem{}
+}
+
+// The expression parser speaks of tokens; the designer's users write
+// expressions, not parsers. plainWords rewrites those messages (keeping
+// the column) for the page; the API keeps the parser's words.
+var (
+	tokenEOF   = regexp.MustCompile(`unexpected token EOF`)
+	tokenValue = regexp.MustCompile(`unexpected token \w+\("?(.*?)"?\)`)
+)
+
+func plainWords(msg string) string {
+	msg = tokenEOF.ReplaceAllString(msg, "the expression ends too early: something is missing at the end")
+	return tokenValue.ReplaceAllString(msg, "${1} is not expected here")
 }
 
 // pageDefinition reads the definition the designer page sends: JSON, not
@@ -94,6 +113,11 @@ func pageDefinition(c *fiber.Ctx) (models.Definition, []byte, error) {
 		return def, nil, models.Errorf(models.BadRequest, "the body is empty; send the definition as JSON")
 	}
 	if err := json.Unmarshal(body, &def); err != nil {
+		if json.Valid(body) {
+			// Well-formed, but a value cannot be read (a duration such as
+			// "soon"): say what is wrong with the value, not with the JSON.
+			return def, nil, models.Errorf(models.BadRequest, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
 		return def, nil, models.Errorf(models.BadRequest, "the definition is not valid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return def, body, nil
@@ -117,6 +141,119 @@ func (s *server) stepPanel(c *fiber.Ctx) error {
 	}
 	v.Other = attachProblems(v.Fields, s.problemsFor(body), idx)
 	return s.render(c, http.StatusOK, views.StepPanel(v))
+}
+
+// workflowPanel renders the side panel shown when no step is open: the
+// workflow's name, description and input declarations, with the draft's
+// problems next to their fields.
+func (s *server) workflowPanel(c *fiber.Ctx) error {
+	def, body, err := pageDefinition(c)
+	if err != nil {
+		return err
+	}
+	v := views.WorkflowPanelView{
+		Name:        text("name", "Name", def.Name, ""),
+		Description: area("description", "Description", "text", def.Description, 2, ""),
+		ReadOnly:    !principalOf(c).user.Can(models.RoleDesigner),
+	}
+	names := make([]string, 0, len(def.Inputs))
+	for n := range def.Inputs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for i, n := range names {
+		v.Inputs = append(v.Inputs, inputRow(i, n, def.Inputs[n]))
+	}
+	v.Other = attachWorkflowProblems(&v, s.problemsFor(body))
+	return s.render(c, http.StatusOK, views.WorkflowPanel(v))
+}
+
+// inputTypeOptions are the types an input may declare (engine/inputs.go).
+var inputTypeOptions = []string{models.TypeString, models.TypeNumber, models.TypeInteger, models.TypeBoolean, models.TypeObject, models.TypeArray}
+
+// inputRow is the editable row of one input declaration. Its fields are
+// named by row ("inputs[0].type"): the name itself is one of them.
+func inputRow(i int, name string, d models.InputDecl) views.InputRowView {
+	p := "inputs[" + strconv.Itoa(i) + "]."
+	typ := selectField(p+"type", "Type", d.Type, inputTypeOptions...)
+	if !slices.Contains(inputTypeOptions, d.Type) {
+		// An unknown type (from the code view) stays visible, to be fixed here.
+		typ.Options = append([]views.FieldOption{{Value: d.Type, Label: d.Type}}, typ.Options...)
+	}
+	def := ""
+	if d.Default != nil {
+		if str, ok := d.Default.(string); ok && d.Type == models.TypeString {
+			def = str
+		} else if b, err := jsonMarshal(d.Default); err == nil {
+			def = string(b)
+		}
+	}
+	req := views.FieldView{Path: p + "required", Label: "Required", Type: "select", Value: strconv.FormatBool(d.Required),
+		Options: []views.FieldOption{{Value: "false", Label: "no"}, {Value: "true", Label: "yes"}}}
+	return views.InputRowView{
+		Index: i, Name: name,
+		Fields: []views.FieldView{
+			text(p+"name", "Name", name, ""),
+			typ,
+			text(p+"default", "Default", def, "Used when a run does not give this input."),
+			req,
+			text(p+"description", "Description", d.Description, ""),
+		},
+	}
+}
+
+// attachWorkflowProblems puts the problems about the name, the
+// description and the inputs next to their fields and returns the other
+// workflow-level ones (step problems stay in the problems list).
+func attachWorkflowProblems(v *views.WorkflowPanelView, ps []models.Problem) []string {
+	var other []string
+	for _, p := range ps {
+		switch {
+		case p.Path == "name":
+			v.Name.Errors = appendOnce(v.Name.Errors, p.Message)
+		case p.Path == "description":
+			v.Description.Errors = appendOnce(v.Description.Errors, p.Message)
+		case strings.HasPrefix(p.Path, "inputs"):
+			if !attachInputProblem(v.Inputs, p) {
+				other = appendOnce(other, p.Path+": "+p.Message)
+			}
+		}
+	}
+	return other
+}
+
+// attachInputProblem finds the row of "inputs.amount.type" (or
+// `inputs["odd name"]`) and the field the rest of the path names; the
+// declaration itself ("inputs.amount") is its name field.
+func attachInputProblem(rows []views.InputRowView, p models.Problem) bool {
+	for r := range rows {
+		for _, head := range []string{"inputs." + rows[r].Name, "inputs[" + strconv.Quote(rows[r].Name) + "]"} {
+			rest, ok := strings.CutPrefix(p.Path, head)
+			if !ok || (rest != "" && rest[0] != '.') {
+				continue
+			}
+			field := "name"
+			if rest != "" {
+				field = strings.SplitN(rest[1:], ".", 2)[0]
+			}
+			for i := range rows[r].Fields {
+				if strings.HasSuffix(rows[r].Fields[i].Path, "]."+field) {
+					rows[r].Fields[i].Errors = appendOnce(rows[r].Fields[i].Errors, p.Message)
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// appendOnce appends msg unless the list has it: two checks may report
+// the same problem, and the user needs to read it once.
+func appendOnce(list []string, msg string) []string {
+	if slices.Contains(list, msg) {
+		return list
+	}
+	return append(list, msg)
 }
 
 var kindLabels = map[string]string{
@@ -373,7 +510,7 @@ func attachProblems(fields []views.FieldView, ps []models.Problem, idx int) []st
 		for i := range fields {
 			f := fields[i].Path
 			if rest == f || strings.HasPrefix(rest, f+".") || strings.HasPrefix(rest, f+"[") {
-				fields[i].Errors = append(fields[i].Errors, p.Message)
+				fields[i].Errors = appendOnce(fields[i].Errors, p.Message)
 				matched = true
 				break
 			}

@@ -79,6 +79,9 @@ func (s *server) previewExpression(c *fiber.Ctx) error {
 	if ps == nil {
 		ps = []string{}
 	}
+	for i := range ps {
+		ps[i] = plainWords(ps[i])
+	}
 	return c.JSON(previewResponse{Value: v, Problems: ps, EvalError: evalErr})
 }
 

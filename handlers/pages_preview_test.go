@@ -65,3 +65,36 @@ func TestDraftLockPages(t *testing.T) {
 		f.run(t, scenario{name: "free again", req: lock(dana, "tab-1"), status: 200, contains: []string{`"held":true`}})
 	})
 }
+
+func TestDesignerWorkflowPanel(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		f, dana, victor := pagesFlow(t, open)
+		f.run(t, scenario{name: "create", req: request{method: "POST", path: "/templates", browser: dana,
+			body: tplForm("from", "blank", "key", "demo", "name", "Demo"), contentType: tplFormType, headers: tplHTMX}, status: 201})
+		post := func(path, body string, br *browser) request {
+			return request{method: "POST", path: "/templates/demo/design/" + path, browser: br, body: body}
+		}
+		withInputs := `{"id":"demo","name":"Demo","inputs":{"amount":{"type":"integer","default":"lots","required":true},"note":{"type":"string"}},
+			"steps":[{"id":"a","type":"command","action":{"kind":"log","message":"hi"}}]}`
+		for _, sc := range []scenario{
+			{name: "one row per input, sorted, the bad default said next to it", req: post("workflow", withInputs, dana), status: 200,
+				contains: []string{`data-testid="workflow-form"`, `value="Demo"`, `data-input-name="amount"`, `data-input-name="note"`,
+					`data-testid="field-inputs[0].default"`, `data-testid="errors-inputs[0].default"><li>`, `data-testid="wf-add-input"`,
+					`<option value="integer" selected>`, `<option value="true" selected>yes</option>`}},
+			{name: "viewers see it without edit buttons", req: post("workflow", withInputs, victor), status: 200,
+				contains: []string{`data-input-name="amount"`}, notContains: []string{`data-testid="wf-add-input"`, `data-testid="wf-remove-0"`}},
+			{name: "no inputs", req: post("workflow", `{"id":"demo","name":"Demo","steps":[]}`, dana), status: 200,
+				contains: []string{`data-testid="wf-no-inputs"`}},
+			// A value that cannot be read is not a JSON problem: say what is wrong with it.
+			{name: "bad duration", req: post("panel?step=w", `{"id":"demo","name":"Demo","steps":[{"id":"w","type":"wait","action":{"duration":"soon"}}]}`, dana),
+				status: 400, contains: []string{"is not a duration"}, notContains: []string{"not valid JSON"}},
+			// The parser's token jargon becomes plain words, the column kept.
+			{name: "plain expression errors", req: post("problems", `{"id":"demo","name":"Demo","steps":[{"id":"c","type":"condition","action":{"expression":"1 + (2"}}]}`, dana),
+				status: 200, contains: []string{"column ", "ends too early"}, notContains: []string{"EOF", "token"}},
+			{name: "plain preview errors", req: post("preview", `{"definition":{"id":"demo","name":"Demo","steps":[]},"kind":"expression","source":"1 + (2"}`, dana),
+				status: 200, contains: []string{"ends too early"}, notContains: []string{"EOF"}},
+		} {
+			f.run(t, sc)
+		}
+	})
+}

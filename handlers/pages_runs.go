@@ -86,14 +86,8 @@ func (s *server) runsView(c *fiber.Ctx) (views.RunsView, error) {
 		// An older page stays where it is: live refresh would jump back to the newest runs.
 		v.RowsURL = ""
 	}
-	for _, r := range runs {
-		v.Rows = append(v.Rows, views.RunRow{
-			ID: r.ID, Template: r.Template, Version: r.Version, Status: string(r.Status), Trigger: r.Trigger,
-			StartedBy: r.StartedBy, Created: views.FormatTime(r.CreatedAt), Duration: runDuration(r.DurationMs), Test: r.Test,
-		})
-	}
-	u := principalOf(c).user
-	v.CanStart = u.Can(models.RoleOperator) || u.Can(models.RoleDesigner)
+	// People know templates by name; the key stays as secondary text.
+	names := map[string]string{}
 	if ts, err := s.templates(); err == nil {
 		page, err := ts.ListTemplates(c.UserContext(), models.TemplateFilter{Limit: 500})
 		if err != nil {
@@ -101,8 +95,18 @@ func (s *server) runsView(c *fiber.Ctx) (views.RunsView, error) {
 		}
 		for _, t := range page.Templates {
 			v.Templates = append(v.Templates, t.Key)
+			names[t.Key] = t.Name
 		}
 	}
+	u := principalOf(c).user
+	for _, r := range runs {
+		v.Rows = append(v.Rows, views.RunRow{
+			ID: r.ID, Template: r.Template, TemplateName: cmp.Or(names[r.Template], r.Template), Version: r.Version, Status: string(r.Status), Trigger: r.Trigger,
+			StartedBy: r.StartedBy, Created: views.FormatTime(r.CreatedAt), Duration: runDuration(r.DurationMs), Test: r.Test,
+			CanRetry: retryable(r.Status) && (u.Can(models.RoleOperator) || (r.Test && u.Can(models.RoleDesigner))),
+		})
+	}
+	v.CanStart = u.Can(models.RoleOperator) || u.Can(models.RoleDesigner)
 	return v, nil
 }
 
@@ -126,13 +130,21 @@ func (s *server) runsRows(c *fiber.Ctx) error {
 	return s.render(c, http.StatusOK, views.RunRows(v))
 }
 
-// durationText renders a duration in milliseconds for people.
+// retryable says whether a run in this status can retry its failed steps.
+func retryable(st models.RunStatus) bool {
+	return st == models.RunFailed || st == models.RunTimedOut || st == models.RunCancelled
+}
+
+// runDuration renders a duration in milliseconds for people; below 10 ms
+// with a decimal, so a fast run does not read "0 ms".
 func runDuration(ms *float64) string {
 	if ms == nil {
 		return ""
 	}
 	d := time.Duration(*ms * float64(time.Millisecond))
 	switch {
+	case d < 10*time.Millisecond:
+		return strconv.FormatFloat(*ms, 'f', 1, 64) + " ms"
 	case d < time.Second:
 		return fmt.Sprintf("%d ms", d.Milliseconds())
 	case d < time.Minute:
@@ -354,7 +366,7 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 	}
 	u := principalOf(c).user
 	v := views.RunView{
-		ID: run.ID, Template: run.Template, Version: run.Version, Status: string(run.Status), Trigger: run.Trigger,
+		ID: run.ID, ShortID: shortRunID(run.ID), Template: run.Template, TemplateName: run.Template, Version: run.Version, Status: string(run.Status), Trigger: run.Trigger,
 		StartedBy: run.StartedBy, Test: run.Test, ParentRunID: run.ParentRunID, Created: views.FormatTime(run.CreatedAt),
 		Duration: runDuration(run.DurationMs), Inputs: runPretty(run.Inputs), Final: run.Status.Final(),
 		CanOperate: u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)),
@@ -370,15 +382,27 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		}
 	}
 	v.CanCancel = !v.Final
-	v.CanRetry = run.Status == models.RunFailed || run.Status == models.RunTimedOut || run.Status == models.RunCancelled
+	v.CanRetry = retryable(run.Status)
+	// The version's definition: the read-only canvas, the signals the run
+	// may wait for, and which steps are forEach (parallel) steps.
+	var def *models.Definition
+	if ts, err := s.templates(); err == nil {
+		if ver, err := ts.TemplateVersion(ctx, run.Template, run.Version); err == nil {
+			def = &ver.Definition
+		}
+	}
 	var attempts []models.StepRunRow
 	if al, ok := s.deps.Templates.(attemptLoader); ok {
 		if snap, err := al.LoadRun(ctx, id); err == nil {
 			attempts = snap.StepRuns
 		}
 	}
-	for _, st := range run.Steps {
-		sv := views.StepView{ID: st.ID, Status: string(st.Status), Attempts: st.Attempts, Duration: runDuration(st.DurationMs)}
+	if def != nil && def.Name != "" {
+		v.TemplateName = def.Name
+	}
+	steps := stepsInRunOrder(run.Steps, def)
+	for _, st := range steps {
+		sv := views.StepView{ID: st.ID, Name: stepName(def, st.ID), Status: string(st.Status), Attempts: st.Attempts, Duration: runDuration(st.DurationMs)}
 		if st.StartedAt != nil {
 			sv.Started = views.FormatTime(*st.StartedAt)
 		}
@@ -413,10 +437,16 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 			}
 			sv.Attempted = append(sv.Attempted, av)
 		}
+		if def != nil {
+			if i := slices.IndexFunc(def.Steps, func(d models.Step) bool { return d.ID == st.ID }); i >= 0 && def.Steps[i].Type == models.StepParallel {
+				sv.ForEach = true
+				sv.Items = itemCounts(st, attempts, retryPolicy(def, def.Steps[i]))
+			}
+		}
 		v.Steps = append(v.Steps, sv)
 		v.StepIDs = append(v.StepIDs, st.ID)
 	}
-	v.Gantt = gantt(run, attempts)
+	v.Gantt = gantt(run, steps, def, attempts)
 	evs, err := rs.Events(ctx, id, 0, 1000)
 	if err != nil {
 		return v, err
@@ -435,24 +465,154 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		v.Events = append(v.Events, row)
 		v.LastSeq = e.Seq
 	}
-	if ts, err := s.templates(); err == nil {
-		if ver, err := ts.TemplateVersion(ctx, run.Template, run.Version); err == nil {
-			if b, err := json.Marshal(ver.Definition); err == nil {
-				v.Definition = string(b)
-			}
-			for _, st := range ver.Definition.Steps {
-				if st.Action.Signal != "" && !slices.Contains(v.Signals, st.Action.Signal) {
-					v.Signals = append(v.Signals, st.Action.Signal)
-				}
+	if def != nil {
+		if b, err := json.Marshal(def); err == nil {
+			v.Definition = string(b)
+		}
+		for _, st := range def.Steps {
+			if st.Action.Signal != "" && !slices.Contains(v.Signals, st.Action.Signal) {
+				v.Signals = append(v.Signals, st.Action.Signal)
 			}
 		}
 	}
 	return v, nil
 }
 
+// retryPolicy is the policy a step's attempts run under: the step's own,
+// else the workflow's, else one attempt (the engine's default).
+func retryPolicy(def *models.Definition, st models.Step) models.RetryPolicy {
+	var p models.RetryPolicy
+	if def.RetryPolicy != nil {
+		p = *def.RetryPolicy
+	}
+	if st.RetryPolicy != nil {
+		p.MaxAttempts = cmp.Or(st.RetryPolicy.MaxAttempts, p.MaxAttempts)
+		p.NonRetryable = append(slices.Clone(p.NonRetryable), st.RetryPolicy.NonRetryable...)
+	}
+	p.MaxAttempts = max(p.MaxAttempts, 1)
+	return p
+}
+
+// itemCounts counts a forEach step's finished elements for the labels on
+// its outgoing edges: the step's output {succeeded, failed} once it has
+// one (the run record), else, while it runs, the latest attempt of each
+// element so far, where a failed attempt that will be retried does not
+// count yet. nil until an element has finished.
+func itemCounts(st models.StepState, attempts []models.StepRunRow, policy models.RetryPolicy) *views.ItemCounts {
+	if out, ok := st.Output.(map[string]any); ok {
+		ok, okFound := wholeNumber(out["succeeded"])
+		bad, badFound := wholeNumber(out["failed"])
+		if okFound && badFound {
+			return &views.ItemCounts{Succeeded: ok, Failed: bad}
+		}
+	}
+	latest := map[int]models.StepRunRow{}
+	for _, a := range attempts {
+		if a.StepID != st.ID || a.Item < 0 || a.Compensation {
+			continue
+		}
+		prev, seen := latest[a.Item]
+		if !seen || a.Generation > prev.Generation || (a.Generation == prev.Generation && a.Attempt >= prev.Attempt) {
+			latest[a.Item] = a
+		}
+	}
+	var c views.ItemCounts
+	for _, a := range latest {
+		switch {
+		case a.Status == models.StepSucceeded:
+			c.Succeeded++
+		case a.Status == models.StepFailed && a.Error != nil && a.Error.Retryable && a.Attempt < policy.MaxAttempts &&
+			!slices.Contains(policy.NonRetryable, a.Error.Code):
+			// Waiting out its backoff: the next attempt decides.
+		case a.Status.Final():
+			c.Failed++
+		}
+	}
+	if c.Succeeded+c.Failed == 0 {
+		return nil
+	}
+	return &c
+}
+
+// wholeNumber reads a count from decoded JSON (float64) or from the
+// engine's own values (int).
+func wholeNumber(x any) (int, bool) {
+	switch n := x.(type) {
+	case int:
+		return n, n >= 0
+	case int64:
+		return int(n), n >= 0
+	case float64:
+		return int(n), n >= 0 && n == float64(int(n))
+	}
+	return 0, false
+}
+
+// shortRunID is the end of a run ID: ULIDs of runs started together share
+// their leading (time) part, so the end is what tells them apart.
+func shortRunID(id string) string {
+	if len(id) <= 8 {
+		return id
+	}
+	return id[len(id)-8:]
+}
+
+// stepName is the name the definition gives a step, "" when none.
+func stepName(def *models.Definition, id string) string {
+	if def == nil {
+		return ""
+	}
+	if i := slices.IndexFunc(def.Steps, func(d models.Step) bool { return d.ID == id }); i >= 0 {
+		return def.Steps[i].Name
+	}
+	return ""
+}
+
+// definitionOrder maps each step id to its place in the definition;
+// steps it does not know come after.
+func definitionOrder(def *models.Definition) func(id string) int {
+	idx := map[string]int{}
+	if def != nil {
+		for i, st := range def.Steps {
+			idx[st.ID] = i
+		}
+	}
+	return func(id string) int {
+		if i, ok := idx[id]; ok {
+			return i
+		}
+		return len(idx)
+	}
+}
+
+// stepsInRunOrder sorts a run's steps the way they ran: by start time,
+// ties and steps that never started in definition order, the latter last.
+// The run record keeps them in no order a reader can follow.
+func stepsInRunOrder(steps []models.StepState, def *models.Definition) []models.StepState {
+	order := definitionOrder(def)
+	steps = slices.Clone(steps)
+	slices.SortStableFunc(steps, func(x, y models.StepState) int {
+		switch {
+		case x.StartedAt == nil && y.StartedAt == nil:
+		case x.StartedAt == nil:
+			return 1
+		case y.StartedAt == nil:
+			return -1
+		default:
+			if c := x.StartedAt.Compare(*y.StartedAt); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(order(x.ID), order(y.ID))
+	})
+	return steps
+}
+
 // gantt lays out a run's attempts on a timeline 800 units wide; without
-// attempt rows it uses each step's own start and finish.
-func gantt(run models.Run, attempts []models.StepRunRow) views.GanttView {
+// attempt rows it uses each step's own start and finish. Rows follow the
+// steps' start order (steps sorted by stepsInRunOrder); steps that have not
+// started get an empty row at the end, so the chart lists the whole workflow.
+func gantt(run models.Run, steps []models.StepState, def *models.Definition, attempts []models.StepRunRow) views.GanttView {
 	const width = 800.0
 	g := views.GanttView{Width: width}
 	if run.StartedAt == nil {
@@ -472,14 +632,19 @@ func gantt(run models.Run, attempts []models.StepRunRow) views.GanttView {
 	}
 	var spans []span
 	rows := map[string]int{}
-	rowOf := func(id string) int {
-		if r, ok := rows[id]; ok {
+	rowOf := func(label, stepID string) int {
+		if r, ok := rows[label]; ok {
 			return r
 		}
-		rows[id] = len(g.Labels)
-		g.Labels = append(g.Labels, id)
-		return rows[id]
+		name := cmp.Or(stepName(def, stepID), stepID)
+		if label != stepID { // a compensation row
+			name += " (compensation)"
+		}
+		rows[label] = len(g.Labels)
+		g.Labels = append(g.Labels, views.GanttLabel{Name: name, ID: label})
+		return rows[label]
 	}
+	order := definitionOrder(def)
 	finish := func(t *time.Time) time.Time {
 		if t == nil {
 			return end
@@ -491,14 +656,21 @@ func gantt(run models.Run, attempts []models.StepRunRow) views.GanttView {
 		attempts = slices.Clone(attempts)
 		slices.SortStableFunc(attempts, func(x, y models.StepRunRow) int {
 			switch {
-			case x.StartedAt == nil || y.StartedAt == nil:
+			case x.StartedAt == nil && y.StartedAt == nil:
 				return 0
+			case x.StartedAt == nil:
+				return 1
+			case y.StartedAt == nil:
+				return -1
 			case x.StartedAt.Before(*y.StartedAt):
 				return -1
 			case y.StartedAt.Before(*x.StartedAt):
 				return 1
 			}
-			return x.Order - y.Order
+			if x.Order != y.Order {
+				return x.Order - y.Order
+			}
+			return cmp.Compare(order(x.StepID), order(y.StepID))
 		})
 		for _, a := range attempts {
 			if a.StartedAt == nil {
@@ -509,17 +681,22 @@ func gantt(run models.Run, attempts []models.StepRunRow) views.GanttView {
 				label += " (compensation)"
 			}
 			to := finish(a.FinishedAt)
-			spans = append(spans, span{rowOf(label), label, *a.StartedAt, to, string(a.Status),
+			spans = append(spans, span{rowOf(label, a.StepID), label, *a.StartedAt, to, string(a.Status),
 				fmt.Sprintf("%s attempt %d: %s, %s", a.StepID, a.Attempt, a.Status, to.Sub(*a.StartedAt).Round(time.Millisecond))})
 		}
 	} else {
-		for _, st := range run.Steps {
+		for _, st := range steps {
 			if st.StartedAt == nil {
 				continue
 			}
 			to := finish(st.FinishedAt)
-			spans = append(spans, span{rowOf(st.ID), st.ID, *st.StartedAt, to, string(st.Status),
+			spans = append(spans, span{rowOf(st.ID, st.ID), st.ID, *st.StartedAt, to, string(st.Status),
 				fmt.Sprintf("%s: %s, %s", st.ID, st.Status, to.Sub(*st.StartedAt).Round(time.Millisecond))})
+		}
+	}
+	for _, st := range steps {
+		if st.StartedAt == nil {
+			rowOf(st.ID, st.ID)
 		}
 	}
 	for _, sp := range spans {
@@ -613,6 +790,10 @@ func (s *server) runPageRetry(c *fiber.Ctx) error {
 		return err
 	}
 	s.audit(c, principalOf(c).user.Name, auditRunRetried, "run:"+again.ID, nil)
+	if c.FormValue("from") == "list" {
+		// The runs list follows the retried run through its own stream.
+		return c.SendStatus(http.StatusNoContent)
+	}
 	if again.ID != run.ID {
 		return s.redirectPage(c, "/runs/"+again.ID)
 	}

@@ -1,10 +1,13 @@
 package handlers_test
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -120,7 +123,7 @@ func TestRunPageSignalAndCancel(t *testing.T) {
 		}
 		id := m[1]
 		f.waitRun(t, id, models.RunWaiting)
-		f.page(t, otto, "/runs/"+id, 200, `sse-connect="/api/v1/runs/`+id+`/events?after=`, `data-testid="signal-form"`, `<option value="go">`, `data-testid="run-cancel"`)
+		f.page(t, otto, "/runs/"+id, 200, `sse-connect="/api/v1/runs/`+id+`/events?after=`, `sse-close="end"`, `data-testid="signal-form"`, `<option value="go">`, `data-testid="run-cancel"`)
 		if res := f.form(t, otto, "/runs/"+id+"/signal", url.Values{"name": {"go"}, "payload": {"{not json"}}); res.status != 422 || !strings.Contains(res.body, "must be JSON") {
 			t.Fatalf("bad payload = %d\n%s", res.status, res.body)
 		}
@@ -139,5 +142,127 @@ func TestRunPageSignalAndCancel(t *testing.T) {
 			t.Fatalf("cancel = %d\n%s", res.status, res.body)
 		}
 		f.waitRun(t, id, models.RunCancelled)
+
+		// A cancelled run is retried from the list, which stays put (no
+		// refresh, no redirect) and follows the run through its stream.
+		f.page(t, otto, "/runs", 200, `data-testid="run-retry-`+id+`"`)
+		if viewer := f.login(t, "victor", testPassword); strings.Contains(f.page(t, viewer, "/runs", 200), `data-testid="run-retry-`) {
+			t.Errorf("a viewer is offered a retry")
+		}
+		// The engine lets go of a cancelled run a moment after its status
+		// is stored; until then a retry is refused with 409.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			res = f.form(t, otto, "/runs/"+id+"/retry", url.Values{"from": {"list"}})
+			if res.status != 409 || time.Now().After(deadline) {
+				break
+			}
+		}
+		if res.status != 204 || res.res.Header.Get("HX-Refresh") != "" || res.res.Header.Get("HX-Redirect") != "" {
+			t.Fatalf("retry from the list = %d %v\n%s", res.status, res.res.Header, res.body)
+		}
+		f.waitRun(t, id, models.RunWaiting)
+	})
+}
+
+// TestRunPageItemCounts checks the counts the run page gives a forEach
+// step's edges (data-items-*) and says in words: while the step runs, the
+// elements finished so far (one waiting out a retry does not count yet);
+// once it has finished, its output's counts. Other steps get none, even
+// with an output that looks like counts.
+func TestRunPageItemCounts(t *testing.T) {
+	t.Parallel()
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(ok.Close)
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		f := newFlow(t, open)
+		otto := f.login(t, "otto", testPassword)
+		// Element 1 succeeds; 2 and 3 find nothing listening and wait an
+		// hour before their next attempt, so the step stays running.
+		f.publish(t, `{"id":"fan","name":"Fan","steps":[
+		 {"id":"spread","type":"parallel","retryPolicy":{"maxAttempts":3,"initialInterval":"1h","maxInterval":"1h","jitter":0},
+		  "action":{"forEach":"[1, 2, 3]","step":{"kind":"http","method":"GET","url":"{{ item == 1 ? '`+ok.URL+`' : 'http://127.0.0.1:1/' }}"}}},
+		 {"id":"lookalike","type":"command","action":{"kind":"set","values":{"succeeded":1,"failed":0}}}]}`)
+		id := f.call(t, "POST", "/api/v1/templates/fan/runs", f.operator, `{}`, 201)["id"].(string)
+		var live string
+		deadline := time.Now().Add(20 * time.Second)
+		for !strings.Contains(live, `data-items-succeeded="1"`) || strings.Count(live, "Item ") < 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the running forEach step never showed one finished element:\n%s", live)
+			}
+			time.Sleep(20 * time.Millisecond)
+			live = f.page(t, otto, "/runs/"+id+"/live", 200)
+		}
+		if !strings.Contains(live, `data-items-failed="0"`) || !strings.Contains(live, `data-testid="step-items-spread">· 1 item succeeded</span>`) {
+			t.Errorf("while two elements wait to retry, only the finished one counts:\n%s", live)
+		}
+		if strings.Count(live, "data-items-succeeded") != 1 {
+			t.Errorf("only the forEach step carries item counts:\n%s", live)
+		}
+		if !strings.Contains(live, "every 1s") {
+			t.Errorf("while a forEach step runs, the live part polls every second (its elements send no events):\n%s", live)
+		}
+
+		f.call(t, "POST", "/api/v1/runs/"+id+"/cancel", f.operator, "", 200)
+
+		// Finished: the output's counts, the run record's.
+		f.publish(t, `{"id":"fan2","name":"Fan 2","steps":[
+		 {"id":"spread","type":"parallel",
+		  "action":{"forEach":"[1, 2, 3]","step":{"kind":"http","method":"GET","url":"{{ item == 1 ? '`+ok.URL+`' : 'http://127.0.0.1:1/' }}"}}}]}`)
+		id = f.call(t, "POST", "/api/v1/templates/fan2/runs?wait=10s", f.operator, `{}`, 201)["id"].(string)
+		run := f.waitRun(t, id, models.RunFailed)
+		out := run["steps"].([]any)[0].(map[string]any)["output"].(map[string]any)
+		if out["succeeded"] != 1.0 || out["failed"] != 2.0 {
+			t.Fatalf("output = %v; want 1 succeeded, 2 failed", out)
+		}
+		f.page(t, otto, "/runs/"+id, 200, `data-items-succeeded="1" data-items-failed="2"`, "· 1 item succeeded, 2 failed")
+	})
+}
+
+// TestRunPageOrderAndNames: the steps list and the timeline read in the
+// order the steps ran (steps that never started last, in definition order),
+// under the steps' names; the page and the list name the template, not its key.
+func TestRunPageOrderAndNames(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		f := newFlow(t, open)
+		otto := f.login(t, "otto", testPassword)
+		// Neither the ids nor the definition are in run order, so listing
+		// by id or by definition cannot pass.
+		f.publish(t, `{"id":"ordered","name":"Order test","steps":[
+		 {"id":"bb_never","name":"Never reached","type":"command","dependencies":["mm_second"],"action":{"kind":"log","message":"x"}},
+		 {"id":"zz_first","name":"Begin here","type":"command","action":{"kind":"set","values":{"a":1}}},
+		 {"id":"mm_second","type":"command","dependencies":["zz_first"],"action":{"kind":"fail","message":"no"}},
+		 {"id":"aa_never","name":"Also never","type":"command","dependencies":["mm_second"],"action":{"kind":"log","message":"y"}}]}`)
+		id := f.call(t, "POST", "/api/v1/templates/ordered/runs?wait=10s", f.operator, `{}`, 201)["id"].(string)
+		f.waitRun(t, id, models.RunFailed)
+
+		page := f.page(t, otto, "/runs/"+id, 200,
+			`data-testid="run-title">Order test · run <span class="mono">`+id[len(id)-8:]+`</span>`,
+			`<code data-testid="run-id">`+id+`</code>`,
+			`<strong>Begin here</strong> <span class="muted mono">zz_first</span>`,
+			`<strong>mm_second</strong>`)
+		inOrder := func(what string, marks ...string) {
+			t.Helper()
+			last := -1
+			for _, m := range marks {
+				i := strings.Index(page, m)
+				if i < 0 || i < last {
+					t.Errorf("%s: %q is missing or out of order (want %v)", what, m, marks)
+					return
+				}
+				last = i
+			}
+		}
+		inOrder("steps list", `data-testid="step-zz_first"`, `data-testid="step-mm_second"`, `data-testid="step-bb_never"`, `data-testid="step-aa_never"`)
+		inOrder("timeline", `data-testid="gantt-label" data-step="zz_first"`, `data-testid="gantt-label" data-step="mm_second"`,
+			`data-testid="gantt-label" data-step="bb_never"`, `data-testid="gantt-label" data-step="aa_never"`)
+		if !strings.Contains(page, `<title>Begin here (zz_first)</title>`) {
+			t.Errorf("a timeline row names its step:\n%s", page)
+		}
+
+		list := f.page(t, otto, "/runs", 200, `<span title="Template key: ordered">Order test</span>`)
+		if !strings.Contains(list, `data-testid="run-template-`+id+`"`) {
+			t.Errorf("the runs list has no template cell for the run:\n%s", list)
+		}
 	})
 }

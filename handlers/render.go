@@ -102,7 +102,7 @@ func pathID(c *fiber.Ctx, name string) (int64, error) {
 // audit records a security-relevant action. A failure to write it is logged
 // loudly but does not undo the action, which has already happened.
 func (s *server) audit(c *fiber.Ctx, actor, action, target string, detail map[string]any) {
-	e := &models.AuditEntry{At: s.now(), Actor: actor, Action: action, Target: target, IP: c.IP(), Detail: detail}
+	e := &models.AuditEntry{At: s.now(), Actor: actor, Action: action, Target: target, IP: s.clientIP(c), Detail: detail}
 	if err := s.store.Audit(c.UserContext(), e); err != nil {
 		s.logOf(c).Error("write audit entry", "action", action, "actor", actor, "target", target, "err", err)
 	}

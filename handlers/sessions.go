@@ -72,7 +72,7 @@ func (s *server) login(c *fiber.Ctx) error {
 		return s.renderLogin(c, http.StatusBadRequest, v)
 	}
 
-	ip := c.IP()
+	ip := s.clientIP(c)
 	now := s.now()
 	failures, err := s.store.CountLoginFailures(ctx, name, ip, now.Add(-s.deps.LoginWindow))
 	if err != nil {

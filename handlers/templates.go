@@ -81,6 +81,9 @@ type Runs interface {
 	// committed; the channel closes on stop or when the subscriber fell
 	// behind (dropped reports true).
 	Subscribe(runID string, buffer int) (events <-chan models.Event, dropped func() bool, stop func())
+	// SubscribeBatches is Subscribe with the events of one commit or more
+	// in one value (shared, read-only), for streams that follow every run.
+	SubscribeBatches(runID string, buffer int) (batches <-chan []models.Event, dropped func() bool, stop func())
 }
 
 // ScheduleNotifier keeps the scheduler in step with schedule changes.

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -14,6 +15,7 @@ func (s *server) versionRoutes() []route {
 		{fiber.MethodPut, "/api/v1/templates/:key/draft", models.RoleDesigner, s.saveDraft},
 		{fiber.MethodGet, "/api/v1/templates/:key/versions", models.RoleViewer, s.listVersions},
 		{fiber.MethodGet, "/api/v1/templates/:key/versions/:n", models.RoleViewer, s.getVersion},
+		{fiber.MethodDelete, "/api/v1/templates/:key/versions/:n", models.RoleDesigner, s.discardDraft},
 		{fiber.MethodGet, "/api/v1/templates/:key/versions/:n/events", models.RoleViewer, s.versionEvents},
 		{fiber.MethodPost, "/api/v1/templates/:key/versions/:n/restore", models.RoleDesigner, s.restoreVersion},
 		{fiber.MethodGet, "/api/v1/templates/:key/versions/:a/diff/:b", models.RoleViewer, s.diffVersions},
@@ -122,6 +124,36 @@ func (s *server) restoreVersion(c *fiber.Ctx) error {
 		return err
 	}
 	return c.Status(http.StatusCreated).JSON(v)
+}
+
+// DraftDiscarder deletes an open draft that followed a submitted version;
+// *store.Store satisfies it. The server uses it when Deps.Templates
+// implements it.
+type DraftDiscarder interface {
+	DiscardDraft(ctx context.Context, key string, n int, actor string) error
+}
+
+// discardDraft is DELETE …/versions/{n}: the designer's "Discard my
+// changes" when the editing session began on a submitted version, so the
+// draft its first save opened does not outlive the experiment. Only an
+// open draft after another version can go (409 otherwise).
+func (s *server) discardDraft(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	dd, ok := ts.(DraftDiscarder)
+	if !ok {
+		return models.Errorf(models.Unavailable, "discarding drafts is not available in this server")
+	}
+	n, err := versionNumber(c, "n")
+	if err != nil {
+		return err
+	}
+	if err := dd.DiscardDraft(c.UserContext(), c.Params("key"), n, principalOf(c).user.Name); err != nil {
+		return err
+	}
+	return c.SendStatus(http.StatusNoContent)
 }
 
 func (s *server) diffVersions(c *fiber.Ctx) error {

@@ -145,6 +145,7 @@ const (
 	AuditVersionApproved  = "version_approved"
 	AuditVersionRejected  = "version_rejected"
 	AuditVersionWithdrawn = "version_withdrawn"
+	AuditDraftDiscarded   = "draft_discarded"
 	AuditWebhookCreated   = "webhook_created"
 	AuditWebhookRotated   = "webhook_secret_rotated"
 )

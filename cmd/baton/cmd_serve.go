@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -35,6 +36,7 @@ type serveConfig struct {
 	maxActiveRuns   int
 	webhookLimit    int
 	rateLimit       float64
+	trustedProxies  []netip.Prefix
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -50,6 +52,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", "100", "most unfinished runs one template may have")
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
 	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
+	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -85,6 +88,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.rateLimit, err = strconv.ParseFloat(rateLimit.value, 64); err != nil || cfg.rateLimit < 0 {
 		return usageError("%s: %q is not a number of requests per second", rateLimit.name(), rateLimit.value)
+	}
+	if cfg.trustedProxies, err = handlers.ParseTrustedProxies(proxies.value); err != nil {
+		return usageError("%s: %v", proxies.name(), err)
 	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return usageError("%s: %q is not host:port", addr.name(), cfg.addr)
@@ -170,6 +176,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		WebhookBodyLimit: cfg.webhookLimit,
 		RateLimit:        rate,
 		SecureCookies:    cfg.secureCookies,
+		TrustedProxies:   cfg.trustedProxies,
 		RequestTimeout:   cfg.requestTimeout,
 		BaseContext:      baseCtx,
 		Streams:          streamsCtx,

@@ -190,7 +190,7 @@ func userPassword(ctx context.Context, e *env, args []string) (err error) {
 	if err := st.Audit(ctx, &models.AuditEntry{Actor: "cli", Action: "password_changed", Target: u.Name}); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "password of %s changed\n", u.Name)
+	fmt.Fprintf(e.stdout, "password of %s changed; their browser sessions were signed out\n", u.Name)
 	return nil
 }
 

@@ -30,6 +30,7 @@ func TestBadConfigurationNamesTheSetting(t *testing.T) {
 		{"bad timeout", map[string]string{"BATON_REQUEST_TIMEOUT": "soon"}, []string{"serve"}, "BATON_REQUEST_TIMEOUT"},
 		{"bad log format", map[string]string{"BATON_LOG_FORMAT": "xml"}, []string{"serve"}, `BATON_LOG_FORMAT: "xml" is not a log format`},
 		{"bad log level", nil, []string{"serve", "--log-level", "loud"}, `--log-level: "loud" is not a log level`},
+		{"bad trusted proxy", map[string]string{"BATON_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, []string{"serve"}, `--trusted-proxies / BATON_TRUSTED_PROXIES: "proxy.local" is not an IP address`},
 		{"bad secure flag", map[string]string{"BATON_SECURE_COOKIES": "maybe"}, []string{"serve"}, "BATON_SECURE_COOKIES"},
 		{"unknown database scheme", map[string]string{"BATON_DATABASE_URL": "mysql://root:secret@db/x"}, []string{"migrate"}, "--db / BATON_DATABASE_URL"},
 		{"password never printed", map[string]string{"DATABASE_URL": "mysql://root:secret@db/x"}, []string{"migrate"}, "root:***@db"},

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"gorm.io/gorm"
+
 	"github.com/baton-run/baton/models"
 )
 
@@ -97,10 +99,22 @@ func (s *Store) SetUserRoles(ctx context.Context, id int64, roles []models.Role)
 	return notFoundIfNone(res, fmt.Sprintf("user %d", id))
 }
 
-// SetUserPassword replaces a user's password hash.
+// SetUserPassword replaces a user's password hash and ends every browser
+// session of that user in the same transaction: a password is changed
+// because it may be known to someone else, and a session signed in with
+// the old one must not outlive it. API tokens are separate credentials
+// and stay until revoked.
 func (s *Store) SetUserPassword(ctx context.Context, id int64, hash string) error {
-	res := s.db.WithContext(ctx).Model(&userRow{}).Where("id = ?", id).Update("password_hash", hash)
-	return notFoundIfNone(res, fmt.Sprintf("user %d", id))
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&userRow{}).Where("id = ?", id).Update("password_hash", hash)
+		if err := notFoundIfNone(res, fmt.Sprintf("user %d", id)); err != nil {
+			return err
+		}
+		if err := tx.Where("user_id = ?", id).Delete(&sessionRow{}).Error; err != nil {
+			return mapErr(err, fmt.Sprintf("sessions of user %d", id))
+		}
+		return nil
+	})
 }
 
 // SetUserDisabled disables or re-enables a user. A disabled user's tokens

@@ -289,3 +289,51 @@ func (s *Store) TemplateEvents(ctx context.Context, key string, beforeID int64, 
 	}
 	return out, nil
 }
+
+// DiscardDraft deletes version n of a template, which must be its open
+// draft and not its first version: it undoes the "new draft" that the first
+// save after a submission opens, so an editing session that discards its
+// changes leaves no copy of the submitted version behind. The template's
+// name and description go back to the previous version's, the draft's
+// trail goes with it, and the audit log keeps that actor discarded it.
+// Test runs of the draft keep their own copy of its definition. It returns
+// NotFound for an unknown template or version, Conflict when version n is
+// not the open draft or is the template's only version, and Invalid for an
+// empty actor.
+func (s *Store) DiscardDraft(ctx context.Context, key string, n int, actor string) error {
+	if err := checkActor(actor, "actor"); err != nil {
+		return err
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		tpl, err := lockTemplate(tx, key)
+		if err != nil {
+			return err
+		}
+		v, err := versionRow(tx, &tpl, n)
+		if err != nil {
+			return err
+		}
+		if v.Status != models.VersionDraft {
+			return models.Errorf(models.Conflict, "version %d of template %q is %s, not a draft; only an open draft can be discarded", n, key, v.Status)
+		}
+		var prev []reviewVersionRow
+		if err := tx.Where("template_id = ? AND number < ?", tpl.ID, n).Order("number DESC").Limit(1).Find(&prev).Error; err != nil {
+			return mapErr(err, fmt.Sprintf("versions of template %q", key))
+		}
+		if len(prev) == 0 {
+			return models.Errorf(models.Conflict, "version %d is the only version of template %q; edit it instead of discarding it", n, key)
+		}
+		// The draft's editors, approvals and events go with it (ON DELETE CASCADE).
+		if err := tx.Where("id = ?", v.ID).Delete(&reviewVersionRow{}).Error; err != nil {
+			return mapErr(err, fmt.Sprintf("version %d of template %q", n, key))
+		}
+		at := now()
+		before := prev[0].Definition.V
+		err = tx.Model(&templateRow{}).Where("id = ?", tpl.ID).
+			Updates(map[string]any{"name": before.Name, "description": before.Description, "updated_at": at}).Error
+		if err != nil {
+			return mapErr(err, fmt.Sprintf("template %q", key))
+		}
+		return auditTx(tx, actor, models.AuditDraftDiscarded, target(key, n), at, map[string]any{"backTo": prev[0].Number})
+	})
+}

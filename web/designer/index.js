@@ -511,16 +511,49 @@ export function mountDesigner(container, options = {}) {
     tools.del.disabled = !selected.size && !selectedEdge;
   }
 
-  // moveRender updates only positions while dragging: rebuilding the nodes
-  // on every pointer move would be wasted work and drop pointer capture.
+  // moveRender updates only what a drag changes: rebuilding the nodes on
+  // every pointer move would drop pointer capture, and re-routing every
+  // edge around every node cost ~400 ms per move on a 300-step draft.
+  // Moves are coalesced into one frame; only the dragged nodes move and
+  // only their own edges are re-routed. The pointerup commit() does a full
+  // render(), so what is drawn at rest (no edge under a node) is unchanged.
+  let moveFrame = 0;
   function moveRender() {
-    const els = new Map([...nodes.children].map((n) => [n.dataset.id, n]));
-    for (const s of def.steps) {
-      const n = els.get(s.id);
-      if (n) n.style.transform = `translate(${pos(s).x}px, ${pos(s).y}px)`;
+    if (moveFrame) return;
+    moveFrame = requestAnimationFrame(() => {
+      moveFrame = 0;
+      if (drag && drag.mode === "move") moveDragged(drag);
+    });
+  }
+  function moveDragged(d) {
+    if (!d.els) {
+      d.els = new Map([...nodes.children].filter((n) => d.orig.has(n.dataset.id)).map((n) => [n.dataset.id, n]));
+      d.edgeEls = new Map();
+      for (const g of svg.querySelectorAll(".bd-edge")) d.edgeEls.set(g.dataset.key, g);
+      d.labelEls = new Map([...svg.querySelectorAll(".bd-items-label")].map((t) => [t.dataset.testid.slice(6), t]));
+      d.touching = edges(def).filter((e) => d.orig.has(e.from) || d.orig.has(e.to));
     }
-    renderEdges();
-    renderFrames();
+    const byId = new Map(def.steps.map((st) => [st.id, st]));
+    for (const [id, n] of d.els) {
+      const p = pos(byId.get(id));
+      n.style.transform = `translate(${p.x}px, ${p.y}px)`;
+    }
+    const rects = def.steps.map((st) => {
+      const r = rectOf(st);
+      return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
+    });
+    for (const e of d.touching) {
+      const ends = edgeEnds(e, byId);
+      const g = d.edgeEls.get(e.key);
+      if (!ends || !g) continue;
+      const path = route(ends.s, ends.t, new Set([e.from, e.to]), rects);
+      for (const line of g.querySelectorAll("path")) line.setAttribute("d", path);
+      const tip = g.querySelector("circle");
+      if (tip) { tip.setAttribute("cx", ends.t.x); tip.setAttribute("cy", ends.t.y); }
+      const label = d.labelEls.get(e.key);
+      if (label) { label.setAttribute("x", ends.s.x + 8); label.setAttribute("y", ends.s.y - 6); }
+    }
+    if (def.parallelGroups?.length) renderFrames();
   }
 
   function renderProblems() {
@@ -626,6 +659,9 @@ export function mountDesigner(container, options = {}) {
   // ---- pointer input ----------------------------------------------------------
   function onPointerDown(e) {
     if (menu && !menu.contains(e.target)) closeMenu();
+    // A notice ("Zoomed out as far as…") has been read once the user acts;
+    // left up it would cover a node they are reaching for.
+    toast.classList.remove("bd-show");
     if (e.button !== 0 && e.button !== 1) return;
     if (e.target.closest(".bd-menu")) return;
     const portEl = e.target.closest(".bd-out");

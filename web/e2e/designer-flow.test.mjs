@@ -11,6 +11,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath, adminPassword } from "./server.mjs";
+import { dragTo } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
 const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
@@ -63,17 +64,14 @@ async function shot(page, name) {
 
 const center = async (page, testid) => {
   const b = await page.getByTestId(testid).boundingBox();
-  assert.ok(b, `${testid} is on screen`);
+  if (!b) {
+    // Say what the canvas had instead, so a failure can be understood.
+    await shot(page, "designer-flow-missing-" + testid);
+    const seen = await page.evaluate(() => [...document.querySelectorAll("[data-testid^=port-], [data-testid^=node-]")].map((e) => e.dataset.testid).join(" "));
+    assert.fail(`${testid} is not on screen; the canvas has: ${seen}`);
+  }
   return { x: b.x + b.width / 2, y: b.y + b.height / 2 };
 };
-
-async function dragTo(page, from, to) {
-  await page.mouse.move(from.x, from.y);
-  await page.mouse.down();
-  await page.mouse.move((from.x + to.x) / 2, (from.y + to.y) / 2, { steps: 4 });
-  await page.mouse.move(to.x, to.y, { steps: 4 });
-  await page.mouse.up();
-}
 
 const connect = async (page, from, port, to) => {
   await dragTo(page, await center(page, `port-${from}-${port}`), await center(page, "node-" + to));
@@ -257,6 +255,8 @@ test("create from an example and by importing YAML; narrow screen", { skip, time
   await page.fill("[data-testid=create-key]", "from-example");
   await page.click("[data-testid=create-submit]");
   await page.waitForURL(/\/templates\/from-example\/design$/);
+  // The canvas module loads after the page: wait for it before asking it.
+  await page.waitForFunction(() => window.batonDesigner);
   assert.equal((await definition(page)).id, "from-example");
   await page.locator(".bd-node").nth(4).waitFor({ state: "attached" });
   await shot(page, "designer-flow-narrow");

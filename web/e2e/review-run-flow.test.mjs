@@ -18,7 +18,8 @@ let server, browser;
 
 // A branching workflow with a parallel fan-out: the condition takes the
 // "review" branch (a 2 s wait, so there is something to watch) for large
-// amounts, "auto" otherwise; "reserve" fans out over the lines meanwhile.
+// amounts, "auto" otherwise; "reserve" fans out over the lines meanwhile
+// and two checks run beside them, which makes the graph tall.
 const definition = {
   id: "orders",
   name: "Orders",
@@ -28,12 +29,16 @@ const definition = {
     lines: { type: "array", default: ["a", "b", "c"] },
   },
   steps: [
-    { id: "prepare", type: "command", action: { kind: "set", values: { amount: "{{ inputs.amount }}" } } },
+    { id: "prepare", name: "Prepare the order", type: "command", action: { kind: "set", values: { amount: "{{ inputs.amount }}" } } },
     { id: "is_large", type: "condition", dependencies: ["prepare"], action: { expression: "inputs.amount > 1000" }, onSuccess: "review", onFailure: "auto" },
     { id: "review", type: "wait", action: { duration: "2s" } },
     { id: "auto", type: "command", action: { kind: "set", values: { by: "rule" } } },
     { id: "reserve", type: "parallel", dependencies: ["prepare"], action: { forEach: "inputs.lines", as: "line", maxConcurrency: 2, step: { kind: "set", values: { line: "{{ line }}" } } } },
-    { id: "notify", type: "command", dependencies: ["review", "auto", "reserve"], action: { kind: "log", message: "done" } },
+    // Two more checks beside the branch, so the graph is taller than a
+    // fixed-height box fits at a readable zoom.
+    { id: "check_stock", type: "command", dependencies: ["prepare"], action: { kind: "set", values: { stock: "ok" } } },
+    { id: "check_credit", type: "command", dependencies: ["prepare"], action: { kind: "set", values: { credit: "ok" } } },
+    { id: "notify", type: "command", dependencies: ["review", "auto", "reserve", "check_stock", "check_credit"], action: { kind: "log", message: "done" } },
   ],
 };
 
@@ -68,6 +73,28 @@ async function newPage(t, viewport = { width: 1280, height: 800 }) {
     await context.close();
   });
   return page;
+}
+
+// assertWholeGraph clicks Fit on a read-only canvas and checks that every
+// step is inside the canvas at a zoom where labels stay readable (ui-anchor
+// behaviour 13: the designer never fits below 0.92, 11 px text).
+async function assertWholeGraph(page, selector, what) {
+  await page.click(`${selector} [data-testid=tool-fit]`);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const m = await page.$eval(selector, (box) => {
+    const v = box.querySelector(".bd-viewport").getBoundingClientRect();
+    const out = [];
+    for (const n of box.querySelectorAll(".bd-node")) {
+      const r = n.getBoundingClientRect();
+      if (r.left < v.left - 0.5 || r.top < v.top - 0.5 || r.right > v.right + 0.5 || r.bottom > v.bottom + 0.5) out.push(n.dataset.testid);
+    }
+    const zoom = parseFloat(box.querySelector("[data-testid=tool-zoom], .bd-zoom")?.textContent) / 100;
+    return { nodes: box.querySelectorAll(".bd-node").length, out, height: Math.round(box.getBoundingClientRect().height), zoom };
+  });
+  console.log(`figures: ${what}: ${m.nodes} steps, box ${m.height}px high, zoom ${m.zoom}`);
+  assert.ok(m.nodes > 0, `${what}: no steps drawn`);
+  assert.deepEqual(m.out, [], `${what}: steps outside the canvas after Fit`);
+  assert.ok(!(m.zoom < 0.92), `${what}: Fit zoomed to ${m.zoom}, below readable`);
 }
 
 async function signIn(page, user, pass) {
@@ -118,8 +145,12 @@ test("approve in the browser, run it, watch it live, rerun from a step", { skip,
   await b.click("[data-testid=review-orders-1]");
   await b.waitForSelector("#review-graph [data-testid=node-notify].diff-added");
   assert.match(await b.textContent("[data-testid=text-diff]"), /"is_large"/);
+  await assertWholeGraph(b, "#review-graph", "review page v1");
   mkdirSync(shots, { recursive: true });
   await b.screenshot({ path: join(shots, "review-page.png"), fullPage: true });
+  // The form is below the graph; the summary's link takes the reviewer there.
+  await b.click("[data-testid=review-jump]");
+  assert.ok(await b.$eval("[data-testid=review-approve]", (el) => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= innerHeight; }), "Approve is on screen after the jump");
   await b.click("[data-testid=review-reject]");
   assert.match(await b.textContent("[data-testid=review-error]"), /comment is required/);
   await b.fill("[data-testid=review-comment]", "Looks right.");
@@ -142,7 +173,12 @@ test("approve in the browser, run it, watch it live, rerun from a step", { skip,
   await b.waitForSelector("#review-graph [data-testid=node-notify].diff-changed");
   assert.equal(await b.$$eval("#review-graph .diff-added, #review-graph .diff-removed, #review-graph .diff-changed", (n) => n.length), 3);
   assert.match(await b.textContent("[data-testid=text-diff]"), /-\s+"message": "done"/);
+  await assertWholeGraph(b, "#review-graph", "review page v2");
+  // The legend says what the outlines on the graph mean.
+  assert.match(await b.textContent("[data-testid=review-legend]"), /Outlined on the graph:\s+added\s+changed\s+removed/);
   await b.screenshot({ path: join(shots, "review-diff.png"), fullPage: true });
+  // What a reviewer sees first, at 1280×800 (full-page captures re-lay the canvas out).
+  await b.screenshot({ path: join(shots, "review-diff-1280x800.png") });
 
   // A second tab on the runs list sees the run appear and finish, live.
   const list = await newPage(t);
@@ -175,16 +211,42 @@ test("approve in the browser, run it, watch it live, rerun from a step", { skip,
   await b.waitForSelector("#run-graph [data-testid=node-auto][data-status=skipped]");
   assert.equal(await b.evaluate(() => window.__notReloaded), true, "the run page updated without a reload");
   await b.waitForSelector("[data-testid=gantt-bar-review]");
+  await assertWholeGraph(b, "#run-graph", "run page");
+
+  // The heading names the template and the run's short id; the full id stays on the page.
+  assert.equal((await b.textContent("[data-testid=run-title]")).trim(), `Orders · run ${runId.slice(-8)}`);
+  assert.equal(await b.textContent("[data-testid=run-id]"), runId);
+  // The timeline reads in the order steps ran, under their names: the first
+  // step first, the join after its branches, the branch not taken last.
+  const rows = await b.$$eval("[data-testid=gantt-label]", (ls) => ls.map((l) => l.dataset.step));
+  // A long name is shortened in the row; its tooltip (SVG title) has it whole.
+  const names = await b.$$eval("[data-testid=gantt-label]", (ls) => ls.map((l) => l.querySelector("title").textContent));
+  const shown = await b.$eval("[data-testid=gantt-label]", (l) => [...l.childNodes].filter((n) => n.nodeName !== "title").map((n) => n.textContent).join("").trim());
+  assert.match(shown, /^Prepare the…\s+prepare$/);
+  console.log("figures: timeline rows", rows.join(", "));
+  assert.equal(rows.length, 8, `one row per step: ${rows}`);
+  assert.equal(rows[0], "prepare");
+  for (const before of ["is_large", "review", "reserve", "check_stock", "check_credit"]) assert.ok(rows.indexOf(before) < rows.indexOf("notify"), `${before} before notify: ${rows}`);
+  assert.equal(rows.at(-1), "auto", `the skipped branch comes last: ${rows}`);
+  assert.equal(names[0], "Prepare the order (prepare)");
+  assert.ok(names.includes("notify"), `a step without a name shows its id alone: ${names}`);
+  // The steps list follows the same order.
+  const listed = await b.$$eval("#run-live details.step", (ds) => ds.map((d) => d.dataset.step));
+  assert.equal(listed[0], "prepare");
+  assert.equal(listed.at(-1), "auto");
   // A node's output is one click away.
   await b.click("#run-graph [data-testid=node-prepare]");
   await b.waitForSelector("[data-testid=step-prepare][open]");
   assert.match(await b.textContent("[data-testid=step-output-prepare]"), /1500/);
   mkdirSync(shots, { recursive: true });
   await b.screenshot({ path: join(shots, "run-page.png"), fullPage: true });
+  await b.screenshot({ path: join(shots, "run-page-1280x800.png") });
 
   await list.waitForSelector(`[data-testid=run-status-${runId}].pill-succeeded`, { timeout: 30_000 });
   assert.equal(await list.evaluate(() => window.__notReloaded), true, "the runs list updated without a reload");
   await list.screenshot({ path: join(shots, "runs-list.png"), fullPage: true });
+  // The list names the template; its key is the secondary text.
+  assert.match(await list.textContent(`[data-testid=run-template-${runId}]`), /^\s*Orders v1\s+orders\s*$/);
 
   // Rerun from a step: a new run linked to this one.
   await b.selectOption("[data-testid=rerun-from]", "notify");

@@ -1,6 +1,6 @@
 // The review page: the version's graph on a read-only canvas with added,
 // changed and removed steps coloured.
-import { loadDesigner, showCanvasError } from "./runs.js";
+import { fitWholeGraph, loadDesigner, refitOnResize, showCanvasError } from "./runs.js";
 
 const KINDS = ["added", "changed", "removed"];
 
@@ -36,7 +36,9 @@ async function mountReview() {
     markDiff(container);
     // The canvas redraws nodes (selection, zoom); mark them again each time.
     new MutationObserver(() => markDiff(container)).observe(container, { childList: true, subtree: true });
-    requestAnimationFrame(() => designer.fit());
+    window.batonReviewDesigner = designer; // for the browser tests
+    requestAnimationFrame(() => fitWholeGraph(container, designer));
+    refitOnResize(container, designer);
   } catch (err) {
     showCanvasError(container, "The graph could not be drawn: " + err.message);
   }

@@ -121,17 +121,20 @@ function fieldValue(input) {
   switch (input.dataset.type) {
     case "int": {
       if (!trimmed) return { unset: true };
-      if (!/^-?\d+$/.test(trimmed)) return { error: "must be a whole number" };
+      if (!/^-?\d+$/.test(trimmed)) return { error: "Use a whole number, such as 3" };
       return { value: Number(trimmed) };
     }
     case "number": {
       if (!trimmed) return { unset: true };
       const n = Number(trimmed);
-      return Number.isFinite(n) ? { value: n } : { error: "must be a number" };
+      return Number.isFinite(n) ? { value: n } : { error: "Use a number, such as 10 or 2.5" };
     }
     case "duration":
       if (!trimmed) return { unset: true };
-      return /^\d+$/.test(trimmed) ? { value: Number(trimmed) } : { value: trimmed };
+      if (/^\d+$/.test(trimmed)) return { value: Number(trimmed) };
+      // Go's duration syntax (models.ParseDuration): checked here so that
+      // a half-typed value is said next to its field, not sent.
+      return /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(trimmed) ? { value: trimmed } : { error: "Use a duration like 30s, 5m or 1h30m" };
     case "json":
       if (!trimmed) return { unset: true };
       try {
@@ -217,6 +220,130 @@ function panelMemory(key) {
   };
 }
 
+// ---- saved state -------------------------------------------------------------
+
+const AUTOSAVE_KEY = "baton.designer.autosave";
+
+// autosavePreference is the Autosave switch as this browser last left it:
+// on unless the user turned it off.
+function autosavePreference() {
+  try {
+    return localStorage.getItem(AUTOSAVE_KEY) !== "off";
+  } catch {
+    return true;
+  }
+}
+
+function rememberAutosave(on) {
+  try {
+    localStorage.setItem(AUTOSAVE_KEY, on ? "on" : "off");
+  } catch {
+    // storage disabled: the switch still works for this page
+  }
+}
+
+// tabLockToken is this tab's draft-lock id for template key, the same
+// across reloads of the tab and new in every other tab.
+function tabLockToken(key) {
+  const name = "baton.designer.lock." + key;
+  try {
+    let token = sessionStorage.getItem(name);
+    if (!token) {
+      token = crypto.randomUUID();
+      sessionStorage.setItem(name, token);
+    }
+    return token;
+  } catch {
+    return crypto.randomUUID(); // storage refused: one id per page
+  }
+}
+
+// sessionOrigin is the draft as it was when this editing session began:
+// what "Discard my changes" goes back to. It lives in sessionStorage, so a
+// reload in the same tab keeps the same starting point while a new tab
+// starts afresh. It is kept while the page opens the version the session
+// began on, or the draft that the session's first save opened (draftVersion);
+// any other version means the session is over and this page starts one.
+function sessionOrigin(key, opened) {
+  const name = "baton.designer.origin." + key;
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(name) || "null");
+  } catch {
+    kept = null;
+  }
+  const same = kept && ((kept.version === opened.version && kept.status === opened.status) ||
+    (kept.draftVersion === opened.version && opened.status === "draft"));
+  const origin = same ? kept : { ...opened, draftVersion: opened.status === "draft" ? opened.version : 0 };
+  const write = () => {
+    try {
+      sessionStorage.setItem(name, JSON.stringify(origin));
+    } catch {
+      // storage full or disabled: the starting point lasts as long as the page
+    }
+  };
+  write();
+  return {
+    value: origin,
+    write,
+    clear() {
+      try {
+        sessionStorage.removeItem(name);
+      } catch {
+        // nothing to clear
+      }
+    },
+  };
+}
+
+// canonical is a value as JSON with sorted keys and without the empty
+// fields the server leaves out (null, "", [] and {}), so that a definition
+// reads the same whether it came from the server or from the canvas.
+function canonical(v) {
+  const strip = (x) => {
+    if (Array.isArray(x)) return x.map(strip);
+    if (!x || typeof x !== "object") return x;
+    const out = {};
+    for (const k of Object.keys(x).sort()) {
+      const c = strip(x[k]);
+      if (c === null || c === undefined || c === "" || (Array.isArray(c) && !c.length) ||
+        (typeof c === "object" && !Array.isArray(c) && !Object.keys(c).length)) continue;
+      out[k] = c;
+    }
+    return out;
+  };
+  return JSON.stringify(strip(v));
+}
+
+// describeEdits says how definition `to` differs from `from`, step by step
+// ("2 steps changed, 1 added"), or "" when they are the same. The version
+// field is the server's bookkeeping, not an edit.
+export function describeEdits(from, to) {
+  const steps = (d) => new Map((d?.steps || []).map((st) => [st.id, canonical(st)]));
+  const rest = (d) => {
+    const { version: _v, steps: _s, ...others } = d || {};
+    return canonical(others);
+  };
+  const a = steps(from);
+  const b = steps(to);
+  let changed = 0;
+  let added = 0;
+  let removed = 0;
+  for (const [id, st] of b) {
+    if (!a.has(id)) added++;
+    else if (a.get(id) !== st) changed++;
+  }
+  for (const id of a.keys()) if (!b.has(id)) removed++;
+  const parts = [];
+  if (changed) parts.push(`${changed} step${changed === 1 ? "" : "s"} changed`);
+  if (added) parts.push(parts.length ? `${added} added` : `${added} step${added === 1 ? "" : "s"} added`);
+  if (removed) parts.push(parts.length ? `${removed} removed` : `${removed} step${removed === 1 ? "" : "s"} removed`);
+  if (rest(from) !== rest(to)) parts.push("workflow settings changed");
+  return parts.join(", ");
+}
+
+const statusWords = (s) => (s.charAt(0).toUpperCase() + s.slice(1)).replace("_", " ");
+
 // describeValue is a preview's value as the panel shows it.
 function describeValue(v) {
   if (v === null || v === undefined) return "null";
@@ -241,14 +368,25 @@ async function mount(page) {
     openStep: null,
     run: null, // {id, record, source, poll, final}
     conflict: false,
+    autosave: autosavePreference(),
+    savedDef: "", // the definition as the server has it (canonical JSON)
   };
+  state.savedDef = canonical(state.def);
+  const origin = sessionOrigin(key, {
+    version: state.version, status: state.status, updatedAt: state.updatedAt,
+    definition: structuredClone(state.def), openedAt: Date.now(),
+  });
+  let leaving = false; // the user chose to leave: no second question
   let validateTimer = 0;
   let saveTimer = 0;
   let validateSeq = 0;
   const memory = panelMemory(key);
   // The lock: this tab's id, and whether it holds the draft (null until
-  // the server has answered).
-  const lock = { token: crypto.randomUUID(), held: null, holder: "", timer: 0 };
+  // the server has answered). The id is kept for the tab's life
+  // (sessionStorage), so a reload is the same holder: otherwise the new
+  // page could find the draft still locked by the page it replaced, whose
+  // release is still on its way, and refuse to save.
+  const lock = { token: tabLockToken(key), held: null, holder: "", timer: 0 };
 
   const { mountDesigner } = await import(page.dataset.designerJs);
   const designer = mountDesigner($("canvas-host"), {
@@ -274,22 +412,71 @@ async function mount(page) {
   renderProblems();
 
   // ---- save state ----
+  // The save state says whether the canvas is in the draft and, once the
+  // draft (saved or local) differs from how it was when this editing
+  // session began, how much, with a way to discard it.
   const saveState = $("save-state");
+  const save_ = { kind: saveState.dataset.state, message: saveState.textContent.trim() };
   function showSave(kind, message) {
-    saveState.dataset.state = kind;
-    saveState.textContent = message;
-    saveState.title = message; // narrow screens show only the dot
+    save_.kind = kind;
+    save_.message = message;
+    renderSave();
   }
+  const unsavedMessage = () => (state.autosave ? "Unsaved changes" : "Unsaved changes — Save (Ctrl+S)");
+  // sessionDraftOpened: the session began on a submitted version and its
+  // first save opened a new draft, which discarding removes.
+  const sessionDraftOpened = () => origin.value.status !== "draft" && state.status === "draft" && state.version !== origin.value.version;
+  function renderSave() {
+    const edits = readOnly ? "" : describeEdits(origin.value.definition, state.def);
+    const count = save_.kind === "saved" && edits ? ` · ${edits}` : "";
+    const tail = count ? " since you opened it" : "";
+    saveState.dataset.state = save_.kind;
+    // The tail goes when the line would not fit (1280 px wide with every
+    // button): what remains still says what matters, and the title keeps
+    // the whole sentence (narrow screens show only the dot).
+    saveState.replaceChildren(save_.message + count, ...(tail ? [el("span", { class: "dz-save-tail" }, tail)] : []));
+    delete saveState.dataset.fit;
+    if (tail && saveState.scrollWidth > saveState.clientWidth) saveState.dataset.fit = "short";
+    saveState.title = save_.message + count + tail;
+    const discard = $("discard-open");
+    if (discard) {
+      discard.hidden = !(edits || state.savedDef !== canonical(origin.value.definition) || sessionDraftOpened());
+    }
+    // With autosave off, unsaved changes make Save the button to press.
+    const saveNow = $("save-now");
+    if (saveNow) {
+      const due = !state.autosave && state.dirty;
+      saveNow.classList.toggle("secondary", !due);
+      saveNow.classList.toggle("dz-save-due", due);
+    }
+  }
+  renderSave();
+  window.addEventListener("resize", () => renderSave());
 
   function changed(def) {
     state.def = def;
     state.dirty = true;
-    if (!state.conflict) showSave("unsaved", "Unsaved changes");
+    if (!state.conflict) showSave("unsaved", unsavedMessage());
+    else renderSave();
     clearTimeout(validateTimer);
     validateTimer = setTimeout(validate, VALIDATE_DELAY);
     clearTimeout(saveTimer);
-    saveTimer = setTimeout(() => save(), SAVE_DELAY);
+    // Autosave off: the change stays in this page until Save.
+    if (state.autosave) saveTimer = setTimeout(() => save(), SAVE_DELAY);
     refreshCode();
+  }
+
+  const autosaveSwitch = $("autosave");
+  if (autosaveSwitch) {
+    autosaveSwitch.checked = state.autosave;
+    autosaveSwitch.addEventListener("change", () => {
+      state.autosave = autosaveSwitch.checked;
+      rememberAutosave(state.autosave);
+      // Turning autosave on keeps what is pending, as it would have been.
+      if (state.autosave && state.dirty && !state.conflict) save();
+      else if (state.dirty && !state.conflict && save_.kind === "unsaved") showSave("unsaved", unsavedMessage());
+      else renderSave();
+    });
   }
 
   async function validate() {
@@ -315,9 +502,13 @@ async function mount(page) {
     clearTimeout(saveTimer);
     if (readOnly || !state.dirty) return true;
     if (lock.held === false) {
+      // Saved as soon as the lock comes back (takeLock), even with
+      // autosave off: the user asked for it.
+      state.saveWanted = true;
       showSave("locked", `Not saved: ${lock.holder} is editing this draft`);
       return false;
     }
+    state.saveWanted = false;
     if (state.saving) return state.saving;
     state.saving = (async () => {
       try {
@@ -350,10 +541,16 @@ async function mount(page) {
         state.version = res.body.number;
         state.status = res.body.status;
         state.updatedAt = res.body.updatedAt;
+        state.savedDef = canonical(JSON.parse(sent));
+        if (state.version !== origin.value.version && origin.value.draftVersion !== state.version) {
+          origin.value.draftVersion = state.version; // the session's own new draft
+          origin.write();
+        }
+        showVersion();
         hideConflict();
         if (sent === JSON.stringify(state.def)) {
           state.dirty = false;
-          showSave("saved", `All changes saved (v${state.version})`);
+          showSave("saved", "All changes saved"); // the bar shows the version
         }
         return true;
       } catch {
@@ -398,8 +595,128 @@ async function mount(page) {
     }
   });
   window.addEventListener("beforeunload", (e) => {
-    if (state.dirty && !readOnly) e.preventDefault();
+    if (state.dirty && !readOnly && !leaving) e.preventDefault();
   });
+
+  // showVersion puts the version the page now edits in the bar: a save
+  // after a submission opens a new one, a discard may go back.
+  function showVersion() {
+    const label = $("designer-version");
+    if (label) label.textContent = "v" + state.version;
+    const badge = document.querySelector(".dz-title .badge");
+    if (badge) {
+      badge.className = "badge status-" + state.status;
+      badge.dataset.status = state.status;
+      badge.textContent = statusWords(state.status);
+    }
+  }
+
+  // ask shows a <dialog> and resolves with the value of the button that
+  // closed it ("" for Escape).
+  function ask(dialog) {
+    return new Promise((resolve) => {
+      dialog.returnValue = "";
+      dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true });
+      dialog.showModal();
+    });
+  }
+
+  // Links inside the app ask before unsaved changes are left behind, in a
+  // dialog that can also save them (the browser's own beforeunload prompt
+  // covers reloads, closing the tab and other sites). With autosave on the
+  // pending save is simply made first.
+  document.addEventListener("click", async (e) => {
+    const a = e.target.closest?.("a[href]");
+    if (!a || readOnly || !state.dirty || leaving || e.defaultPrevented || e.button !== 0 ||
+      e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || a.target === "_blank" || a.hasAttribute("download")) return;
+    const url = new URL(a.href, location.href);
+    if (url.origin !== location.origin || (url.pathname === location.pathname && url.search === location.search && url.hash)) return;
+    e.preventDefault();
+    const leave = () => {
+      leaving = true;
+      location.assign(url.href);
+    };
+    if (state.autosave && !state.conflict && (await save())) return leave();
+    $("leave-detail").textContent = state.autosave
+      ? `Your changes could not be saved (${saveState.textContent}).`
+      : "Autosave is off and this page has changes that are not in the draft.";
+    const choice = await ask($("leave-dialog"));
+    if (choice === "leave") leave();
+    else if (choice === "save" && (await save())) leave();
+  });
+
+  // ---- discard my changes ----
+  // Puts the draft back as it was when this editing session began, as one
+  // undo step. A draft the session opened after a submitted version is
+  // deleted rather than left behind as a copy of that version.
+  $("discard-open")?.addEventListener("click", async () => {
+    const o = origin.value;
+    const edits = describeEdits(o.definition, state.def);
+    const at = o.openedAt ? ` at ${new Date(o.openedAt).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` : "";
+    let detail;
+    if (sessionDraftOpened()) detail = `Draft v${state.version} is deleted and v${o.version} (${statusWords(o.status).toLowerCase()}) is the latest version again.`;
+    else if (o.status === "draft") detail = `Draft v${o.version} goes back to how it was when you opened it${at}, and is saved that way.`;
+    else detail = `The canvas goes back to v${o.version} as you opened it${at}; nothing was saved.`;
+    $("discard-detail").textContent = detail + (edits ? ` Lost: ${edits}.` : "");
+    if ((await ask($("discard-dialog"))) !== "discard") return;
+    await discard();
+  });
+
+  async function discard() {
+    const o = origin.value;
+    clearTimeout(saveTimer);
+    if (state.saving) await state.saving;
+    if (lock.held === false) {
+      showSave("locked", `Not discarded: ${lock.holder} is editing this draft`);
+      return;
+    }
+    if (sessionDraftOpened()) {
+      // Delete the session's draft, unless someone else saved it meanwhile.
+      const list = await request("GET", `/api/v1/templates/${encodeURIComponent(key)}/versions`).catch(() => null);
+      const latest = list && list.status === 200 && list.body.versions[0];
+      if (!latest) {
+        showSave("error", "Not discarded: the server cannot be reached");
+        return;
+      }
+      if (latest.number !== state.version || Date.parse(latest.updatedAt) !== Date.parse(state.updatedAt)) {
+        showConflict(latest);
+        return;
+      }
+      const res = await request("DELETE", `/api/v1/templates/${encodeURIComponent(key)}/versions/${state.version}`).catch(() => null);
+      if (!res || res.status !== 204) {
+        showSave("error", "Not discarded: " + (res ? errorProblems(res).map((p) => p.message).join("; ") : "the server cannot be reached"));
+        return;
+      }
+    }
+    designer.setDefinition(o.definition); // one undo step: Ctrl+Z brings the edits back
+    state.def = designer.getDefinition();
+    afterOutsideEdit();
+    validate();
+    if (o.status !== "draft") {
+      // Back on the submitted version: nothing to save until the next change.
+      state.version = o.version;
+      state.status = o.status;
+      state.updatedAt = o.updatedAt;
+      state.savedDef = canonical(o.definition);
+      state.dirty = false;
+      o.draftVersion = 0;
+      origin.write();
+      showVersion();
+      showSave("saved", `Changes discarded — v${o.version} is ${statusWords(o.status).toLowerCase()}; your first change opens a new draft`);
+      return;
+    }
+    state.dirty = true;
+    await save(); // the normal path: conflict and lock checks apply
+  }
+
+  // afterOutsideEdit brings the side panel and code view in line with a
+  // definition set from outside the canvas's own gestures.
+  function afterOutsideEdit() {
+    if (state.openStep && !state.def.steps.some((st) => st.id === state.openStep)) closePanel();
+    else if (state.openStep) openPanel(state.openStep);
+    refreshCode(true);
+    renderSave();
+  }
 
   // ---- the draft's lock ----
   // One tab edits a draft at a time. The lock is a lease the server lets
@@ -426,8 +743,8 @@ async function mount(page) {
       box.hidden = true;
       box.replaceChildren();
       if (was === false) {
-        showSave(state.dirty ? "unsaved" : "saved", state.dirty ? "Unsaved changes" : "All changes saved");
-        if (state.dirty) save();
+        showSave(state.dirty ? "unsaved" : "saved", state.dirty ? unsavedMessage() : "All changes saved");
+        if (state.dirty && (state.autosave || state.saveWanted)) save();
       }
     } else {
       box.hidden = false;
@@ -464,13 +781,19 @@ async function mount(page) {
       const idx = stepIndexOf(p.path);
       const step = idx >= 0 ? state.def.steps[idx] : null;
       const label = step ? `${step.id}${p.path.slice(`steps[${idx}]`.length)}` : p.path;
-      const button = el("button", { type: "button", class: "dz-problem", "data-testid": "side-problem-" + i, "data-step": step ? step.id : null },
+      // The workflow's own fields (name, inputs) are in the workflow panel.
+      const workflow = !step && /^(name|description|inputs)\b/.test(p.path || "");
+      const button = el("button", { type: "button", class: "dz-problem", "data-testid": "side-problem-" + i, "data-step": step ? step.id : null, "data-workflow": workflow ? "true" : null },
         label ? el("code", {}, label) : null, " ", p.message);
-      if (!step) button.disabled = true;
+      if (!step && !workflow) button.disabled = true;
       return el("li", {}, button);
     }));
   }
   $("problem-list").addEventListener("click", (e) => {
+    if (e.target.closest("button[data-workflow]")) {
+      closePanel();
+      return;
+    }
     const b = e.target.closest("button[data-step]");
     if (!b) return;
     designer.select(b.dataset.step);
@@ -480,6 +803,7 @@ async function mount(page) {
   // renderFieldErrors refreshes the inline errors of the open step's panel
   // from the latest compile, without re-rendering (the user may be typing).
   function renderFieldErrors() {
+    if ($("workflow-form")) return renderWorkflowErrors($("workflow-form"));
     const form = $("step-form");
     if (!form) return;
     const idx = state.def.steps.findIndex((s) => s.id === form.dataset.step);
@@ -490,14 +814,49 @@ async function mount(page) {
       if (!p.path || !p.path.startsWith(prefix)) continue;
       const rest = p.path.slice(prefix.length);
       const field = [...byField.keys()].find((f) => rest === f || rest.startsWith(f + ".") || rest.startsWith(f + "["));
-      if (field) byField.get(field).push(p.message);
+      // Two checks may report the same thing: say it once.
+      if (field && !byField.get(field).includes(p.message)) byField.get(field).push(p.message);
+    }
+    for (const l of lists) {
+      if (l.dataset.local) continue; // a local parse error stays until fixed
+      // A live preview's compile error is already the list's first item
+      // (previewInErrors): the compile must not say it a second time.
+      const kept = l.querySelector(":scope > li.dz-preview-error");
+      const msgs = byField.get(l.dataset.errorFor);
+      const shown = kept ? msgs.filter((m) => !kept.textContent.includes(m)) : msgs;
+      l.replaceChildren(...(kept ? [kept] : []), ...shown.map((m) => el("li", {}, m)));
+      const input = form.querySelector(`[name="${CSS.escape(l.dataset.errorFor)}"]`);
+      input?.setAttribute("aria-invalid", String(msgs.length > 0));
+    }
+  }
+
+  // renderWorkflowErrors does the same for the workflow panel: a problem
+  // at "inputs.amount.type" goes to the type field of amount's row.
+  function renderWorkflowErrors(form) {
+    const lists = [...form.querySelectorAll("[data-error-for]")];
+    const byField = new Map(lists.map((l) => [l.dataset.errorFor, []]));
+    const rows = [...form.querySelectorAll("[data-input-row]")];
+    const add = (field, msg) => {
+      const msgs = byField.get(field);
+      if (msgs && !msgs.includes(msg)) msgs.push(msg);
+    };
+    for (const p of state.problems) {
+      if (p.path === "name" || p.path === "description") add(p.path, p.message);
+      if (!p.path?.startsWith("inputs")) continue;
+      for (const row of rows) {
+        const n = row.dataset.inputName;
+        for (const head of [`inputs.${n}`, `inputs[${JSON.stringify(n)}]`]) {
+          if (p.path !== head && !p.path.startsWith(head + ".")) continue;
+          const field = p.path === head ? "name" : p.path.slice(head.length + 1).split(".")[0];
+          add(`inputs[${row.dataset.inputRow}].${field}`, p.message);
+        }
+      }
     }
     for (const l of lists) {
       if (l.dataset.local) continue; // a local parse error stays until fixed
       const msgs = byField.get(l.dataset.errorFor);
       l.replaceChildren(...msgs.map((m) => el("li", {}, m)));
-      const input = form.querySelector(`[name="${CSS.escape(l.dataset.errorFor)}"]`);
-      input?.setAttribute("aria-invalid", String(msgs.length > 0));
+      form.querySelector(`[name="${CSS.escape(l.dataset.errorFor)}"]`)?.setAttribute("aria-invalid", String(msgs.length > 0));
     }
   }
 
@@ -523,11 +882,140 @@ async function mount(page) {
   function closePanel() {
     state.openStep = null;
     memory.set("openStep", null);
-    $("step-panel").replaceChildren(el("p", { class: "muted dz-hint" },
-      "Click a step to edit its fields here. Drag steps from the palette; drag from a step's output port onto another step to connect them."));
     $("run-panel").hidden = !state.run;
     if (state.run) renderRunSummary();
+    return openWorkflow();
   }
+
+  // ---- workflow panel ----
+  // With no step open, the side panel edits the workflow itself: its
+  // name, description and the inputs a run takes.
+  let workflowSeq = 0;
+  async function openWorkflow() {
+    const seq = ++workflowSeq;
+    const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/workflow`, { json: state.def, accept: "text/html" });
+    if (seq !== workflowSeq || state.openStep) return; // a step was opened meanwhile
+    if (res.status !== 200) {
+      $("step-panel").replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, `The workflow's fields could not be loaded (${res.status}).`));
+      return;
+    }
+    $("step-panel").innerHTML = res.body; // server-rendered, escaped by templ
+    renderFieldErrors();
+  }
+  $("open-workflow").addEventListener("click", async () => {
+    // The canvas keeps its selection (its API has no way to clear it):
+    // the panel is what changes.
+    await closePanel();
+    $("workflow-form")?.querySelector("[name]")?.focus();
+  });
+
+  // inputDefault reads a default as the input's type wants it.
+  function inputDefault(type, raw) {
+    const t = raw.trim();
+    if (!t) return { unset: true };
+    switch (type) {
+      case "number": {
+        const n = Number(t);
+        return Number.isFinite(n) ? { value: n } : { error: "Use a number, such as 10 or 2.5" };
+      }
+      case "integer":
+        return /^-?\d+$/.test(t) ? { value: Number(t) } : { error: "Use a whole number, such as 3" };
+      case "boolean":
+        return t === "true" || t === "false" ? { value: t === "true" } : { error: "Use true or false" };
+      case "object":
+      case "array":
+        try {
+          const v = JSON.parse(t);
+          if (type === "array" ? Array.isArray(v) : v && typeof v === "object" && !Array.isArray(v)) return { value: v };
+        } catch { /* said below */ }
+        return { error: type === "array" ? 'Use a JSON list, such as ["a", "b"]' : 'Use a JSON object, such as {"a": 1}' };
+      default:
+        return { value: raw };
+    }
+  }
+  // workflowFromForm turns the workflow panel into the definition's name,
+  // description and inputs; errors maps a field to what is wrong with it.
+  function workflowFromForm(form) {
+    const next = structuredClone(state.def);
+    const errors = new Map();
+    const value = (name) => form.querySelector(`[name="${CSS.escape(name)}"]`)?.value ?? "";
+    next.name = value("name").trim();
+    const description = value("description").trim();
+    if (description) next.description = description;
+    else delete next.description;
+    const inputs = {};
+    for (const row of form.querySelectorAll("[data-input-row]")) {
+      const p = `inputs[${row.dataset.inputRow}].`;
+      const name = value(p + "name").trim();
+      const type = value(p + "type");
+      if (!name) errors.set(p + "name", "Give the input a name");
+      else if (inputs[name]) errors.set(p + "name", `Another input is called ${name}`);
+      const decl = { type };
+      if (value(p + "required") === "true") decl.required = true;
+      const d = inputDefault(type, value(p + "default"));
+      if (d.error) errors.set(p + "default", d.error);
+      else if (!d.unset) decl.default = d.value;
+      const desc = value(p + "description").trim();
+      if (desc) decl.description = desc;
+      if (name && !inputs[name]) inputs[name] = decl;
+    }
+    if (Object.keys(inputs).length) next.inputs = inputs;
+    else delete next.inputs;
+    return { next, errors };
+  }
+  function applyWorkflow(next) {
+    designer.setDefinition(next);
+    changed(designer.getDefinition());
+  }
+  $("side-panel").addEventListener("input", (e) => {
+    const form = e.target.closest("#workflow-form");
+    if (!form || readOnly) return;
+    const { next, errors } = workflowFromForm(form);
+    for (const l of form.querySelectorAll("[data-error-for]")) {
+      const msg = errors.get(l.dataset.errorFor);
+      if (msg) {
+        l.dataset.local = "true";
+        l.replaceChildren(el("li", {}, msg));
+      } else if (l.dataset.local) {
+        delete l.dataset.local;
+        l.replaceChildren();
+      }
+      form.querySelector(`[name="${CSS.escape(l.dataset.errorFor)}"]`)?.setAttribute("aria-invalid", String(!!msg || l.children.length > 0));
+    }
+    // A renamed input keeps its row: the next problems map by row.
+    for (const row of form.querySelectorAll("[data-input-row]")) {
+      const n = form.querySelector(`[name="inputs[${row.dataset.inputRow}].name"]`)?.value.trim();
+      if (n) row.dataset.inputName = n;
+    }
+    if (errors.size) return; // the draft keeps its last good value until fixed
+    applyWorkflow(next);
+  });
+  $("side-panel").addEventListener("click", async (e) => {
+    const form = e.target.closest("#workflow-form");
+    if (!form || readOnly) return;
+    const add = e.target.closest("[data-add-input]");
+    const remove = e.target.closest("[data-remove-input]");
+    if (!add && !remove) return;
+    const next = structuredClone(state.def);
+    let focusName = "";
+    if (add) {
+      const taken = new Set(Object.keys(next.inputs || {}));
+      let n = 1;
+      while (taken.has("input" + n)) n++;
+      focusName = "input" + n;
+      next.inputs = { ...(next.inputs || {}), [focusName]: { type: "string" } };
+    } else {
+      delete next.inputs?.[remove.dataset.removeInput];
+      if (next.inputs && !Object.keys(next.inputs).length) delete next.inputs;
+    }
+    applyWorkflow(next);
+    await openWorkflow();
+    const f = $("workflow-form");
+    if (!f) return;
+    const row = focusName && f.querySelector(`[data-input-name="${CSS.escape(focusName)}"]`);
+    (row ? row.querySelector("[name$='.name']") : f.querySelector("[data-add-input]"))?.focus();
+    if (row) row.querySelector("[name$='.name']").select();
+  });
   designer.on("open", (id) => openPanel(id));
   designer.on("close", () => closePanel());
   designer.on("change", () => {
@@ -536,6 +1024,7 @@ async function mount(page) {
     // Undo, redo and code edits change fields behind the open panel:
     // redraw it, unless the user is typing in it.
     else if (state.openStep && !$("side-panel").contains(document.activeElement)) openPanel(state.openStep);
+    else if (!state.openStep && $("workflow-form") && !$("side-panel").contains(document.activeElement)) openWorkflow();
   });
   // ---- live expressions ----
   // sampleData is what a preview evaluates against: the last run's inputs
@@ -558,6 +1047,23 @@ async function mount(page) {
   }
   const previewTimers = new WeakMap();
   const previewSeq = new WeakMap();
+  // A live preview that is a compile error is the field's error: it moves
+  // into the field's error list (as its first item), so that the problem
+  // is said once, where every field's errors are; a value moves back under
+  // the field.
+  function previewInErrors(out) {
+    const list = $("step-form")?.querySelector(`[data-error-for="${CSS.escape(out.dataset.previewFor)}"]`);
+    if (!list || out.parentElement?.parentElement === list) return;
+    const li = el("li", { class: "dz-preview-error" });
+    list.prepend(li);
+    li.append(out);
+  }
+  function previewBelowField(out, input) {
+    const li = out.closest("li.dz-preview-error");
+    if (!li) return;
+    input.after(out);
+    li.remove();
+  }
   async function preview(out) {
     const input = $("step-form")?.querySelector(`[name="${CSS.escape(out.dataset.previewFor)}"]`);
     if (!input) return;
@@ -565,6 +1071,7 @@ async function mount(page) {
     if (!source.trim()) {
       out.replaceChildren();
       delete out.dataset.state;
+      previewBelowField(out, input);
       return;
     }
     const step = state.def.steps.find((s) => s.id === $("step-form").dataset.step);
@@ -589,12 +1096,16 @@ async function mount(page) {
     if (b.problems.length) {
       out.dataset.state = "error";
       out.textContent = b.problems.join("; ");
+      previewInErrors(out);
+      renderFieldErrors(); // the error list leaves out what this now says
     } else if (b.evalError) {
       out.dataset.state = "eval-error";
       out.textContent = `With ${data.from}: ${b.evalError}`;
+      previewBelowField(out, input);
     } else {
       out.dataset.state = "value";
       out.textContent = `= ${describeValue(b.value)}  (with ${data.from})`;
+      previewBelowField(out, input);
     }
   }
   $("side-panel").addEventListener("input", (e) => {
@@ -711,12 +1222,19 @@ async function mount(page) {
       showSave("error", "Not submitted: " + errorProblems(res).map((p) => p.message).join("; "));
       return;
     }
+    origin.clear(); // submitted: the editing session is over
+    leaving = true;
     location.assign(`/templates/${encodeURIComponent(key)}`);
   });
 
   // ---- test run ----
   $("open-test-run")?.addEventListener("click", async () => {
     $("test-run").hidden = false;
+    // A run needs a saved version: with autosave off, say that starting
+    // one saves the local changes first.
+    const savesFirst = !state.autosave && state.dirty;
+    $("test-run-saves").hidden = !savesFirst;
+    $("test-run-form").querySelector("button[type=submit]").textContent = savesFirst ? "Save and start test run" : "Start test run";
     const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/inputs`, { json: state.def, accept: "text/html" });
     $("test-inputs").innerHTML = res.status === 200 ? res.body : "";
     ($("test-inputs").querySelector("[name]") || $("test-run-form").querySelector("button[type=submit]")).focus();
@@ -859,6 +1377,8 @@ async function mount(page) {
     if (open && state.def.steps.some((s) => s.id === open)) {
       designer.select(open);
       await openPanel(open);
+    } else {
+      await openWorkflow();
     }
   }
   restore().catch(() => {});

@@ -21,31 +21,57 @@ export function showCanvasError(container, message) {
   container.replaceChildren(p);
 }
 
-let designer = null;
+// fitWholeGraph fits a read-only graph and sizes its box to the graph.
+// The designer's Fit stops zooming out where labels would drop below 11 px
+// (ui-anchor behaviour 13), so a box of fixed height cut off the branches
+// and the join of a tall workflow. A page that only shows the graph can
+// instead give it the height it needs at a readable zoom (up to most of
+// the window; beyond that the canvas pans), and take less for a small one.
+const PAD = 40; // the designer's margin around a fitted graph
+export function fitWholeGraph(container, designer) {
+  designer.fit();
+  const viewport = container.querySelector(".bd-viewport");
+  const nodes = container.querySelectorAll(".bd-node");
+  if (!viewport || !nodes.length || !viewport.clientHeight) return;
+  let top = Infinity, bottom = -Infinity;
+  for (const n of nodes) {
+    const r = n.getBoundingClientRect();
+    top = Math.min(top, r.top);
+    bottom = Math.max(bottom, r.bottom);
+  }
+  // At the zoom Fit chose, the graph needs this much viewport height; the
+  // rest of the box (the toolbar, borders) stays as it is.
+  const chrome = container.offsetHeight - viewport.clientHeight;
+  const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+  const min = 12 * rem;
+  const max = Math.max(min, window.innerHeight * 0.8);
+  const want = Math.round(Math.min(max, Math.max(min, bottom - top + 2 * PAD + chrome)));
+  if (Math.abs(want - container.offsetHeight) < 4) return;
+  container.style.height = want + "px";
+  designer.fit();
+}
 
-// applyStatuses colours every node from the statuses the live part lists.
+let designer = null;
+// labelled lists the forEach steps whose edges carry item counts.
+const labelled = new Set();
+
+// applyStatuses colours every node from the statuses the live part lists,
+// and labels a forEach step's outgoing edges with its item counts (the
+// server renders them from the run record, so the label and the record agree).
 function applyStatuses() {
   if (!designer) return;
+  const seen = new Set();
   for (const el of document.querySelectorAll("#run-live [data-step-status]")) {
     const st = el.dataset.stepStatus;
     if (STATUSES.has(st)) designer.setRunStatus(el.dataset.step, st);
+    if (el.dataset.itemsSucceeded !== undefined) {
+      designer.setRunItems(el.dataset.step, { succeeded: Number(el.dataset.itemsSucceeded), failed: Number(el.dataset.itemsFailed) });
+      seen.add(el.dataset.step);
+    }
   }
-}
-
-// stopStreamWhenFinal detaches the event stream once the run has ended:
-// htmx's SSE extension closes a source whose element left the page.
-function stopStreamWhenFinal() {
-  const live = document.getElementById("run-live");
-  const stream = document.getElementById("run-stream");
-  if (!live || !stream || !live.hasAttribute("data-final") || !stream.hasAttribute("sse-connect")) return;
-  // Close the source before the element goes: once detached, the
-  // extension would only notice when the server ends the stream, and it
-  // reports that end as an error in the console.
-  window.htmx?.trigger(stream, "htmx:beforeCleanupElement");
-  const quiet = document.createElement("div");
-  quiet.id = "run-stream";
-  stream.replaceWith(quiet);
-  quiet.append(live);
+  for (const id of labelled) if (!seen.has(id)) designer.setRunItems(id, null);
+  labelled.clear();
+  for (const id of seen) labelled.add(id);
 }
 
 async function mountRunGraph(page) {
@@ -73,24 +99,30 @@ async function mountRunGraph(page) {
       step.scrollIntoView({ block: "nearest", behavior: "smooth" });
     });
     applyStatuses();
-    requestAnimationFrame(() => designer.fit());
-    // Fit again when the canvas changes size (a narrow screen turned, a window resized).
-    let lastWidth = container.clientWidth;
-    new ResizeObserver(() => {
-      if (Math.abs(container.clientWidth - lastWidth) < 40) return;
-      lastWidth = container.clientWidth;
-      designer.fit();
-    }).observe(container);
+    requestAnimationFrame(() => fitWholeGraph(container, designer));
+    refitOnResize(container, designer);
   } catch (err) {
     showCanvasError(container, "The graph could not be drawn: " + err.message);
   }
+}
+
+// refitOnResize fits again when the canvas gets narrower or wider (a
+// narrow screen turned, a window resized): auto-laid-out steps wrap to the
+// width, so the height the graph needs changes too. Height changes are
+// ours (fitWholeGraph) and are ignored.
+export function refitOnResize(container, designer) {
+  let lastWidth = container.clientWidth;
+  new ResizeObserver(() => {
+    if (Math.abs(container.clientWidth - lastWidth) < 40) return;
+    lastWidth = container.clientWidth;
+    fitWholeGraph(container, designer);
+  }).observe(container);
 }
 
 function init() {
   const page = document.getElementById("run-page");
   if (!page) return;
   mountRunGraph(page);
-  stopStreamWhenFinal();
 }
 
 document.addEventListener("DOMContentLoaded", init);
@@ -98,7 +130,7 @@ document.addEventListener("DOMContentLoaded", init);
 document.addEventListener("htmx:afterSettle", () => {
   if (!document.getElementById("run-page")) return;
   applyStatuses();
-  stopStreamWhenFinal();
+  refreshIfBehind();
 });
 
 // Colour a node as soon as its event arrives, before the refreshed live
@@ -114,21 +146,25 @@ document.addEventListener("htmx:sseMessage", (e) => {
   if (ev.stepId && STATUSES.has(ev.status)) designer.setRunStatus(ev.stepId, ev.status);
 });
 
-const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "rolled_back"]);
-
-// The server ends a run's stream after its final event; closing it first
-// keeps the browser from reporting the end as a connection error and from
-// reconnecting to a finished run.
-document.addEventListener("htmx:sseMessage", (e) => {
-  const stream = document.getElementById("run-stream");
-  if (!stream || !stream.hasAttribute("sse-connect") || typeof e.detail?.data !== "string") return;
-  let ev;
-  try {
-    ev = JSON.parse(e.detail.data);
-  } catch {
-    return;
-  }
-  if (ev.type?.startsWith("run.") && FINAL.has(ev.status)) window.htmx.trigger(stream, "htmx:beforeCleanupElement");
+// The run's stream closes on the server's "end" message (sse-close on
+// #run-stream), which comes only once the run has finished. The live part
+// refreshes on the run's final event, but an event that arrives while an
+// action's answer (cancel, signal) is being swapped in finds no listener:
+// the old part is gone and the new one not yet wired. So once the stream
+// has ended, a live part that does not show a final state is refreshed
+// (a few times at most, in case the server disagrees).
+let streamEnded = false;
+let catchUps = 0;
+function refreshIfBehind() {
+  const live = document.getElementById("run-live");
+  if (!streamEnded || !live || live.hasAttribute("data-final") || live.classList.contains("htmx-request") || catchUps >= 3) return;
+  catchUps++;
+  window.htmx?.trigger(live, "refresh");
+}
+document.addEventListener("htmx:sseClose", (e) => {
+  if (e.target?.id !== "run-stream" || e.detail?.type !== "message") return;
+  streamEnded = true;
+  refreshIfBehind();
 });
 
 // Leaving the page closes its event streams first, so that the browser

@@ -388,6 +388,19 @@ func exerciseSessions(t *testing.T, st *store.Store) {
 	wantCode(t, st.DeleteSession(ctx, sess.ID), models.NotFound, "delete deleted session")
 	_, _, err = st.SessionByHash(ctx, "sess-1", t0)
 	wantCode(t, err, models.NotFound, "deleted session")
+
+	// A new password ends every session of that user, and only of that user.
+	bob := mustUser(t, st, "bob-sessions")
+	for i, u := range []int64{ann.ID, ann.ID, bob.ID} {
+		must(t, st.CreateSession(ctx, &models.Session{UserID: u, Hash: fmt.Sprintf("pw-%d", i), ExpiresAt: exp}), "create session")
+	}
+	must(t, st.SetUserPassword(ctx, ann.ID, "another-hash"), "set password")
+	for _, h := range []string{"pw-0", "pw-1"} {
+		_, _, err = st.SessionByHash(ctx, h, t0)
+		wantCode(t, err, models.NotFound, "session signed in with the old password")
+	}
+	_, _, err = st.SessionByHash(ctx, "pw-2", t0)
+	must(t, err, "another user's session survives a password change")
 }
 
 func exerciseLoginFailures(t *testing.T, st *store.Store) {

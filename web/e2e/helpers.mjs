@@ -1,0 +1,39 @@
+// Helpers shared by the browser tests: signing in as admin, calling the
+// JSON API from inside a page, and dragging with the mouse.
+import { adminPassword } from "./server.mjs";
+
+// signInAdmin signs page in as admin from the templates page.
+export async function signInAdmin(page, baseURL) {
+  await page.goto(baseURL + "/templates");
+  await page.fill("[data-testid=login-username]", "admin");
+  await page.fill("[data-testid=login-password]", adminPassword);
+  await page.click("[data-testid=login-submit]");
+  await page.waitForURL(/\/templates$/);
+}
+
+// api calls the JSON API from inside the page, with its session and CSRF
+// token, and resolves to {status, body} (body parsed when it is JSON).
+export function api(page, method, path, body) {
+  return page.evaluate(async ([method, path, body]) => {
+    const csrf = JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || "";
+    const res = await fetch(path, {
+      method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed = text;
+    try { parsed = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, body: parsed };
+  }, [method, path, body]);
+}
+
+// dragTo drags with the mouse from one point to another in a few steps,
+// as a hand would, so pointer-move handlers see the way in between.
+export async function dragTo(page, from, to) {
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  await page.mouse.move((from.x + to.x) / 2, (from.y + to.y) / 2, { steps: 4 });
+  await page.mouse.move(to.x, to.y, { steps: 4 });
+  await page.mouse.up();
+}

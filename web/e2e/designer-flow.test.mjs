@@ -213,7 +213,7 @@ test("design, save, reload, test-run live and submit a branching workflow", { sk
   await page.click("[data-testid=open-test-run]");
   await page.getByTestId("no-inputs").waitFor();
   await page.click("[data-testid=test-run-start]");
-  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded]", { timeout: 30_000 });
+  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded][data-settled]", { timeout: 30_000 });
   for (const id of ["start", "http_1", "if_1", "log_1", "set_1"]) {
     await page.waitForSelector(`[data-testid=node-${id}][data-status=succeeded]`);
   }

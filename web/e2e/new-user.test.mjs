@@ -240,7 +240,7 @@ async function journey(t) {
   await admin.click("[data-testid=open-test-run]");
   await admin.waitForSelector("[data-testid=test-inputs] input");
   await admin.click("[data-testid=test-run-start]");
-  await admin.waitForSelector("[data-testid=test-run-status][data-status=succeeded]", { timeout: 60_000 });
+  await admin.waitForSelector("[data-testid=test-run-status][data-status=succeeded][data-settled]", { timeout: 60_000 });
   for (const id of ["start", "http_1", "wait_1", "wait_2", "set_1", "if_1", "log_1", "log_3"]) {
     await admin.waitForSelector(`[data-testid=node-${id}][data-status=succeeded]`);
   }

@@ -452,7 +452,7 @@ test("9. node states are distinct by colour, icon and text, and change live", { 
   await page.click("[data-testid=open-test-run]");
   await page.fill("[data-testid='field-inputs.amount']", "3");
   await page.click("[data-testid=test-run-start]");
-  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded]");
+  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded][data-settled]");
   const states = await page.evaluate(() => Object.fromEntries(["start", "check", "big", "small", "done"].map((id) => {
     const n = document.querySelector(`[data-testid=node-${id}]`);
     const s = n.querySelector(".bd-status");
@@ -481,7 +481,7 @@ test("9b. edges show the path taken; a branch not taken is faded", { skip }, asy
   await page.click("[data-testid=open-test-run]");
   await page.fill("[data-testid='field-inputs.amount']", "3");
   await page.click("[data-testid=test-run-start]");
-  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded]");
+  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded][data-settled]");
   const cls = (key) => page.getAttribute(`[data-testid=edge-${key}]`, "class");
   for (const key of ["start-check", "check-small", "small-done"]) assert.match(await cls(key), /bd-taken/, `${key} is on the path taken`);
   for (const key of ["check-big", "big-done"]) {
@@ -499,7 +499,7 @@ test("9c. forEach item counts on the parallel step's edge", { skip }, async (t) 
   await openDesigner(page, "anchor-each", 2);
   await page.click("[data-testid=open-test-run]");
   await page.click("[data-testid=test-run-start]");
-  await page.waitForFunction(() => ["failed", "succeeded"].includes(document.querySelector("[data-testid=test-run-status]")?.dataset.status));
+  await page.waitForSelector("[data-testid=test-run-status][data-settled]");
   await page.waitForSelector("[data-testid=items-spread-after]");
   const label = (await page.textContent("[data-testid=items-spread-after]")).trim();
   const record = await page.evaluate(async () => {
@@ -580,7 +580,7 @@ test("10. a failed node: outlined, one click to its error, escaped once", { skip
   await openDesigner(page, "anchor-fail", 2);
   await page.click("[data-testid=open-test-run]");
   await page.click("[data-testid=test-run-start]");
-  await page.waitForSelector("[data-testid=test-run-status][data-status=failed]");
+  await page.waitForSelector("[data-testid=test-run-status][data-status=failed][data-settled]");
   const node = page.locator("[data-testid=node-limit]");
   assert.match(await page.textContent("[data-testid=status-limit]"), /failed/);
   assert.match(await node.getAttribute("class"), /failed/, "the node carries the failed state");
@@ -604,7 +604,7 @@ test("10b. a failed step shows a hint, its input and its output", { skip }, asyn
   await openDesigner(page, "anchor-fail", 2);
   await page.click("[data-testid=open-test-run]");
   await page.click("[data-testid=test-run-start]");
-  await page.waitForSelector("[data-testid=test-run-status][data-status=failed]");
+  await page.waitForSelector("[data-testid=test-run-status][data-status=failed][data-settled]");
   await page.click("[data-testid=node-limit]");
   await page.waitForSelector("[data-testid=run-step-hint]");
   const hint = await page.textContent("[data-testid=run-step-hint]");
@@ -864,7 +864,7 @@ test("15. after a reload, positions, panels and the last run's colours come back
   await page.click("[data-testid=open-test-run]");
   await page.fill("[data-testid='field-inputs.amount']", "50");
   await page.click("[data-testid=test-run-start]");
-  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded]");
+  await page.waitForSelector("[data-testid=test-run-status][data-status=succeeded][data-settled]");
   await page.click("[data-testid=node-check]");
   await page.waitForSelector("#step-form[data-step=check]");
   await page.click("[data-testid=toggle-code]");

@@ -1334,6 +1334,9 @@ async function mount(page) {
       current.record = res.body;
       for (const s of res.body.steps || []) showStep(s);
     }
+    // Every step now shows the stored record's state (skipped ones
+    // included, which no live event announces).
+    current.settled = true;
     renderRunSummary();
     if (state.openStep) showStepRun(state.openStep);
   }
@@ -1344,7 +1347,7 @@ async function mount(page) {
     const r = state.run.record;
     box.hidden = false;
     const head = el("div", { class: "dz-run-head" },
-      el("strong", {}, "Test run "), el("span", { class: "badge run-" + r.status, "data-testid": "test-run-status", "data-status": r.status }, r.status.replace("_", " ")),
+      el("strong", {}, "Test run "), el("span", { class: "badge run-" + r.status, "data-testid": "test-run-status", "data-status": r.status, "data-settled": state.run.settled === true }, r.status.replace("_", " ")),
       " ", el("a", { href: `/runs/${encodeURIComponent(r.id)}` }, "Open the run page"));
     const hint = el("p", { class: "muted" }, state.run.final ? "Click a step to see its output or error." : "Watching live…");
     const kids = [head, hint];

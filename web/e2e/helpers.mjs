@@ -1,6 +1,13 @@
 // Helpers shared by the browser tests: signing in as admin, calling the
 // JSON API from inside a page, and dragging with the mouse.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { adminPassword } from "./server.mjs";
+
+// shots is where the tests save screenshots (git-ignored, kept by CI).
+export const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
 
 // signInAdmin signs page in as admin from the templates page.
 export async function signInAdmin(page, baseURL) {
@@ -37,3 +44,28 @@ export async function dragTo(page, from, to) {
   await page.mouse.move(to.x, to.y, { steps: 4 });
   await page.mouse.up();
 }
+
+// watchedPage opens a tab in a fresh context of browser (or in context,
+// which the caller then closes) that records console and page errors in
+// page.problems. When the test fails or the page logged an error, a
+// screenshot named <prefix>-failed-<test name>.png is kept.
+export async function watchedPage(t, browser, { prefix, viewport = { width: 1280, height: 800 }, storageState, context } = {}) {
+  const ctx = context || await browser.newContext({ viewport, ...(storageState ? { storageState } : {}) });
+  const page = await ctx.newPage();
+  page.problems = [];
+  page.on("pageerror", (e) => page.problems.push("page error: " + e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error") page.problems.push(`console: ${m.text()} (${page.url()})`);
+  });
+  t.after(async () => {
+    if (page.problems.length || t.failed) {
+      mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: join(shots, `${prefix}-failed-` + t.name.replace(/\W+/g, "-").slice(0, 60) + ".png"), fullPage: true }).catch(() => {});
+    }
+    if (!context) await ctx.close();
+  });
+  return page;
+}
+
+// noErrors asserts that a watchedPage logged no console or page error.
+export const noErrors = (page) => assert.deepEqual(page.problems, [], "no console or page errors");

@@ -13,14 +13,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath } from "./server.mjs";
-import { api, signInAdmin } from "./helpers.mjs";
+import { api, noErrors, shots, signInAdmin, watchedPage } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
-const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
 let server, browser, storageState;
 
 // Three steps in a row; each test edits its own template.
@@ -54,30 +52,13 @@ after(async () => {
   await server?.stop();
 });
 
-async function newPage(t, viewport = { width: 1280, height: 800 }) {
-  const ctx = await browser.newContext({ viewport, storageState });
-  const page = await ctx.newPage();
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push("page error: " + e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.problems.push(`console: ${m.text()} (${page.url()})`);
-  });
-  t.after(async () => {
-    if (page.problems.length || t.failed) {
-      mkdirSync(shots, { recursive: true });
-      await page.screenshot({ path: join(shots, "saved-failed-" + t.name.replace(/\W+/g, "-").slice(0, 60) + ".png"), fullPage: true }).catch(() => {});
-    }
-    await ctx.close();
-  });
-  return page;
-}
+const newPage = (t, viewport) => watchedPage(t, browser, { prefix: "saved", viewport, storageState });
 
 async function shot(page, name) {
   mkdirSync(shots, { recursive: true });
   await page.screenshot({ path: join(shots, name + ".png") });
 }
 
-const noErrors = (page) => assert.deepEqual(page.problems, [], "no console or page errors");
 
 async function openDesigner(page, key) {
   await page.goto(`${server.url}/templates/${key}/design`);

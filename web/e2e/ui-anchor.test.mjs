@@ -11,14 +11,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath } from "./server.mjs";
-import { api, dragTo, signInAdmin } from "./helpers.mjs";
+import { api, dragTo, noErrors, shots, signInAdmin, watchedPage } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
-const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
 let server, browser, storageState;
 const figures = [];
 const figure = (n, text) => {
@@ -94,25 +92,8 @@ after(async () => {
 
 // newPage opens a signed-in tab in a fresh context (its own cache and
 // storage unless a context is given) that records console and page errors.
-async function newPage(t, { viewport = { width: 1280, height: 800 }, context, signedIn = true } = {}) {
-  const ctx = context || await browser.newContext({ viewport, ...(signedIn ? { storageState } : {}) });
-  const page = await ctx.newPage();
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push("page error: " + e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.problems.push(`console: ${m.text()} (${page.url()})`);
-  });
-  t.after(async () => {
-    if (page.problems.length || t.failed) {
-      mkdirSync(shots, { recursive: true });
-      await page.screenshot({ path: join(shots, "anchor-failed-" + t.name.replace(/\W+/g, "-").slice(0, 60) + ".png"), fullPage: true }).catch(() => {});
-    }
-    if (!context) await ctx.close();
-  });
-  return page;
-}
-
-const noErrors = (page) => assert.deepEqual(page.problems, [], "no console or page errors");
+const newPage = (t, { viewport, context, signedIn = true } = {}) =>
+  watchedPage(t, browser, { prefix: "anchor", viewport, context, storageState: signedIn ? storageState : undefined });
 
 async function openDesigner(page, key = "anchor", n = anchor.steps.length) {
   await page.goto(`${server.url}/templates/${key}/design`);

@@ -12,15 +12,11 @@
 //   node --test --test-concurrency=1 web/e2e/workflow-panel.test.mjs
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
-import { join, dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath } from "./server.mjs";
-import { api, signInAdmin } from "./helpers.mjs";
+import { api, noErrors, signInAdmin, watchedPage } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
-const shots = join(dirname(fileURLToPath(import.meta.url)), "screenshots");
 let server, browser, storageState;
 
 const definition = (id) => ({
@@ -50,25 +46,8 @@ after(async () => {
   await server?.stop();
 });
 
-async function newPage(t) {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, storageState });
-  const page = await ctx.newPage();
-  page.problems = [];
-  page.on("pageerror", (e) => page.problems.push("page error: " + e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error") page.problems.push(`console: ${m.text()} (${page.url()})`);
-  });
-  t.after(async () => {
-    if (page.problems.length || t.failed) {
-      mkdirSync(shots, { recursive: true });
-      await page.screenshot({ path: join(shots, "workflow-failed-" + t.name.replace(/\W+/g, "-").slice(0, 60) + ".png"), fullPage: true }).catch(() => {});
-    }
-    await ctx.close();
-  });
-  return page;
-}
+const newPage = (t) => watchedPage(t, browser, { prefix: "workflow", storageState });
 
-const noErrors = (page) => assert.deepEqual(page.problems, [], "no console or page errors");
 
 async function openDesigner(page, key) {
   await page.goto(`${server.url}/templates/${key}/design`);

@@ -7,7 +7,8 @@
 //   - a session that began on a submitted version: its first save opens a
 //     new draft, and discarding deletes that draft again;
 //   - autosave off: a change stays local ("Unsaved changes"), leaving asks,
-//     a reload drops it, and the switch survives the reload.
+//     a reload drops it, and the switch survives the reload;
+//   - Ctrl+S right after an edit, on a slow server, still saves.
 //
 //   node --test --test-concurrency=1 web/e2e/saved-state.test.mjs
 import { test, before, after } from "node:test";
@@ -37,7 +38,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   const page = await browser.newPage();
   await signInAdmin(page, server.url);
-  for (const key of ["saved-on", "saved-new", "saved-off"]) {
+  for (const key of ["saved-on", "saved-new", "saved-off", "saved-slow"]) {
     const r = await api(page, "POST", "/api/v1/templates", small(key));
     assert.equal(r.status, 201, `create ${key}: ${JSON.stringify(r.body)}`);
   }
@@ -79,7 +80,19 @@ const stored = async (page, key, n) => {
 };
 const stepOf = (def, id) => def.steps.find((s) => s.id === id);
 const saveText = (page) => page.textContent("[data-testid=save-state]");
-const waitState = (page, state) => page.waitForSelector(`[data-testid=save-state][data-state=${state}]`, { timeout: 15_000 });
+// waitState waits for the save state; when it does not come, the error
+// says which state and words the bar showed instead.
+async function waitState(page, state) {
+  try {
+    await page.waitForSelector(`[data-testid=save-state][data-state=${state}]`, { timeout: 15_000 });
+  } catch (err) {
+    const shown = await page.evaluate(() => {
+      const el = document.querySelector("[data-testid=save-state]");
+      return el && `${el.dataset.state}: ${el.textContent.trim()}`;
+    }).catch(() => "unknown");
+    throw new Error(`save state ${state} did not come; the bar shows ${shown}`, { cause: err });
+  }
+}
 
 test("autosave on: saved, counted since opening, discarded after a question, one undo step", { skip, timeout: 120_000 }, async (t) => {
   const page = await newPage(t);
@@ -224,6 +237,31 @@ test("autosave off: changes stay local, leaving asks, a reload drops them, the s
   await page.keyboard.press("Control+s");
   await waitState(page, "saved");
   assert.ok(stepOf(await stored(page, "saved-off", 1), "first").position, "Ctrl+S saved the change");
+  noErrors(page);
+});
+
+// The edit's own check starts 250 ms after it; a save pressed before then
+// checks first too, and a slow server keeps both checks on their way at
+// once. The save must wait for its check, not take the newer one's start
+// as "the server cannot be reached" (a CI failure under load).
+test("Ctrl+S pressed while the edit's own check is on its way still saves", { skip, timeout: 60_000 }, async (t) => {
+  const page = await newPage(t);
+  await openDesigner(page, "saved-slow");
+  const sw = page.getByRole("switch", { name: "Autosave" });
+  await sw.uncheck();
+  let checks = 0;
+  await page.route("**/design/problems", async (route) => {
+    checks++;
+    await new Promise((r) => setTimeout(r, 900));
+    await route.continue();
+  });
+  await page.click("[data-testid=node-second]");
+  await page.keyboard.press("Shift+ArrowDown");
+  await page.keyboard.press("Control+s");
+  await waitState(page, "saved");
+  assert.ok(checks >= 2, `the save's check and the edit's check both went out: ${checks}`);
+  assert.ok(stepOf(await stored(page, "saved-slow", 1), "second").position, "Ctrl+S saved the change");
+  await sw.check(); // leave the remembered switch as other tests expect it
   noErrors(page);
 });
 

@@ -479,6 +479,8 @@ async function mount(page) {
     });
   }
 
+  // validate asks the server for the draft's problems and shows them. It
+  // returns them, or undefined when the server cannot be reached.
   async function validate() {
     const seq = ++validateSeq;
     let problems;
@@ -488,7 +490,10 @@ async function mount(page) {
     } catch {
       return; // offline: the save reports it
     }
-    if (seq !== validateSeq) return; // a newer change is being checked
+    // A newer change is being checked: its answer is the one to show. The
+    // caller still gets this one (a save waiting on it must not read the
+    // newer check's start as the server being unreachable).
+    if (seq !== validateSeq) return problems;
     state.problems = problems;
     designer.setProblems(problems);
     renderProblems();

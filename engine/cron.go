@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,8 +26,14 @@ type ScheduleSource interface {
 	// whether this caller won it: the guard against firing twice, across
 	// restarts and across instances sharing the database.
 	ClaimScheduleFire(ctx context.Context, scheduleID int64, fireAt time.Time) (bool, error)
+	// SkipScheduleFire claims a fire time the overlap policy skipped, so
+	// that no instance fires it later (not even as a missed time).
+	SkipScheduleFire(ctx context.Context, scheduleID int64, fireAt time.Time) (bool, error)
 	SetScheduleFireRun(ctx context.Context, scheduleID int64, fireAt time.Time, runID string) error
+	// LastScheduleFire is the latest claimed fire that started a run.
 	LastScheduleFire(ctx context.Context, scheduleID int64) (*models.ScheduleFire, error)
+	// ScheduleFires lists claimed fires, skipped ones included, newest first.
+	ScheduleFires(ctx context.Context, scheduleID int64, limit int) ([]models.ScheduleFire, error)
 }
 
 // RunStarter starts and reads runs; *Launcher satisfies it.
@@ -46,13 +53,31 @@ type SchedulerConfig struct {
 	// that changes made through another instance take effect; default 1m.
 	// Changes made through this instance take effect at once (Reload).
 	ResyncEvery time.Duration
+	// CatchUpLimit is the most missed fire times one schedule with catch-up
+	// policy "all" fires when the scheduler starts (the most recent ones);
+	// default DefaultCatchUpLimit.
+	CatchUpLimit int
+	// CatchUpWindow is how far back missed fire times are caught up:
+	// older ones are lost whatever the policy; default DefaultCatchUpWindow.
+	CatchUpWindow time.Duration
 }
+
+// Bounds of the catch-up on start: a long outage must not turn into an
+// unbounded burst of runs.
+const (
+	DefaultCatchUpLimit  = 100
+	DefaultCatchUpWindow = 7 * 24 * time.Hour
+	// maxCatchUpSteps bounds the walk over a window's fire times (a
+	// per-second cron has 604,800 in a week), so a start never stalls on it.
+	maxCatchUpSteps = 1_000_000
+)
 
 // Scheduler starts runs of templates on their schedules, with gocron v2: a
 // cron expression in a time zone, enable/disable, an overlap policy, and
 // no double firing (each fire time is claimed in the store before the run
-// starts, so a restart or a second instance cannot fire it again). Fire
-// times missed while no instance was running are not caught up.
+// starts, so a restart or a second instance cannot fire it again). When it
+// starts, it catches up fire times missed while no instance was running, as
+// each schedule's catch-up policy says (see CatchUp).
 type Scheduler struct {
 	src   ScheduleSource
 	runs  RunStarter
@@ -67,6 +92,8 @@ type Scheduler struct {
 	mu   sync.Mutex
 	jobs map[int64]*cronEntry
 
+	catchUps sync.WaitGroup // the catch-up Start began, which Stop awaits
+
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -76,6 +103,7 @@ type cronEntry struct {
 	job     gocron.Job
 	sched   models.Schedule
 	spec    gocron.Cron // to compute the fire time a run belongs to
+	armedAt time.Time   // gocron fires after it; CatchUp up to it
 	mu      sync.Mutex
 	lastDue time.Time // the latest fire time handled (or when armed)
 }
@@ -90,6 +118,12 @@ func NewScheduler(src ScheduleSource, runs RunStarter, cfg SchedulerConfig) (*Sc
 	}
 	if cfg.ResyncEvery <= 0 {
 		cfg.ResyncEvery = time.Minute
+	}
+	if cfg.CatchUpLimit <= 0 {
+		cfg.CatchUpLimit = DefaultCatchUpLimit
+	}
+	if cfg.CatchUpWindow <= 0 {
+		cfg.CatchUpWindow = DefaultCatchUpWindow
 	}
 	gs, err := gocron.NewScheduler(gocron.WithClock(cfg.Clock), gocron.WithLocation(time.UTC))
 	if err != nil {
@@ -129,11 +163,20 @@ func (s *Scheduler) Check(expr, tz string) error {
 	return nil
 }
 
-// Start arms every enabled schedule and starts firing. Call Stop to end.
+// Start arms every enabled schedule and starts firing, and catches up
+// missed fire times in the background (CatchUp). Call Stop to end.
 func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.sync(ctx); err != nil {
 		return err
 	}
+	// Each job was armed at its own "now" (cronEntry.armedAt) and fires
+	// only after it, so the catch-up, which stops at that time, and gocron
+	// never both handle a time; the claims would stop a double fire anyway.
+	s.catchUps.Add(1)
+	go func() {
+		defer s.catchUps.Done()
+		s.CatchUp(s.ctx)
+	}()
 	_, err := s.gs.NewJob(gocron.DurationJob(s.cfg.ResyncEvery), gocron.NewTask(func() {
 		if err := s.sync(s.ctx); err != nil && s.ctx.Err() == nil {
 			s.log.Error("re-read schedules", "err", err)
@@ -155,6 +198,7 @@ func (s *Scheduler) Stop() error {
 		// Shutdown waits for the fires in progress (whose context the
 		// cancel above ends) before it returns.
 		s.stopErr = s.gs.Shutdown()
+		s.catchUps.Wait()
 	})
 	return s.stopErr
 }
@@ -225,7 +269,8 @@ func (s *Scheduler) arm(sc models.Schedule) error {
 	if err := spec.IsValid(tab, time.UTC, s.clock.Now()); err != nil {
 		return fmt.Errorf("cron %q in %s: %w", sc.Cron, sc.TimeZone, err)
 	}
-	ent := &cronEntry{sched: sc, spec: spec, lastDue: s.clock.Now()}
+	armedAt := s.clock.Now()
+	ent := &cronEntry{sched: sc, spec: spec, armedAt: armedAt, lastDue: armedAt}
 	id := sc.ID
 	job, err := s.gs.NewJob(gocron.CronJob(tab, sec), gocron.NewTask(func() { s.fired(id, ent) }),
 		gocron.WithName(fmt.Sprintf("schedule-%d", sc.ID)))
@@ -296,9 +341,15 @@ func (s *Scheduler) fired(id int64, ent *cronEntry) {
 
 // Fire starts the run of schedule sc for fire time at, unless the fire was
 // claimed before (by this or another instance, before or after a restart)
-// or the overlap policy is skip and the previous fire's run is unfinished.
-// It returns the run's id, or "" when nothing started.
+// or the overlap policy is skip and the previous fire's run is unfinished
+// (the time is then claimed as skipped). It returns the run's id, or ""
+// when nothing started.
 func (s *Scheduler) Fire(ctx context.Context, sc models.Schedule, at time.Time) (string, error) {
+	return s.fire(ctx, sc, at, false)
+}
+
+// fire is Fire; caughtUp marks a missed time fired late, for the log.
+func (s *Scheduler) fire(ctx context.Context, sc models.Schedule, at time.Time, caughtUp bool) (string, error) {
 	at = at.UTC()
 	if sc.Overlap != models.OverlapAllow {
 		busy, err := s.previousActive(ctx, sc.ID)
@@ -306,7 +357,12 @@ func (s *Scheduler) Fire(ctx context.Context, sc models.Schedule, at time.Time) 
 			return "", err
 		}
 		if busy != "" {
-			s.log.Info("schedule skipped: its previous run has not finished", "schedule", sc.ID, "template", sc.Template, "fire_at", at, "run", busy)
+			won, err := s.src.SkipScheduleFire(ctx, sc.ID, at)
+			if err != nil || !won {
+				return "", err
+			}
+			s.log.Info("schedule skipped: its previous run has not finished", "schedule", sc.ID, "template", sc.Template,
+				"fire_at", at, "run", busy, "caught_up", caughtUp)
 			return "", nil
 		}
 	}
@@ -321,11 +377,116 @@ func (s *Scheduler) Fire(ctx context.Context, sc models.Schedule, at time.Time) 
 	if err != nil {
 		return "", fmt.Errorf("start run of %q: %w", sc.Template, err)
 	}
-	if err := s.src.SetScheduleFireRun(ctx, sc.ID, at, run.ID); err != nil {
+	// The run has started: record it even when Stop has just cancelled
+	// ctx, or the fire would name no run.
+	if err := s.src.SetScheduleFireRun(context.WithoutCancel(ctx), sc.ID, at, run.ID); err != nil {
 		return run.ID, fmt.Errorf("record run %s of schedule %d: %w", run.ID, sc.ID, err)
 	}
-	s.log.Info("schedule fired", "schedule", sc.ID, "template", sc.Template, "fire_at", at, "run", run.ID)
+	s.log.Info("schedule fired", "schedule", sc.ID, "template", sc.Template, "fire_at", at, "run", run.ID, "caught_up", caughtUp)
 	return run.ID, nil
+}
+
+// CatchUp fires, for each armed schedule, the fire times missed while no
+// instance was running, as its catch-up policy says: none, the most recent
+// one ("latest"), or each one oldest first ("all", at most CatchUpLimit, the
+// most recent ones). Missed times are those after the schedule's latest
+// claimed fire (or its last change, when later: a schedule that was
+// disabled or changed since misses nothing before that) and up to the time
+// it was armed, within CatchUpWindow. Each goes through Fire: claimed once
+// across instances, with the overlap policy applied. Start calls it; it
+// returns when done or when ctx ends.
+func (s *Scheduler) CatchUp(ctx context.Context) {
+	s.mu.Lock()
+	ents := make([]*cronEntry, 0, len(s.jobs))
+	for _, ent := range s.jobs {
+		ents = append(ents, ent)
+	}
+	s.mu.Unlock()
+	for _, ent := range ents {
+		if ctx.Err() != nil {
+			return
+		}
+		ent.mu.Lock()
+		sc := ent.sched
+		ent.mu.Unlock()
+		if sc.CatchUp != models.CatchUpLatest && sc.CatchUp != models.CatchUpAll {
+			continue
+		}
+		if err := s.catchUp(ctx, sc, ent); err != nil && ctx.Err() == nil {
+			s.log.Error("schedule catch-up", "schedule", sc.ID, "template", sc.Template, "err", err)
+		}
+	}
+}
+
+func (s *Scheduler) catchUp(ctx context.Context, sc models.Schedule, ent *cronEntry) error {
+	after, err := s.lastHandled(ctx, sc)
+	if err != nil {
+		return err
+	}
+	limit := s.cfg.CatchUpLimit
+	if sc.CatchUp == models.CatchUpLatest {
+		limit = 1
+	}
+	missed, total, windowStart := missedFires(ent.spec, after, ent.armedAt, s.cfg.CatchUpWindow, limit)
+	if total == 0 {
+		return nil
+	}
+	s.log.Info("schedule catching up missed fire times", "schedule", sc.ID, "template", sc.Template,
+		"policy", string(sc.CatchUp), "missed", total, "firing", len(missed), "from", missed[0], "to", missed[len(missed)-1],
+		"last_handled", after, "window_start", windowStart)
+	for _, at := range missed {
+		if _, err := s.fire(ctx, sc, at, true); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			// One failed start (say, the template lost its approved
+			// version) is logged; the other missed times still get theirs.
+			s.log.Error("schedule fire", "schedule", sc.ID, "template", sc.Template, "fire_at", at, "caught_up", true, "err", err)
+		}
+	}
+	return nil
+}
+
+// lastHandled is the time after which a schedule's fire times count as
+// missed: its latest claimed fire (skipped ones too), its LastFireAt (which
+// outlives pruned claims), or its last change, whichever is latest.
+func (s *Scheduler) lastHandled(ctx context.Context, sc models.Schedule) (time.Time, error) {
+	after := sc.UpdatedAt
+	if sc.LastFireAt != nil && sc.LastFireAt.After(after) {
+		after = *sc.LastFireAt
+	}
+	fires, err := s.src.ScheduleFires(ctx, sc.ID, 1)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the latest fire of schedule %d: %w", sc.ID, err)
+	}
+	if len(fires) > 0 && fires[0].FireAt.After(after) {
+		after = fires[0].FireAt
+	}
+	return after.UTC(), nil
+}
+
+// missedFires returns the fire times of spec after after and up to until,
+// no older than window before until: the latest limit of them, oldest
+// first, with how many there were in all and where the window began.
+func missedFires(spec gocron.Cron, after, until time.Time, window time.Duration, limit int) (latest []time.Time, total int, windowStart time.Time) {
+	windowStart = until.Add(-window)
+	from := after
+	if from.Before(windowStart) {
+		from = windowStart
+	}
+	ring := make([]time.Time, 0, min(limit, 1024))
+	next := 0 // where the next time goes once ring is full
+	for t, steps := spec.Next(from), 0; !t.IsZero() && !t.After(until) && steps < maxCatchUpSteps; t, steps = spec.Next(t), steps+1 {
+		total++
+		if len(ring) < limit {
+			ring = append(ring, t.UTC())
+			continue
+		}
+		ring[next] = t.UTC()
+		next = (next + 1) % limit
+	}
+	latest = slices.Concat(ring[next:], ring[:next])
+	return latest, total, windowStart
 }
 
 // previousActive returns the id of the previous fire's run when it has not

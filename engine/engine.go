@@ -154,6 +154,11 @@ type Engine struct {
 	resumeWake chan struct{}
 	resumeDone chan struct{}
 
+	// finishes counts runs that left memory after their final commit
+	// (finished), so that ListRuns can tell when a run it read from the
+	// store finished while it read.
+	finishes atomic.Uint64
+
 	started   atomic.Bool
 	stopping  atomic.Bool
 	actions   sync.WaitGroup // action goroutines
@@ -330,18 +335,32 @@ func (e *Engine) Run(ctx context.Context, id string) (models.Run, error) {
 // ListRuns lists runs, newest first, without their steps. The cursor for the
 // next page is the ID of the last run returned.
 func (e *Engine) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error) {
-	runs, err := e.store.ListRuns(ctx, f)
-	if err != nil {
-		return nil, err
-	}
-	// A run in progress is newer in memory than in the store.
-	for i := range runs {
-		if rs := e.active(runs[i].ID); rs != nil {
-			rs.mu.Lock()
-			rec := rs.row.Run
-			rs.mu.Unlock()
-			rec.Steps = nil
-			runs[i] = rec
+	var runs []models.Run
+	// A run that was in memory while the store was read, and finished
+	// before it was looked up here, would show its stored state from
+	// before its final commit (a cancelled run listed as waiting). Its
+	// final state is committed before it leaves memory, so reading again
+	// once shows it; under a steady stream of finishes the second read is
+	// kept as it is.
+	for try := 0; try < 2; try++ {
+		finishes := e.finishes.Load()
+		var err error
+		runs, err = e.store.ListRuns(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		// A run in progress is newer in memory than in the store.
+		for i := range runs {
+			if rs := e.active(runs[i].ID); rs != nil {
+				rs.mu.Lock()
+				rec := rs.row.Run
+				rs.mu.Unlock()
+				rec.Steps = nil
+				runs[i] = rec
+			}
+		}
+		if e.finishes.Load() == finishes {
+			break
 		}
 	}
 	return runs, nil
@@ -471,6 +490,7 @@ func (e *Engine) active(id string) *runState {
 func (e *Engine) finished(rec models.Run) {
 	e.mu.Lock()
 	delete(e.runs, rec.ID)
+	e.finishes.Add(1)
 	ws := e.waiters[rec.ID]
 	delete(e.waiters, rec.ID)
 	parent := e.children[rec.ID]

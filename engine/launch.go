@@ -4,6 +4,7 @@ import (
 	clist "container/list"
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/baton-run/baton/models"
@@ -29,6 +30,10 @@ type LauncherConfig struct {
 	// launcher compiles; give the engine the same (Config.Limits) so that
 	// resumed runs keep them.
 	Limits Limits
+	// Logger receives a line for every run the launcher starts, retries or
+	// reruns, with the id of the HTTP request behind it when the context
+	// carries one (models.RequestIDFrom). Default: the engine's Logger.
+	Logger *slog.Logger
 }
 
 // DefaultMaxActiveRuns is the default per-template cap on unfinished runs.
@@ -180,12 +185,52 @@ func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run
 	mu.Lock()
 	defer mu.Unlock()
 	if err := l.checkActive(ctx, req.Template); err != nil {
+		l.logLaunch(ctx, slog.LevelWarn, "run not started: active-run limit reached",
+			slog.String("template", v.Template), slog.Int("version", v.Number), slog.String("err", err.Error()))
 		return models.Run{}, err
 	}
-	return l.eng.StartRun(ctx, p, RunOptions{
+	run, err := l.eng.StartRun(ctx, p, RunOptions{
 		Inputs: req.Inputs, Template: v.Template, Version: v.Number,
 		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test,
 	})
+	if err != nil {
+		return run, err
+	}
+	l.logLaunch(ctx, slog.LevelInfo, "run started", runAttrs(run)...)
+	return run, nil
+}
+
+// logger is where launch lines go: LauncherConfig.Logger, else the
+// engine's logger (set after NewLauncher, hence looked up here).
+func (l *Launcher) logger() *slog.Logger {
+	switch {
+	case l.cfg.Logger != nil:
+		return l.cfg.Logger
+	case l.eng != nil && l.eng.log != nil:
+		return l.eng.log
+	}
+	return slog.Default()
+}
+
+// logLaunch writes one launch line, with the id of the HTTP request that
+// asked for it when there is one: the run's id can then be traced back to
+// the request's access-log line and error body, both of which carry it.
+func (l *Launcher) logLaunch(ctx context.Context, level slog.Level, msg string, attrs ...slog.Attr) {
+	if id := models.RequestIDFrom(ctx); id != "" {
+		attrs = append(attrs, slog.String("request_id", id))
+	}
+	l.logger().LogAttrs(ctx, level, msg, attrs...)
+}
+
+func runAttrs(run models.Run) []slog.Attr {
+	attrs := []slog.Attr{
+		slog.String("run", run.ID), slog.String("template", run.Template), slog.Int("version", run.Version),
+		slog.String("trigger", run.Trigger), slog.String("started_by", run.StartedBy),
+	}
+	if run.Test {
+		attrs = append(attrs, slog.Bool("test", true))
+	}
+	return attrs
 }
 
 func (l *Launcher) templateLock(key string) *sync.Mutex {
@@ -267,7 +312,12 @@ func (l *Launcher) Signal(ctx context.Context, id, name string, payload any) err
 
 // Retry continues a failed, cancelled or timed-out run from its failed steps.
 func (l *Launcher) Retry(ctx context.Context, id string) (models.Run, error) {
-	return l.eng.Retry(ctx, id)
+	run, err := l.eng.Retry(ctx, id)
+	if err != nil {
+		return run, err
+	}
+	l.logLaunch(ctx, slog.LevelInfo, "run retried", runAttrs(run)...)
+	return run, nil
 }
 
 // Rerun starts a new run linked to run id: on its own definition, or on the
@@ -288,7 +338,12 @@ func (l *Launcher) Rerun(ctx context.Context, id string, req models.RerunRequest
 		}
 		opt.Version = v.Number
 	}
-	return l.eng.Rerun(ctx, id, opt)
+	run, err := l.eng.Rerun(ctx, id, opt)
+	if err != nil {
+		return run, err
+	}
+	l.logLaunch(ctx, slog.LevelInfo, "run started", append(runAttrs(run), slog.String("rerun_of", id))...)
+	return run, nil
 }
 
 // Events returns a run's stored events after afterSeq.

@@ -1,8 +1,11 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,5 +241,136 @@ func BenchmarkLauncherStart(b *testing.B) {
 		if _, err := l.Wait(ctx, run.ID); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// launchLog is a JSON log sink safe for the engine's goroutines.
+type launchLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *launchLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// lines returns the logged lines with message msg.
+func (l *launchLog) lines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for _, raw := range bytes.Split(bytes.TrimSpace(l.buf.Bytes()), []byte("\n")) {
+		var line map[string]any
+		if err := json.Unmarshal(raw, &line); err != nil {
+			t.Fatalf("log line is not JSON: %q", raw)
+		}
+		if line["msg"] == msg {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// The launcher logs each run it starts, and a start refused by the
+// active-run limit, with the request id the context carries; work no
+// request asked for (a schedule) is logged without one.
+func TestLauncherLogsRequestID(t *testing.T) {
+	sink := &launchLog{}
+	e := newLaunchEnv(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 1, Logger: slog.New(slog.NewJSONHandler(sink, nil))})
+	e.template(t, launchGate, true)
+	fromRequest := models.ContextWithRequestID(context.Background(), "req-1")
+	run, err := e.l.Start(fromRequest, models.RunRequest{Template: "gate", AllowApproved: true, StartedBy: "otto", Trigger: models.TriggerAPI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.l.Start(models.ContextWithRequestID(context.Background(), "req-2"), models.RunRequest{Template: "gate", AllowApproved: true})
+	wantCode(t, err, models.Conflict)
+	if err := e.l.Cancel(context.Background(), run.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.l.Wait(context.Background(), run.ID); err != nil {
+		t.Fatal(err)
+	}
+	scheduled, err := e.l.Start(context.Background(), models.RunRequest{Template: "gate", AllowApproved: true, Trigger: models.TriggerSchedule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = e.l.Cancel(context.Background(), scheduled.ID) }()
+
+	started := sink.lines(t, "run started")
+	if len(started) != 2 {
+		t.Fatalf("%d run started lines, want 2: %v", len(started), started)
+	}
+	if l := started[0]; l["run"] != run.ID || l["request_id"] != "req-1" || l["started_by"] != "otto" || l["template"] != "gate" || l["version"] != 1.0 {
+		t.Errorf("first start logged as %v, want run %s with request_id req-1", l, run.ID)
+	}
+	if l := started[1]; l["run"] != scheduled.ID || l["request_id"] != nil {
+		t.Errorf("scheduled start logged as %v, want run %s without a request id", l, scheduled.ID)
+	}
+	refused := sink.lines(t, "run not started: active-run limit reached")
+	if len(refused) != 1 || refused[0]["request_id"] != "req-2" || refused[0]["level"] != "WARN" {
+		t.Errorf("refused start logged as %v, want one warning with request_id req-2", refused)
+	}
+}
+
+// racingListStore finishes a run in the middle of a ListRuns: after the
+// store was read (the run still unfinished there) and before the engine
+// looks at memory (the run gone from it), the window in which a run that
+// had just ended was counted against the limit.
+type racingListStore struct {
+	*store.Store
+	mu     sync.Mutex
+	during func() // run once, inside the next ListRuns
+}
+
+func (s *racingListStore) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error) {
+	runs, err := s.Store.ListRuns(ctx, f)
+	s.mu.Lock()
+	during := s.during
+	s.during = nil
+	s.mu.Unlock()
+	if during != nil {
+		during()
+	}
+	return runs, err
+}
+
+// A run that ends while the limit check reads the store does not count
+// against the limit: ListRuns sees that a run finished meanwhile and reads
+// again.
+func TestLauncherActiveLimitWhileARunEnds(t *testing.T) {
+	st := &racingListStore{Store: storetest.OpenSQLite(t)}
+	log := slog.New(slog.DiscardHandler)
+	l := engine.NewLauncher(nil, st.Store, engine.LauncherConfig{MaxActiveRuns: 1})
+	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
+	l.SetEngine(eng)
+	ctx := context.Background()
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
+	e := &launchEnv{st: st.Store, eng: eng, l: l}
+	e.template(t, launchGate, true)
+	run, err := l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended models.Run
+	st.mu.Lock()
+	st.during = func() {
+		if err := l.Cancel(ctx, run.ID); err != nil {
+			t.Error(err)
+		}
+		ended, err = l.Wait(ctx, run.ID)
+	}
+	st.mu.Unlock()
+	if _, err := l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true}); err != nil {
+		t.Fatalf("a run that ended during the check still counted against the limit: %v", err)
+	}
+	if ended.Status != models.RunCancelled {
+		t.Fatalf("the first run ended as %s; want cancelled", ended.Status)
 	}
 }

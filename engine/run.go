@@ -121,6 +121,9 @@ type stepState struct {
 	childRunID   string
 	comp         *compState
 	items        map[int]itemResult // a parallel step's elements already done (recovery)
+	// outputJSON is output as attemptDone encoded it, until the next
+	// writeStep takes it: the row then carries these bytes to the store.
+	outputJSON models.EncodedJSON
 }
 
 type compState struct {
@@ -136,6 +139,14 @@ func (e *Engine) newRunState(plan *Plan, opt RunOptions, inputs map[string]any, 
 	def, err := json.Marshal(plan.Definition)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot definition: %w", err)
+	}
+	// Encoded here, on the starting goroutine, rather than by the one
+	// writer goroutine, which every run's commits wait for.
+	var inputsJSON models.EncodedJSON
+	if inputs != nil {
+		if inputsJSON, err = json.Marshal(inputs); err != nil {
+			return nil, models.Errorf(models.Invalid, "the inputs cannot be stored as JSON: %v", err)
+		}
 	}
 	now := e.clock.Now().UTC().Truncate(time.Microsecond)
 	row := models.RunRow{
@@ -154,6 +165,7 @@ func (e *Engine) newRunState(plan *Plan, opt RunOptions, inputs map[string]any, 
 		},
 		Definition:   def,
 		ParentStepID: parentStep,
+		InputsJSON:   inputsJSON,
 	}
 	return e.buildRunState(plan, row), nil
 }
@@ -261,6 +273,11 @@ func (rs *runState) writeRun() {
 	r := rs.row
 	r.Steps = nil
 	r.Stored = rs.stored.Load()
+	if r.Stored {
+		// The store has the inputs: their encoding need not stay in
+		// memory for as long as the run lasts.
+		rs.row.InputsJSON, r.InputsJSON = nil, nil
+	}
 	rs.w.Runs = append(rs.w.Runs, r)
 }
 
@@ -294,6 +311,12 @@ func (rs *runState) writeStep(s *stepState) {
 			d := durMs(s.finishedAt.Sub(t))
 			row.DurationMs = &d
 		}
+	}
+	if s.outputJSON != nil {
+		// attemptDone encoded this output to check its size: the store
+		// writes those bytes rather than encode the output again.
+		row.Output = s.outputJSON
+		s.outputJSON = nil
 	}
 	if s.childRunID != "" {
 		row.Input = map[string]any{"childRunId": s.childRunID}
@@ -699,7 +722,8 @@ func (rs *runState) attemptDone(s *stepState, attempt int, out any, err error) {
 		rs.finishAttempt(s, out, rs.classify(s, err))
 		return
 	}
-	if b, merr := json.Marshal(out); merr != nil {
+	b, merr := json.Marshal(out)
+	if merr != nil {
 		rs.finishAttempt(s, nil, &models.StepError{Code: CodeAction, Message: "the output is not JSON: " + merr.Error()})
 		return
 	} else if len(b) > rs.maxOutput() {
@@ -707,6 +731,9 @@ func (rs *runState) attemptDone(s *stepState, attempt int, out any, err error) {
 			Message: fmt.Sprintf("the output is %d bytes; the limit is %d", len(b), rs.maxOutput())})
 		return
 	}
+	// Handed to the write of the attempt's success (finishAttempt's first
+	// writeStep, which takes it), so the output is encoded once.
+	s.outputJSON = b
 	rs.finishAttempt(s, out, nil)
 }
 

@@ -199,11 +199,13 @@ func (s *server) securityHeaders(c *fiber.Ctx) error {
 }
 
 // requestContext gives handlers a context that ends on timeout or when the
-// server shuts down (Deps.BaseContext); fiber v2 gives none by default.
+// server shuts down (Deps.BaseContext); fiber v2 gives none by default. It
+// carries the request id (models.ContextWithRequestID), so that the engine
+// logs the runs a request starts with the id of that request.
 func (s *server) requestContext(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(s.deps.BaseContext, s.deps.RequestTimeout)
 	defer cancel()
-	c.SetUserContext(ctx)
+	c.SetUserContext(models.ContextWithRequestID(ctx, requestIDOf(c)))
 	return c.Next()
 }
 

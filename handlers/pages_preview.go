@@ -138,7 +138,7 @@ func (s *server) lockDraft(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	key := "draft:" + c.Params("key")
+	key := models.DraftLockKey(c.Params("key"))
 	l, err := dl.AcquireLock(c.UserContext(), key, principalOf(c).user.Name, token, DraftLockTTL, s.now())
 	var me *models.Error
 	switch {
@@ -161,7 +161,7 @@ func (s *server) unlockDraft(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := dl.ReleaseLock(c.UserContext(), "draft:"+c.Params("key"), token); err != nil {
+	if err := dl.ReleaseLock(c.UserContext(), models.DraftLockKey(c.Params("key")), token); err != nil {
 		return err
 	}
 	return c.SendStatus(fiber.StatusNoContent)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"time"
 
@@ -15,6 +16,7 @@ func (s *server) scheduleRoutes() []route {
 		{fiber.MethodGet, "/api/v1/templates/:key/schedules", models.RoleViewer, s.listSchedules},
 		{fiber.MethodPost, "/api/v1/templates/:key/schedules", models.RoleOperator, s.createSchedule},
 		{fiber.MethodGet, "/api/v1/templates/:key/schedules/:id", models.RoleViewer, s.getSchedule},
+		{fiber.MethodGet, "/api/v1/templates/:key/schedules/:id/fires", models.RoleViewer, s.scheduleFires},
 		{fiber.MethodPatch, "/api/v1/templates/:key/schedules/:id", models.RoleOperator, s.updateSchedule},
 		{fiber.MethodDelete, "/api/v1/templates/:key/schedules/:id", models.RoleOperator, s.deleteSchedule},
 	}
@@ -41,13 +43,29 @@ type scheduleList struct {
 	Schedules []scheduleView `json:"schedules"`
 }
 
-// scheduleBody is POST's body; enabled defaults to true.
+// scheduleBody is POST's body; enabled defaults to true, catchUp to none.
 type scheduleBody struct {
 	Cron     string               `json:"cron"`
 	TimeZone string               `json:"timeZone"`
 	Enabled  *bool                `json:"enabled"`
 	Overlap  models.OverlapPolicy `json:"overlap"`
+	CatchUp  models.CatchUpPolicy `json:"catchUp"`
 	Inputs   map[string]any       `json:"inputs"`
+}
+
+// scheduleFireLister is the part of the store that lists a schedule's
+// claimed fires; *store.Store has it. It is asked for by type assertion
+// so that TemplateStore, which other stores and fakes implement, stays as
+// it is.
+type scheduleFireLister interface {
+	ScheduleFires(ctx context.Context, scheduleID int64, limit int) ([]models.ScheduleFire, error)
+}
+
+// scheduleFiresShown is how many fires GET …/fires lists without ?limit=.
+const scheduleFiresShown = 20
+
+type scheduleFireList struct {
+	Fires []models.ScheduleFire `json:"fires"`
 }
 
 func (s *server) view(sc models.Schedule) scheduleView {
@@ -129,14 +147,15 @@ func (s *server) createSchedule(c *fiber.Ctx) error {
 	if tpl.LatestApprovedVersion == 0 {
 		return models.Errorf(models.Conflict, "template %q has no approved version yet; schedules run approved versions only", key)
 	}
-	sc := models.Schedule{Cron: in.Cron, TimeZone: in.TimeZone, Enabled: in.Enabled == nil || *in.Enabled, Overlap: in.Overlap, Inputs: in.Inputs}
+	sc := models.Schedule{Cron: in.Cron, TimeZone: in.TimeZone, Enabled: in.Enabled == nil || *in.Enabled, Overlap: in.Overlap,
+		CatchUp: in.CatchUp, Inputs: in.Inputs}
 	created, err := ts.CreateSchedule(ctx, key, sc, principalOf(c).user.Name)
 	if err != nil {
 		return err
 	}
 	s.reload(c, created.ID)
 	s.audit(c, principalOf(c).user.Name, auditScheduleCreated, "template:"+key,
-		map[string]any{"schedule": created.ID, "cron": created.Cron, "timeZone": created.TimeZone, "enabled": created.Enabled})
+		map[string]any{"schedule": created.ID, "cron": created.Cron, "timeZone": created.TimeZone, "enabled": created.Enabled, "catchUp": created.CatchUp})
 	return c.Status(http.StatusCreated).JSON(s.view(*created))
 }
 
@@ -150,6 +169,39 @@ func (s *server) getSchedule(c *fiber.Ctx) error {
 		return err
 	}
 	return c.JSON(s.view(*sc))
+}
+
+// scheduleFires lists a schedule's latest claimed fire times, newest first:
+// each with the run it started (a run does not carry its fire time, so this
+// is where a caught-up run's scheduled time shows) or skipped: true.
+func (s *server) scheduleFires(c *fiber.Ctx) error {
+	ts, err := s.templates()
+	if err != nil {
+		return err
+	}
+	lister, ok := ts.(scheduleFireLister)
+	if !ok {
+		return models.Errorf(models.Unavailable, "this server's store does not keep schedule fires")
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	if limit == 0 {
+		limit = scheduleFiresShown
+	}
+	sc, err := s.templateSchedule(c, ts)
+	if err != nil {
+		return err
+	}
+	fires, err := lister.ScheduleFires(c.UserContext(), sc.ID, limit)
+	if err != nil {
+		return err
+	}
+	if fires == nil {
+		fires = []models.ScheduleFire{}
+	}
+	return c.JSON(scheduleFireList{Fires: fires})
 }
 
 func (s *server) updateSchedule(c *fiber.Ctx) error {
@@ -185,7 +237,7 @@ func (s *server) updateSchedule(c *fiber.Ctx) error {
 	}
 	s.reload(c, sc.ID)
 	s.audit(c, principalOf(c).user.Name, auditScheduleChanged, "template:"+sc.Template,
-		map[string]any{"schedule": sc.ID, "cron": changed.Cron, "timeZone": changed.TimeZone, "enabled": changed.Enabled})
+		map[string]any{"schedule": sc.ID, "cron": changed.Cron, "timeZone": changed.TimeZone, "enabled": changed.Enabled, "catchUp": changed.CatchUp})
 	return c.JSON(s.view(*changed))
 }
 

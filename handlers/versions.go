@@ -126,17 +126,24 @@ func (s *server) restoreVersion(c *fiber.Ctx) error {
 	return c.Status(http.StatusCreated).JSON(v)
 }
 
-// DraftDiscarder deletes an open draft that followed a submitted version;
-// *store.Store satisfies it. The server uses it when Deps.Templates
-// implements it.
+// DraftDiscarder deletes an open draft that followed a submitted version,
+// respecting the designer's lock on it; *store.Store satisfies it. The
+// server uses it when Deps.Templates implements it.
 type DraftDiscarder interface {
-	DiscardDraft(ctx context.Context, key string, n int, actor string) error
+	DiscardDraft(ctx context.Context, key string, n int, actor string, guard models.LockGuard) error
 }
+
+// headerDraftLock carries the caller's draft-lock token (the designer tab's
+// id) on requests that must respect the lock.
+const headerDraftLock = "X-Baton-Draft-Lock"
 
 // discardDraft is DELETE …/versions/{n}: the designer's "Discard my
 // changes" when the editing session began on a submitted version, so the
 // draft its first save opened does not outlive the experiment. Only an
-// open draft after another version can go (409 otherwise).
+// open draft after another version can go (409 otherwise). While a tab
+// holds the draft's lock, only that tab (its token in X-Baton-Draft-Lock)
+// may discard it; anyone else gets 409 naming the holder, unless they pass
+// ?force=true and are the draft's author, the lock's holder or an admin.
 func (s *server) discardDraft(c *fiber.Ctx) error {
 	ts, err := s.templates()
 	if err != nil {
@@ -150,10 +157,33 @@ func (s *server) discardDraft(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := dd.DiscardDraft(c.UserContext(), c.Params("key"), n, principalOf(c).user.Name); err != nil {
+	force, err := boolQuery(c, "force")
+	if err != nil {
+		return err
+	}
+	token := c.Get(headerDraftLock)
+	if len(token) > 100 {
+		return models.Errorf(models.BadRequest, "the %s header is a lock token of at most 100 characters", headerDraftLock)
+	}
+	user := principalOf(c).user
+	guard := models.LockGuard{Token: token, Force: force, Admin: user.Can(models.RoleAdmin), At: s.now()}
+	if err := dd.DiscardDraft(c.UserContext(), c.Params("key"), n, user.Name, guard); err != nil {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
+}
+
+// boolQuery reads an optional true/false query parameter (absent: false).
+func boolQuery(c *fiber.Ctx, name string) (bool, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(raw)
+	if err != nil {
+		return false, models.Errorf(models.BadRequest, "%s must be true or false, not %q", name, raw)
+	}
+	return v, nil
 }
 
 func (s *server) diffVersions(c *fiber.Ctx) error {

@@ -13,3 +13,18 @@ type DraftLock struct {
 	AcquiredAt time.Time `json:"acquiredAt"`
 	ExpiresAt  time.Time `json:"expiresAt"`
 }
+
+// DraftLockKey names the lock on a template's draft: the designer takes it
+// while a tab edits the template, and discarding the draft respects it.
+func DraftLockKey(template string) string { return "draft:" + template }
+
+// LockGuard is how a change to a locked draft proves it may go ahead: the
+// caller's own lock token (a lock held with it is the caller's), or Force
+// to go past someone else's live lock, which only the draft's author, the
+// lock's holder or an Admin may do. At is the time lock expiry is judged at.
+type LockGuard struct {
+	Token string
+	Force bool
+	Admin bool
+	At    time.Time
+}

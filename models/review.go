@@ -160,6 +160,17 @@ const (
 	OverlapAllow OverlapPolicy = "allow" // start it anyway
 )
 
+// CatchUpPolicy says what a schedule does, when an instance starts, about
+// the fire times that passed while no instance was running.
+type CatchUpPolicy string
+
+// Catch-up policies.
+const (
+	CatchUpNone   CatchUpPolicy = "none"   // missed times are lost (the default)
+	CatchUpLatest CatchUpPolicy = "latest" // fire once, for the most recent missed time
+	CatchUpAll    CatchUpPolicy = "all"    // fire each missed time, oldest first, within bounds
+)
+
 // Schedule starts runs of a template's latest approved version on a cron
 // expression, in a time zone.
 type Schedule struct {
@@ -172,6 +183,7 @@ type Schedule struct {
 	TimeZone   string         `json:"timeZone"`
 	Enabled    bool           `json:"enabled"`
 	Overlap    OverlapPolicy  `json:"overlap"`
+	CatchUp    CatchUpPolicy  `json:"catchUp"`
 	Inputs     map[string]any `json:"inputs"`
 	CreatedBy  string         `json:"createdBy"`
 	CreatedAt  time.Time      `json:"createdAt"`
@@ -185,16 +197,21 @@ type ScheduleUpdate struct {
 	TimeZone *string         `json:"timeZone,omitempty"`
 	Enabled  *bool           `json:"enabled,omitempty"`
 	Overlap  *OverlapPolicy  `json:"overlap,omitempty"`
+	CatchUp  *CatchUpPolicy  `json:"catchUp,omitempty"`
 	Inputs   *map[string]any `json:"inputs,omitempty"`
 }
 
 // ScheduleFire is one claimed fire time of a schedule, and the run it
-// started once that is known.
+// started once that is known. FireAt is the time the cron expression named
+// (the run's scheduled time, also for a missed time caught up later);
+// ClaimedAt is when an instance handled it.
 type ScheduleFire struct {
 	ScheduleID int64     `json:"scheduleId"`
 	FireAt     time.Time `json:"fireAt"`
 	ClaimedAt  time.Time `json:"claimedAt"`
 	RunID      string    `json:"runId"`
+	// Skipped: the overlap policy skip started no run for this time.
+	Skipped bool `json:"skipped"`
 }
 
 // WebhookMode says how a webhook call proves it knows the secret.

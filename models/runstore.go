@@ -29,6 +29,25 @@ type RunRow struct {
 	// columns that change (status, outputs, error, generation, seq, times)
 	// need sending, not the inputs and definition, which never change.
 	Stored bool `json:"-"`
+	// InputsJSON is Inputs already encoded (nil: the store encodes them).
+	// The engine encodes a new run's inputs on the goroutine that starts it,
+	// so that large inputs cost the one writer goroutine nothing.
+	InputsJSON EncodedJSON `json:"-"`
+}
+
+// EncodedJSON is a value already encoded by encoding/json (compact and
+// valid), kept so that it is not encoded again. The engine puts it in
+// StepRun.Output when it has encoded a step's output to check its size;
+// the store writes it as it is, and anything else that encodes it gets the
+// same JSON as the value's.
+type EncodedJSON []byte
+
+// MarshalJSON returns the encoding itself ("null" when there is none).
+func (e EncodedJSON) MarshalJSON() ([]byte, error) {
+	if e == nil {
+		return []byte("null"), nil
+	}
+	return e, nil
 }
 
 // StepRunRow is one attempt as stored: an attempt of a step, of one element

@@ -123,13 +123,24 @@ func (s *Store) ReleaseLock(ctx context.Context, key, token string) error {
 // Lock returns the lock named key if someone holds it at the given time,
 // or nil when it is free (never taken, released or expired).
 func (s *Store) Lock(ctx context.Context, key string, at time.Time) (*models.DraftLock, error) {
+	row, err := liveLock(s.db.WithContext(ctx), key, at)
+	if row == nil || err != nil {
+		return nil, err
+	}
+	return row.model(), nil
+}
+
+// liveLock reads the lock named key if it is held at the given time, nil
+// when it is free; db may be a transaction, so a change can be decided on
+// the same view of the lock as the rest of its reads.
+func liveLock(db *gorm.DB, key string, at time.Time) (*lockRow, error) {
 	var row lockRow
-	err := s.db.WithContext(ctx).Where("lock_key = ? AND expires_at > ?", key, utc(at)).Take(&row).Error
+	err := db.Where("lock_key = ? AND expires_at > ?", key, utc(at)).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, mapErr(err, "lock "+key)
 	}
-	return row.model(), nil
+	return &row, nil
 }

@@ -2,13 +2,15 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 
 	"github.com/baton-run/baton/migrations"
@@ -143,11 +145,20 @@ func (s *Store) ApplyRunWrites(ctx context.Context, w *models.RunWrites) error {
 	if w.Empty() {
 		return nil
 	}
+	if s.dialect == migrations.Postgres {
+		return s.applyRunWritesPipelined(ctx, w)
+	}
 	tx, err := s.sqlDB.BeginTx(ctx, nil)
 	if err != nil {
 		return s.rawErr(err, "run changes")
 	}
-	if err := s.applyRunWrites(ctx, tx, w); err != nil {
+	err = s.applyRunWrites(w, func(q string, args []any, subject string) error {
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return s.rawErr(err, subject)
+		}
+		return nil
+	})
+	if err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -155,6 +166,57 @@ func (s *Store) ApplyRunWrites(ctx context.Context, w *models.RunWrites) error {
 		return s.rawErr(err, "run changes")
 	}
 	return nil
+}
+
+// applyRunWritesPipelined is ApplyRunWrites on PostgreSQL: every statement
+// of the batch goes to the server at once, as one pipeline ending in one
+// Sync, which PostgreSQL runs as one implicit transaction (committed at the
+// Sync, rolled back as a whole if a statement fails). That is one round
+// trip per commit instead of one per statement plus BEGIN and COMMIT.
+func (s *Store) applyRunWritesPipelined(ctx context.Context, w *models.RunWrites) error {
+	type statement struct {
+		query   string
+		args    []any
+		subject string
+	}
+	var stmts []statement
+	err := s.applyRunWrites(w, func(q string, args []any, subject string) error {
+		// The caller reuses args for the next statement.
+		stmts = append(stmts, statement{q, slices.Clone(args), subject})
+		return nil
+	})
+	if err != nil || len(stmts) == 0 {
+		return err
+	}
+	conn, err := s.sqlDB.Conn(ctx)
+	if err != nil {
+		return s.rawErr(err, "run changes")
+	}
+	// Close hands the connection back to the pool; Raw's error says all.
+	defer func() { _ = conn.Close() }()
+	return conn.Raw(func(driverConn any) error {
+		c, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: the PostgreSQL driver is %T, not pgx", driverConn)
+		}
+		var batch pgx.Batch
+		for _, st := range stmts {
+			batch.Queue(st.query, st.args...)
+		}
+		results := c.Conn().SendBatch(ctx, &batch)
+		for _, st := range stmts {
+			if _, err := results.Exec(); err != nil {
+				_ = results.Close()
+				return s.rawErr(err, st.subject)
+			}
+		}
+		// Close reads up to the Sync's reply: only then is the implicit
+		// transaction committed (and durable).
+		if err := results.Close(); err != nil {
+			return s.rawErr(err, "run changes")
+		}
+		return nil
+	})
 }
 
 // batchInsert writes rows of cols into table, upserting on conflict with
@@ -177,7 +239,11 @@ func (s *Store) rawErr(err error, subject string) error {
 	return mapErr(err, subject)
 }
 
-func (b batchInsert) exec(ctx context.Context, tx *sql.Tx, n int, row func(i int, args []any) []any, subject string) error {
+// stmtFunc runs (or queues) one statement of a batch of run changes;
+// subject names what it writes, for errors.
+type stmtFunc func(query string, args []any, subject string) error
+
+func (b batchInsert) exec(run stmtFunc, n int, row func(i int, args []any) []any, subject string) error {
 	per := batchRows
 	if b.s.dialect != migrations.Postgres {
 		// The SQLite driver binds each parameter by scanning the argument
@@ -192,8 +258,8 @@ func (b batchInsert) exec(ctx context.Context, tx *sql.Tx, n int, row func(i int
 		for i := start; i < end; i++ {
 			args = row(i, args)
 		}
-		if _, err := tx.ExecContext(ctx, b.sql(end-start), args...); err != nil {
-			return b.s.rawErr(err, subject)
+		if err := run(b.sql(end-start), args, subject); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -257,7 +323,12 @@ func (b batchInsert) sql(rows int) string {
 }
 
 // jsonArg encodes v for a JSON column (text on SQLite, jsonb on PostgreSQL).
+// A value the engine has encoded already (models.EncodedJSON) is sent as it
+// is: encoding large step outputs is most of a commit's CPU in the engine.
 func jsonArg(v any) (string, error) {
+	if e, ok := v.(models.EncodedJSON); ok && e != nil {
+		return string(e), nil
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", models.Errorf(models.Invalid, "a value cannot be stored as JSON: %v", err)
@@ -265,7 +336,7 @@ func jsonArg(v any) (string, error) {
 	return string(b), nil
 }
 
-func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWrites) error {
+func (s *Store) applyRunWrites(w *models.RunWrites, run stmtFunc) error {
 	var jerr error
 	j := func(v any) string {
 		out, err := jsonArg(v)
@@ -280,23 +351,23 @@ func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWri
 			cols: []string{"id", "template", "version", "status", "run_trigger", "started_by", "test", "parent_run_id",
 				"parent_step_id", "inputs", "outputs", "error", "definition", "generation", "seq", "created_at",
 				"started_at", "finished_at", "duration_ms"}}
-		err := b.exec(ctx, tx, len(w.Runs), func(i int, a []any) []any {
+		err := b.exec(run, len(w.Runs), func(i int, a []any) []any {
 			r := &w.Runs[i]
-			def := string(r.Definition)
-			if def == "" {
-				def = "{}"
-			}
-			inputs := r.Inputs
-			if inputs == nil {
-				inputs = map[string]any{}
-			}
-			in := j(inputs)
-			if r.Stored {
-				// The row exists, so the conflict clause updates it and
-				// these two (never updated) values are only placeholders:
-				// large inputs and definitions are not re-sent and
-				// re-parsed with every change of the run.
-				def, in = "{}", "{}"
+			// A row that exists is updated by the conflict clause, which
+			// never changes inputs and definition: they are only
+			// placeholders then, so large inputs and definitions are not
+			// encoded, sent and re-parsed with every change of the run.
+			def, in := "{}", "{}"
+			if !r.Stored {
+				if len(r.Definition) > 0 {
+					def = string(r.Definition)
+				}
+				switch {
+				case r.InputsJSON != nil:
+					in = string(r.InputsJSON)
+				case r.Inputs != nil:
+					in = j(r.Inputs)
+				}
 			}
 			return append(a, r.ID, r.Template, r.Version, string(r.Status), r.Trigger, r.StartedBy, r.Test,
 				r.ParentRunID, r.ParentStepID, in, j(r.Outputs), j(r.Error), def, r.Generation,
@@ -310,7 +381,7 @@ func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWri
 		b := batchInsert{s: s, table: "step_runs", key: []string{"run_id", "step_id", "item", "compensation", "attempt"},
 			cols: []string{"run_id", "step_id", "item", "compensation", "attempt", "status", "input", "output", "error",
 				"reason", "generation", "ord", "started_at", "finished_at", "duration_ms"}}
-		err := b.exec(ctx, tx, len(w.StepRuns), func(i int, a []any) []any {
+		err := b.exec(run, len(w.StepRuns), func(i int, a []any) []any {
 			r := &w.StepRuns[i]
 			return append(a, r.RunID, r.StepID, r.Item, r.Compensation, r.Attempt, string(r.Status), j(r.Input),
 				j(r.Output), j(r.Error), r.Reason, r.Generation, r.Order, utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs)
@@ -322,7 +393,7 @@ func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWri
 	if len(w.Events) > 0 {
 		b := batchInsert{s: s, table: "run_events", plain: true,
 			cols: []string{"run_id", "seq", "type", "step_id", "status", "attempt", "at", "duration_ms", "error"}}
-		err := b.exec(ctx, tx, len(w.Events), func(i int, a []any) []any {
+		err := b.exec(run, len(w.Events), func(i int, a []any) []any {
 			e := &w.Events[i]
 			return append(a, e.RunID, e.Seq, e.Type, e.StepID, e.Status, e.Attempt, utc(e.At), e.DurationMs, j(e.Error))
 		}, "run event")
@@ -334,15 +405,15 @@ func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWri
 		return jerr
 	}
 	for _, t := range w.DeleteTimers {
-		if _, err := tx.ExecContext(ctx, s.rebind("DELETE FROM run_timers WHERE run_id = ? AND step_id = ? AND kind = ?"),
-			t.RunID, t.StepID, t.Kind); err != nil {
-			return s.rawErr(err, "run timer")
+		if err := run(s.rebind("DELETE FROM run_timers WHERE run_id = ? AND step_id = ? AND kind = ?"),
+			[]any{t.RunID, t.StepID, t.Kind}, "run timer"); err != nil {
+			return err
 		}
 	}
 	if len(w.Timers) > 0 {
 		b := batchInsert{s: s, table: "run_timers", key: []string{"run_id", "step_id", "kind"},
 			cols: []string{"run_id", "step_id", "kind", "due_at"}}
-		err := b.exec(ctx, tx, len(w.Timers), func(i int, a []any) []any {
+		err := b.exec(run, len(w.Timers), func(i int, a []any) []any {
 			t := &w.Timers[i]
 			return append(a, t.RunID, t.StepID, t.Kind, utc(t.DueAt))
 		}, "run timer")
@@ -351,15 +422,15 @@ func (s *Store) applyRunWrites(ctx context.Context, tx *sql.Tx, w *models.RunWri
 		}
 	}
 	for _, sg := range w.DeleteSignals {
-		if _, err := tx.ExecContext(ctx, s.rebind("DELETE FROM run_signals WHERE run_id = ? AND name = ?"),
-			sg.RunID, sg.Name); err != nil {
-			return s.rawErr(err, "run signal")
+		if err := run(s.rebind("DELETE FROM run_signals WHERE run_id = ? AND name = ?"),
+			[]any{sg.RunID, sg.Name}, "run signal"); err != nil {
+			return err
 		}
 	}
 	if len(w.Signals) > 0 {
 		b := batchInsert{s: s, table: "run_signals", key: []string{"run_id", "name"},
 			cols: []string{"run_id", "name", "payload", "received_at"}}
-		err := b.exec(ctx, tx, len(w.Signals), func(i int, a []any) []any {
+		err := b.exec(run, len(w.Signals), func(i int, a []any) []any {
 			sg := &w.Signals[i]
 			p := string(sg.Payload)
 			if p == "" {

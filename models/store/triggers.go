@@ -14,7 +14,8 @@ import (
 	"github.com/baton-run/baton/models"
 )
 
-// This file stores the ways a run starts by itself (migration 00003):
+// This file stores the ways a run starts by itself (migrations 00003 and
+// 00006):
 // schedules with their claimed fire times, and webhooks with their delivery
 // ids. Claims are inserts into a table whose key is the thing claimed, so
 // two instances, or one instance before and after a restart, never both win.
@@ -28,6 +29,7 @@ type scheduleRow struct {
 	TimeZone   string
 	Enabled    bool
 	Overlap    string
+	CatchUp    string
 	Inputs     JSON[map[string]any]
 	CreatedBy  string
 	CreatedAt  time.Time
@@ -42,6 +44,11 @@ type scheduleFireRow struct {
 	FireAt     time.Time `gorm:"primaryKey"`
 	ClaimedAt  time.Time
 	RunID      string
+	Skipped    bool
+}
+
+func (r scheduleFireRow) model() models.ScheduleFire {
+	return models.ScheduleFire{ScheduleID: r.ScheduleID, FireAt: r.FireAt.UTC(), ClaimedAt: r.ClaimedAt.UTC(), RunID: r.RunID, Skipped: r.Skipped}
 }
 
 func (scheduleFireRow) TableName() string { return "schedule_fires" }
@@ -83,7 +90,7 @@ func (r *scheduleWithKey) model() models.Schedule {
 	c := &r.Row
 	return models.Schedule{
 		ID: c.ID, Template: r.TemplateKey, Cron: c.Cron, TimeZone: c.TimeZone, Enabled: c.Enabled,
-		Overlap: models.OverlapPolicy(c.Overlap), Inputs: inputs, CreatedBy: c.CreatedBy,
+		Overlap: models.OverlapPolicy(c.Overlap), CatchUp: models.CatchUpPolicy(c.CatchUp), Inputs: inputs, CreatedBy: c.CreatedBy,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), LastFireAt: utcPtr(c.LastFireAt),
 	}
 }
@@ -126,11 +133,25 @@ func checkOverlap(p models.OverlapPolicy) (models.OverlapPolicy, error) {
 	return "", models.Errorf(models.Invalid, "unknown overlap policy %q (skip or allow)", p)
 }
 
+// checkCatchUp returns the catch-up policy p stands for ("" is none), or an
+// Invalid error naming the field catchUp.
+func checkCatchUp(p models.CatchUpPolicy) (models.CatchUpPolicy, error) {
+	switch p {
+	case "":
+		return models.CatchUpNone, nil
+	case models.CatchUpNone, models.CatchUpLatest, models.CatchUpAll:
+		return p, nil
+	}
+	return "", models.Problems("invalid schedule", []models.Problem{{Path: "catchUp",
+		Message: fmt.Sprintf("unknown catch-up policy %q: use \"none\", \"latest\" or \"all\"", p)}})
+}
+
 // CreateSchedule stores a schedule for the template keyed key and sets its
 // ID and times. An empty time zone means UTC, an empty overlap policy skip,
-// nil inputs none. It returns NotFound for an unknown template and Invalid
-// for an empty cron expression or one without 5 or 6 fields, an unknown time
-// zone or overlap policy, or an empty actor. Whether the template has an
+// an empty catch-up policy none, nil inputs none. It returns NotFound for an
+// unknown template and Invalid for an empty cron expression or one without 5
+// or 6 fields, an unknown time zone, overlap or catch-up policy, or an empty
+// actor. Whether the template has an
 // approved version is checked when the schedule fires.
 func (s *Store) CreateSchedule(ctx context.Context, key string, sc models.Schedule, actor string) (*models.Schedule, error) {
 	if err := checkActor(actor, "creator"); err != nil {
@@ -148,6 +169,10 @@ func (s *Store) CreateSchedule(ctx context.Context, key string, sc models.Schedu
 	if err != nil {
 		return nil, err
 	}
+	catchUp, err := checkCatchUp(sc.CatchUp)
+	if err != nil {
+		return nil, err
+	}
 	inputs := sc.Inputs
 	if inputs == nil {
 		inputs = map[string]any{}
@@ -160,7 +185,7 @@ func (s *Store) CreateSchedule(ctx context.Context, key string, sc models.Schedu
 	at := now()
 	row := scheduleWithKey{TemplateKey: key, Row: scheduleRow{
 		TemplateID: tid, Cron: cron, TimeZone: tz, Enabled: sc.Enabled, Overlap: string(overlap),
-		Inputs: NewJSON(inputs), CreatedBy: actor, CreatedAt: at, UpdatedAt: at,
+		CatchUp: string(catchUp), Inputs: NewJSON(inputs), CreatedBy: actor, CreatedAt: at, UpdatedAt: at,
 	}}
 	if err := db.Create(&row.Row).Error; err != nil {
 		return nil, mapErr(err, fmt.Sprintf("schedule of template %q", key))
@@ -245,6 +270,13 @@ func (s *Store) UpdateSchedule(ctx context.Context, id int64, upd models.Schedul
 		}
 		set["overlap"] = string(o)
 	}
+	if upd.CatchUp != nil {
+		c, err := checkCatchUp(*upd.CatchUp)
+		if err != nil {
+			return nil, err
+		}
+		set["catch_up"] = string(c)
+	}
 	if upd.Enabled != nil {
 		set["enabled"] = *upd.Enabled
 	}
@@ -283,6 +315,19 @@ func (s *Store) DeleteSchedule(ctx context.Context, id int64) error {
 // moves the schedule's LastFireAt forward. It returns NotFound for an
 // unknown schedule and Invalid for a zero fireAt.
 func (s *Store) ClaimScheduleFire(ctx context.Context, scheduleID int64, fireAt time.Time) (bool, error) {
+	return s.claimFire(ctx, scheduleID, fireAt, false)
+}
+
+// SkipScheduleFire claims the fire of schedule scheduleID at fireAt as
+// skipped (the overlap policy started no run), so that neither another
+// instance nor a later start fires that time. It reports whether this caller
+// won, like ClaimScheduleFire, but leaves LastFireAt and LastScheduleFire
+// alone: they name the fires that started runs.
+func (s *Store) SkipScheduleFire(ctx context.Context, scheduleID int64, fireAt time.Time) (bool, error) {
+	return s.claimFire(ctx, scheduleID, fireAt, true)
+}
+
+func (s *Store) claimFire(ctx context.Context, scheduleID int64, fireAt time.Time, skipped bool) (bool, error) {
 	if fireAt.IsZero() {
 		return false, models.Errorf(models.Invalid, "a schedule fire needs its fire time")
 	}
@@ -300,7 +345,7 @@ func (s *Store) ClaimScheduleFire(ctx context.Context, scheduleID int64, fireAt 
 			return nil
 		}
 		res := tx.Clauses(clause.OnConflict{DoNothing: true}).
-			Create(&scheduleFireRow{ScheduleID: scheduleID, FireAt: fireAt, ClaimedAt: now()})
+			Create(&scheduleFireRow{ScheduleID: scheduleID, FireAt: fireAt, ClaimedAt: now(), Skipped: skipped})
 		if res.Error != nil {
 			return mapErr(res.Error, fmt.Sprintf("fire of schedule %d", scheduleID))
 		}
@@ -308,8 +353,13 @@ func (s *Store) ClaimScheduleFire(ctx context.Context, scheduleID int64, fireAt 
 			return nil
 		}
 		won = true
+		if skipped {
+			return nil
+		}
+		// UpdateColumn leaves updated_at alone: it says when the schedule
+		// itself last changed, which the catch-up on start relies on.
 		err := tx.Model(&scheduleRow{}).Where("id = ? AND (last_fire_at IS NULL OR last_fire_at < ?)", scheduleID, fireAt).
-			Update("last_fire_at", fireAt).Error
+			UpdateColumn("last_fire_at", fireAt).Error
 		return mapErr(err, fmt.Sprintf("schedule %d", scheduleID))
 	})
 	return won, err
@@ -323,20 +373,47 @@ func (s *Store) SetScheduleFireRun(ctx context.Context, scheduleID int64, fireAt
 	return notFoundIfNone(res, fmt.Sprintf("fire of schedule %d at %s", scheduleID, utc(fireAt).Format(time.RFC3339Nano)))
 }
 
-// LastScheduleFire returns the latest claimed fire of a schedule, for the
-// skip overlap policy (is its run still active?), or NotFound when the
-// schedule never fired.
+// LastScheduleFire returns the latest claimed fire of a schedule that was
+// not skipped, for the skip overlap policy (is its run still active?), or
+// NotFound when the schedule never fired.
 func (s *Store) LastScheduleFire(ctx context.Context, scheduleID int64) (*models.ScheduleFire, error) {
 	var rows []scheduleFireRow
-	err := s.read.WithContext(ctx).Where("schedule_id = ?", scheduleID).Order("fire_at DESC").Limit(1).Find(&rows).Error
+	err := s.read.WithContext(ctx).Where("schedule_id = ? AND skipped = ?", scheduleID, false).Order("fire_at DESC").Limit(1).Find(&rows).Error
 	if err != nil {
 		return nil, mapErr(err, fmt.Sprintf("fires of schedule %d", scheduleID))
 	}
 	if len(rows) == 0 {
 		return nil, models.Errorf(models.NotFound, "schedule %d has not fired", scheduleID)
 	}
-	r := rows[0]
-	return &models.ScheduleFire{ScheduleID: r.ScheduleID, FireAt: r.FireAt.UTC(), ClaimedAt: r.ClaimedAt.UTC(), RunID: r.RunID}, nil
+	out := rows[0].model()
+	return &out, nil
+}
+
+// MaxScheduleFiresListed bounds ScheduleFires.
+const MaxScheduleFiresListed = 500
+
+// ScheduleFires returns the latest limit claimed fires of a schedule, skipped
+// ones included, newest fire time first (limit is clamped to 1 to
+// MaxScheduleFiresListed). It returns NotFound for an unknown schedule.
+func (s *Store) ScheduleFires(ctx context.Context, scheduleID int64, limit int) ([]models.ScheduleFire, error) {
+	limit = min(max(limit, 1), MaxScheduleFiresListed)
+	db := s.read.WithContext(ctx)
+	var n int64
+	if err := db.Model(&scheduleRow{}).Where("id = ?", scheduleID).Count(&n).Error; err != nil {
+		return nil, mapErr(err, fmt.Sprintf("schedule %d", scheduleID))
+	}
+	if n == 0 {
+		return nil, models.Errorf(models.NotFound, "schedule %d not found", scheduleID)
+	}
+	var rows []scheduleFireRow
+	if err := db.Where("schedule_id = ?", scheduleID).Order("fire_at DESC").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, mapErr(err, fmt.Sprintf("fires of schedule %d", scheduleID))
+	}
+	out := make([]models.ScheduleFire, len(rows))
+	for i, r := range rows {
+		out[i] = r.model()
+	}
+	return out, nil
 }
 
 // PruneScheduleFires deletes fire claims made before before, and returns how

@@ -182,6 +182,112 @@ func TestClaimScheduleFire(t *testing.T) {
 	})
 }
 
+func TestScheduleCatchUpPolicy(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		mustCreate(t, st, "orders", "dana")
+		plain, err := st.CreateSchedule(ctx, "orders", models.Schedule{Cron: "@hourly", Enabled: true}, "dana")
+		ok(t, err, "create without a policy")
+		if plain.CatchUp != models.CatchUpNone {
+			t.Errorf("default catch-up = %q, want none", plain.CatchUp)
+		}
+		all, err := st.CreateSchedule(ctx, "orders", models.Schedule{Cron: "@hourly", Enabled: true, CatchUp: models.CatchUpAll}, "dana")
+		ok(t, err, "create with all")
+		got, err := st.Schedule(ctx, all.ID)
+		ok(t, err, "get")
+		if got.CatchUp != models.CatchUpAll {
+			t.Errorf("stored catch-up = %q, want all", got.CatchUp)
+		}
+		latest := models.CatchUpLatest
+		changed, err := st.UpdateSchedule(ctx, all.ID, models.ScheduleUpdate{CatchUp: &latest})
+		ok(t, err, "update")
+		listed, err := st.ListSchedules(ctx, "orders", true)
+		ok(t, err, "list")
+		if changed.CatchUp != latest || len(listed) != 2 || listed[1].CatchUp != latest {
+			t.Errorf("after the update: %+v, listed %+v", changed, listed)
+		}
+
+		_, err = st.CreateSchedule(ctx, "orders", models.Schedule{Cron: "@hourly", CatchUp: "everything"}, "dana")
+		wantErr(t, err, models.Invalid, "create with an unknown policy", "catch-up policy", "everything")
+		if d := models.ErrorDetails(err); len(d) != 1 || d[0].Path != "catchUp" {
+			t.Errorf("problems = %+v, want one at catchUp", d)
+		}
+		bad := models.CatchUpPolicy("ALL")
+		_, err = st.UpdateSchedule(ctx, all.ID, models.ScheduleUpdate{CatchUp: &bad})
+		wantErr(t, err, models.Invalid, "update with an unknown policy", "catch-up policy")
+		got, err = st.Schedule(ctx, all.ID)
+		ok(t, err, "get after the refused update")
+		if got.CatchUp != latest {
+			t.Errorf("a refused update changed the policy to %q", got.CatchUp)
+		}
+	})
+}
+
+// TestSkippedScheduleFires: a time skipped by the overlap policy is claimed
+// once, listed as skipped, and neither moves LastFireAt nor counts as the
+// last fire; claims leave UpdatedAt, the time of the last change, alone.
+func TestSkippedScheduleFires(t *testing.T) {
+	t.Parallel()
+	eachDB(t, func(t *testing.T, st *store.Store) {
+		ctx := context.Background()
+		mustCreate(t, st, "orders", "dana")
+		sc, err := st.CreateSchedule(ctx, "orders", models.Schedule{Cron: "* * * * *", Enabled: true}, "dana")
+		ok(t, err, "create")
+		fire := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+
+		won, err := st.ClaimScheduleFire(ctx, sc.ID, fire)
+		ok(t, err, "claim")
+		ok(t, st.SetScheduleFireRun(ctx, sc.ID, fire, "01RUN"), "set run")
+		// Racing instances: one wins the skip.
+		const n = 4
+		var wg sync.WaitGroup
+		wins := make([]bool, n)
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() { wins[i], errs[i] = st.SkipScheduleFire(ctx, sc.ID, fire.Add(time.Minute)) })
+		}
+		wg.Wait()
+		skips := 0
+		for i := range n {
+			ok(t, errs[i], "skip")
+			if wins[i] {
+				skips++
+			}
+		}
+		if !won || skips != 1 {
+			t.Fatalf("claim won %v, %d of %d skips won; want true and 1", won, skips, n)
+		}
+		if again, err := st.ClaimScheduleFire(ctx, sc.ID, fire.Add(time.Minute)); err != nil || again {
+			t.Errorf("a skipped time was claimed again: %v, %v", again, err)
+		}
+
+		got, err := st.Schedule(ctx, sc.ID)
+		ok(t, err, "get")
+		if got.LastFireAt == nil || !got.LastFireAt.Equal(fire) || !got.UpdatedAt.Equal(sc.UpdatedAt) {
+			t.Errorf("LastFireAt = %v (want %v), UpdatedAt = %v (want %v)", got.LastFireAt, fire, got.UpdatedAt, sc.UpdatedAt)
+		}
+		last, err := st.LastScheduleFire(ctx, sc.ID)
+		ok(t, err, "last fire")
+		if !last.FireAt.Equal(fire) || last.RunID != "01RUN" || last.Skipped {
+			t.Errorf("last fire = %+v, want the one at %v with its run", last, fire)
+		}
+		fires, err := st.ScheduleFires(ctx, sc.ID, 10)
+		ok(t, err, "fires")
+		if len(fires) != 2 || !fires[0].FireAt.Equal(fire.Add(time.Minute)) || !fires[0].Skipped || fires[0].RunID != "" ||
+			!fires[1].FireAt.Equal(fire) || fires[1].Skipped || fires[1].RunID != "01RUN" || fires[1].ClaimedAt.IsZero() {
+			t.Errorf("fires = %+v", fires)
+		}
+		if one, err := st.ScheduleFires(ctx, sc.ID, 1); err != nil || len(one) != 1 || !one[0].Skipped {
+			t.Errorf("latest fire = %+v, %v; want the skipped one", one, err)
+		}
+		_, err = st.ScheduleFires(ctx, 999, 10)
+		wantErr(t, err, models.NotFound, "fires of an unknown schedule")
+		_, err = st.SkipScheduleFire(ctx, 999, fire)
+		wantErr(t, err, models.NotFound, "skip of an unknown schedule")
+	})
+}
+
 func TestWebhooks(t *testing.T) {
 	t.Parallel()
 	eachDB(t, func(t *testing.T, st *store.Store) {

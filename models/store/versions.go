@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -68,13 +69,11 @@ func saveDraft(tx *gorm.DB, tpl *templateRow, def models.Definition, editor stri
 			return nil, err
 		}
 	} else {
-		var latest int
-		if err := tx.Model(&reviewVersionRow{}).Where("template_id = ?", tpl.ID).
-			Select("COALESCE(MAX(number), 0)").Scan(&latest).Error; err != nil {
-			return nil, mapErr(err, fmt.Sprintf("versions of template %q", tpl.Key))
+		n, err := nextVersionNumber(tx, tpl)
+		if err != nil {
+			return nil, err
 		}
-		var err error
-		if v, err = insertVersion(tx, tpl, latest+1, def, editor, at); err != nil {
+		if v, err = insertVersion(tx, tpl, n, def, editor, at); err != nil {
 			return nil, err
 		}
 		if action == models.ReviewEdited {
@@ -90,6 +89,33 @@ func saveDraft(tx *gorm.DB, tpl *templateRow, def models.Definition, editor stri
 		return nil, mapErr(err, fmt.Sprintf("template %q", tpl.Key))
 	}
 	return v, nil
+}
+
+// nextVersionNumber hands out the number of a new version of the locked
+// template tpl: one past both the highest number it has ever given
+// (version_seq, which remembers discarded drafts) and the highest existing
+// version (version_seq is 0 until the first number goes through here:
+// CreateTemplate's version 1 does not), and records it. Numbers are never
+// reused, so an audit entry about a discarded v2 never names a later v2.
+// The template's row lock (lockTemplate) keeps two saves from both taking
+// the same number; the unique (template_id, number) key would refuse the
+// second anyway.
+func nextVersionNumber(tx *gorm.DB, tpl *templateRow) (int, error) {
+	var last struct {
+		Seq    int
+		Latest int
+	}
+	err := tx.Raw(`SELECT t.version_seq AS seq,
+		(SELECT COALESCE(MAX(v.number), 0) FROM template_versions v WHERE v.template_id = t.id) AS latest
+		FROM templates t WHERE t.id = ?`, tpl.ID).Scan(&last).Error
+	if err != nil {
+		return 0, mapErr(err, fmt.Sprintf("versions of template %q", tpl.Key))
+	}
+	n := max(last.Seq, last.Latest) + 1
+	if err := tx.Model(&templateRow{}).Where("id = ?", tpl.ID).Update("version_seq", n).Error; err != nil {
+		return 0, mapErr(err, fmt.Sprintf("template %q", tpl.Key))
+	}
+	return n, nil
 }
 
 // RestoreVersion copies the definition of version from into the template's
@@ -295,12 +321,21 @@ func (s *Store) TemplateEvents(ctx context.Context, key string, beforeID int64, 
 // save after a submission opens, so an editing session that discards its
 // changes leaves no copy of the submitted version behind. The template's
 // name and description go back to the previous version's, the draft's
-// trail goes with it, and the audit log keeps that actor discarded it.
-// Test runs of the draft keep their own copy of its definition. It returns
-// NotFound for an unknown template or version, Conflict when version n is
-// not the open draft or is the template's only version, and Invalid for an
-// empty actor.
-func (s *Store) DiscardDraft(ctx context.Context, key string, n int, actor string) error {
+// trail goes with it, and the audit log keeps that actor discarded it. Its
+// number is not given to a later version (see nextVersionNumber). Test runs
+// of the draft keep their own copy of its definition.
+//
+// The draft's lock (models.DraftLockKey) is respected: while someone holds
+// it with a token other than guard.Token, the discard is refused with
+// Conflict naming the holder, unless guard.Force is set and actor is the
+// draft's author, the lock's holder, or guard.Admin (Forbidden otherwise).
+// A forced discard is marked in the audit entry; the lock stays with its
+// holder, whose next save opens a new draft.
+//
+// It returns NotFound for an unknown template or version, Conflict when
+// version n is not the open draft or is the template's only version, and
+// Invalid for an empty actor.
+func (s *Store) DiscardDraft(ctx context.Context, key string, n int, actor string, guard models.LockGuard) error {
 	if err := checkActor(actor, "actor"); err != nil {
 		return err
 	}
@@ -323,6 +358,12 @@ func (s *Store) DiscardDraft(ctx context.Context, key string, n int, actor strin
 		if len(prev) == 0 {
 			return models.Errorf(models.Conflict, "version %d is the only version of template %q; edit it instead of discarding it", n, key)
 		}
+		// Read inside the transaction, after the template's row lock, so the
+		// decision and the delete see the same lock state.
+		forcedPast, err := checkDiscardLock(tx, key, v, actor, guard)
+		if err != nil {
+			return err
+		}
 		// The draft's editors, approvals and events go with it (ON DELETE CASCADE).
 		if err := tx.Where("id = ?", v.ID).Delete(&reviewVersionRow{}).Error; err != nil {
 			return mapErr(err, fmt.Sprintf("version %d of template %q", n, key))
@@ -334,6 +375,42 @@ func (s *Store) DiscardDraft(ctx context.Context, key string, n int, actor strin
 		if err != nil {
 			return mapErr(err, fmt.Sprintf("template %q", key))
 		}
-		return auditTx(tx, actor, models.AuditDraftDiscarded, target(key, n), at, map[string]any{"backTo": prev[0].Number})
+		detail := map[string]any{"backTo": prev[0].Number}
+		if forcedPast != "" {
+			detail["forcedPastLockOf"] = forcedPast
+		}
+		return auditTx(tx, actor, models.AuditDraftDiscarded, target(key, n), at, detail)
 	})
+}
+
+// checkDiscardLock applies guard to the live lock on template key's draft
+// v, if any. It returns the holder of a lock that guard.Force went past
+// ("" when no one else held it), Conflict when the lock stands in the way,
+// and Forbidden when actor may not force past it.
+func checkDiscardLock(tx *gorm.DB, key string, v *reviewVersionRow, actor string, guard models.LockGuard) (string, error) {
+	at := guard.At
+	if at.IsZero() {
+		at = now()
+	}
+	l, err := liveLock(tx, models.DraftLockKey(key), at)
+	if err != nil || l == nil || (guard.Token != "" && l.Token == guard.Token) {
+		return "", err
+	}
+	until := l.ExpiresAt.UTC().Format(time.RFC3339)
+	if !guard.Force {
+		who := l.Holder + " is"
+		if l.Holder == actor {
+			who = "you (" + actor + ") are"
+		}
+		return "", models.Errorf(models.Conflict,
+			"%s editing draft v%d of template %q in the designer (lock held until %s, renewed while the tab is open): "+
+				"discard it from that tab, or wait for the lock to end; the draft's author or an admin may pass force=true",
+			who, v.Number, key, until)
+	}
+	if !guard.Admin && actor != v.Author && actor != l.Holder {
+		return "", models.Errorf(models.Forbidden,
+			"%s is editing draft v%d of template %q: only the draft's author (%s), %s or an admin may discard it now",
+			l.Holder, v.Number, key, v.Author, l.Holder)
+	}
+	return l.Holder, nil
 }

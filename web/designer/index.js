@@ -11,7 +11,7 @@
 // (el.style.transform), which the policy allows.
 import {
   KINDS, STATUSES, kindInfo, kindOf, ports, edges, stepById, newStep, connect, disconnect,
-  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight,
+  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet,
 } from "./model.mjs";
 
 export { KINDS, STATUSES };
@@ -179,11 +179,15 @@ export function mountDesigner(container, options = {}) {
   // Every change goes through change() (or commit() after a drag), which
   // keeps a JSON snapshot of the definition before it: undo covers adds,
   // connections, deletions, moves and layouts alike.
-  function commit(before) {
+  function record(before) {
     if (before === JSON.stringify(def)) return false;
     undoStack.push(before);
     if (undoStack.length > HISTORY_LIMIT) undoStack.shift();
     redoStack.length = 0;
+    return true;
+  }
+  function commit(before) {
+    if (!record(before)) return false;
     render();
     changed();
     return true;
@@ -291,99 +295,18 @@ export function mountDesigner(container, options = {}) {
   }
 
   // ---- edges ----------------------------------------------------------------
-  // route draws a source→target curve; when the plain curve would pass
-  // under another node it detours through a horizontal lane above or below
-  // the nodes in the way, so no edge is ever hidden (ui-anchor behaviour 5).
-  // Every candidate path is sampled against the node boxes and the first
-  // clear one wins; the lanes tried widen from the nodes hit to the whole
-  // span, so an edge drawn by hand across a row still finds a way round.
-  function route(s, t, skip, rects) {
-    const dx = Math.max(40, Math.abs(t.x - s.x) / 2);
-    const cubic = (a, b, d) => ({ a, c1: { x: a.x + d, y: a.y }, c2: { x: b.x - d, y: b.y }, b });
-    const line = (a, b) => ({ a, b });
-    const svgOf = (segs) => `M${s.x},${s.y} ` + segs.map((g) => g.c1
-      ? `C${g.c1.x},${g.c1.y} ${g.c2.x},${g.c2.y} ${g.b.x},${g.b.y}` : `L${g.b.x},${g.b.y}`).join(" ");
-    const plain = [cubic(s, t, dx)];
-    // Only nodes near the edge's horizontal span can be in its way.
-    const sx0 = Math.min(s.x, t.x) - dx - 60, sx1 = Math.max(s.x, t.x) + dx + 60;
-    const obstacles = rects.filter((r) => !skip.has(r.id) && r.x < sx1 && r.x + r.w > sx0);
-    if (!obstacles.length) return svgOf(plain);
-    const point = (g, u) => {
-      if (!g.c1) return { x: g.a.x + (g.b.x - g.a.x) * u, y: g.a.y + (g.b.y - g.a.y) * u };
-      const v = 1 - u;
-      return {
-        x: v ** 3 * g.a.x + 3 * v * v * u * g.c1.x + 3 * v * u * u * g.c2.x + u ** 3 * g.b.x,
-        y: v ** 3 * g.a.y + 3 * v * v * u * g.c1.y + 3 * v * u * u * g.c2.y + u ** 3 * g.b.y,
-      };
-    };
-    const hitsOf = (segs) => {
-      const hits = new Set();
-      for (const g of segs) {
-        // A curve lies inside its control points' box: only nodes
-        // overlapping that box need sampling against.
-        const xs = g.c1 ? [g.a.x, g.c1.x, g.c2.x, g.b.x] : [g.a.x, g.b.x];
-        const ys = g.c1 ? [g.a.y, g.c1.y, g.c2.y, g.b.y] : [g.a.y, g.b.y];
-        const x0 = Math.min(...xs), x1 = Math.max(...xs), y0 = Math.min(...ys), y1 = Math.max(...ys);
-        const near = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < y1 && r.y + r.h > y0);
-        if (!near.length) continue;
-        const n = g.c1 ? 32 : Math.max(2, Math.ceil(Math.abs(g.b.x - g.a.x) / 12));
-        for (let i = 0; i <= n; i++) {
-          const p = point(g, i / n);
-          for (const r of near) if (p.x > r.x && p.x < r.x + r.w && p.y > r.y && p.y < r.y + r.h) hits.add(r);
-        }
-      }
-      return hits;
-    };
-    const fwd = t.x - s.x > 80;
-    const first = hitsOf(plain);
-    // A back edge (a wrapped layout's next band, a loop drawn by hand) is
-    // clearer along a lane than as a long diagonal, even when nothing is hit.
-    if (!first.size && fwd) return svgOf(plain);
-    const hit = first.size ? [...first] : [{ x: Math.min(s.x, t.x), y: Math.min(s.y, t.y), w: Math.abs(t.x - s.x), h: Math.abs(t.y - s.y) }];
-    const mid = (s.y + t.y) / 2;
-    // A lane is a y with nothing on it between x0 and x1.
-    const clearLane = (y, x0, x1, dir) => {
-      for (let i = 0; i < 40; i++) {
-        const on = obstacles.filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < y + 6 && r.y + r.h > y - 6);
-        if (!on.length) return y;
-        y = dir < 0 ? Math.min(...on.map((r) => r.y)) - 16 : Math.max(...on.map((r) => r.y + r.h)) + 16;
-      }
-      return y;
-    };
-    const via = (lane, x0, x1) => {
-      const a = { x: x0, y: lane }, b = { x: x1, y: lane };
-      const d0 = Math.max(20, Math.abs(a.x - s.x) / 2), d1 = Math.max(20, Math.abs(t.x - b.x) / 2);
-      return [cubic(s, a, d0), line(a, b), cubic(b, t, d1)];
-    };
-    const spans = [];
-    const hx0 = Math.min(...hit.map((r) => r.x)) - 24, hx1 = Math.max(...hit.map((r) => r.x + r.w)) + 24;
-    if (fwd) {
-      spans.push([Math.max(hx0, s.x + 20), Math.min(Math.max(hx1, hx0), t.x - 20)]);
-      spans.push([s.x + 30, t.x - 30]);
-    } else {
-      // A back edge leaves rightwards and enters from the left.
-      spans.push([s.x + 40, t.x - 40]);
-    }
-    const candidates = [];
-    for (const [x0, x1raw] of spans) {
-      const x1 = fwd ? Math.max(x0, x1raw) : x1raw;
-      const lo = Math.min(x0, x1), hi = Math.max(x0, x1);
-      const top = Math.min(...hit.map((r) => r.y), s.y, t.y) - 16;
-      const bottom = Math.max(...hit.map((r) => r.y + r.h), s.y, t.y) + 16;
-      const lanes = [clearLane(top, lo, hi, -1), clearLane(bottom, lo, hi, 1)];
-      // Between the two ends' rows (the gap between wrapped bands).
-      if (!fwd) lanes.push(clearLane(mid, lo, hi, -1), clearLane(mid, lo, hi, 1));
-      for (const lane of lanes) candidates.push(via(lane, x0, x1));
-    }
-    candidates.sort((p, q) => Math.abs(p[1].a.y - mid) - Math.abs(q[1].a.y - mid));
-    let best = plain, fewest = first.size;
-    for (const c of candidates) {
-      const n = hitsOf(c).size;
-      if (!n) return svgOf(c);
-      if (n < fewest) { best = c; fewest = n; }
-    }
-    return svgOf(best);
-  }
+  // Edges are routed round the nodes by routeEdge (model.mjs), which asks
+  // a grid of the node boxes (with an 8 px margin) for the nodes near each
+  // part of a path. `obstacles` holds the boxes as the edges were last
+  // routed; `drawn` holds, per edge key, its element, ends and route, so a
+  // drop re-routes only the edges whose route looked where a node moved.
+  let obstacles = new NodeIndex();
+  let drawn = new Map();
+  const obstacleOf = (st) => {
+    const r = rectOf(st);
+    return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
+  };
+  const route = (e, ends) => routeEdge(ends.s, ends.t, new Set([e.from, e.to]), obstacles);
 
   function edgeEnds(e, byId) {
     const a = byId ? byId.get(e.from) : stepById(def, e.from);
@@ -394,19 +317,27 @@ export function mountDesigner(container, options = {}) {
     return { s: { x: pa.x + NODE_W, y: pa.y + portY(a, i, nodeHeight(a)) }, t: { x: pb.x, y: pb.y + nodeHeight(b) / 2 } };
   }
 
-  function renderEdges() {
+  // renderEdges draws every edge. With reuse (a selection or run status
+  // changed, no node moved) an edge whose ends are where they were keeps
+  // its route; otherwise every edge is routed again.
+  function renderEdges(reuse = false) {
     const status = (id) => statuses.get(id);
     const parts = [];
-    // Node boxes with an 8 px margin, computed once per drawing.
-    const rects = def.steps.map((st) => {
-      const r = rectOf(st);
-      return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
-    });
+    if (!reuse) {
+      obstacles = new NodeIndex();
+      for (const st of def.steps) obstacles.set(obstacleOf(st));
+    }
     const byId = new Map(def.steps.map((st) => [st.id, st]));
+    const before = drawn;
+    drawn = new Map();
     for (const e of edges(def)) {
       const ends = edgeEnds(e, byId);
       if (!ends) continue;
-      const d = route(ends.s, ends.t, new Set([e.from, e.to]), rects);
+      const old = reuse && before.get(e.key);
+      const same = old && old.e.from === e.from && old.e.to === e.to &&
+        old.ends.s.x === ends.s.x && old.ends.s.y === ends.s.y && old.ends.t.x === ends.t.x && old.ends.t.y === ends.t.y;
+      const routed = same ? old.routed : route(e, ends);
+      const d = routed.d;
       const classes = ["bd-edge", "e-" + e.kind, "p-" + (e.port.startsWith("case") ? "case" : e.port)];
       if (selectedEdge === e.key) classes.push("bd-selected");
       if (problems.edges.has(e.key)) classes.push("bd-bad");
@@ -416,11 +347,13 @@ export function mountDesigner(container, options = {}) {
       if (to === "skipped" || from === "skipped") classes.push("bd-nottaken");
       else if (from && from !== "pending" && from !== "running" && to && to !== "pending") classes.push("bd-taken");
       const title = problems.edges.get(e.key)?.join("\n") || `${e.from} → ${e.to}` + (e.kind === "failure" ? " (on failure)" : e.kind === "success" ? " (on success)" : "");
-      parts.push(el("svg:g", { class: classes.join(" "), "data-testid": "edge-" + e.key, "data-key": e.key },
+      const g = el("svg:g", { class: classes.join(" "), "data-testid": "edge-" + e.key, "data-key": e.key },
         el("svg:title", {}, title),
         el("svg:path", { class: "bd-hit", d }),
         el("svg:path", { class: "bd-line", d }),
-        el("svg:circle", { class: "bd-tip", cx: ends.t.x, cy: ends.t.y, r: 3.5 })));
+        el("svg:circle", { class: "bd-tip", cx: ends.t.x, cy: ends.t.y, r: 3.5 }));
+      parts.push(g);
+      drawn.set(e.key, { e, g, ends, routed, label: null });
     }
     // A forEach step's item counts ride on its outgoing edges, next to the
     // source port, like n8n's "1 item" labels.
@@ -429,9 +362,25 @@ export function mountDesigner(container, options = {}) {
       const ends = n && edgeEnds(e, byId);
       if (!ends) continue;
       const text = n.failed ? `${n.succeeded} ✓ ${n.failed} ✕` : `${n.succeeded} item${n.succeeded === 1 ? "" : "s"}`;
-      parts.push(el("svg:text", { class: "bd-items-label" + (n.failed ? " bd-items-bad" : ""), x: ends.s.x + 8, y: ends.s.y - 6, "data-testid": "items-" + e.key }, text));
+      const label = el("svg:text", { class: "bd-items-label" + (n.failed ? " bd-items-bad" : ""), x: ends.s.x + 8, y: ends.s.y - 6, "data-testid": "items-" + e.key }, text);
+      parts.push(label);
+      if (drawn.has(e.key)) drawn.get(e.key).label = label;
     }
     svg.replaceChildren(...parts);
+  }
+
+  // reroute routes one drawn edge again and updates its path, arrow tip
+  // and item-count label in place.
+  function reroute(one, byId) {
+    const ends = edgeEnds(one.e, byId);
+    if (!ends) return;
+    const routed = route(one.e, ends);
+    for (const line of one.g.querySelectorAll("path")) line.setAttribute("d", routed.d);
+    const tip = one.g.querySelector("circle");
+    if (tip) { tip.setAttribute("cx", ends.t.x); tip.setAttribute("cy", ends.t.y); }
+    if (one.label) { one.label.setAttribute("x", ends.s.x + 8); one.label.setAttribute("y", ends.s.y - 6); }
+    one.ends = ends;
+    one.routed = routed;
   }
 
   function renderFrames() {
@@ -515,8 +464,10 @@ export function mountDesigner(container, options = {}) {
   // every pointer move would drop pointer capture, and re-routing every
   // edge around every node cost ~400 ms per move on a 300-step draft.
   // Moves are coalesced into one frame; only the dragged nodes move and
-  // only their own edges are re-routed. The pointerup commit() does a full
-  // render(), so what is drawn at rest (no edge under a node) is unchanged.
+  // only their own edges are re-routed (other edges may briefly pass under
+  // a dragged node). The drop (settleMove) re-routes every edge the move
+  // can have changed, so what is drawn at rest (no edge under a node) is
+  // what a full redraw would draw.
   let moveFrame = 0;
   function moveRender() {
     if (moveFrame) return;
@@ -528,32 +479,52 @@ export function mountDesigner(container, options = {}) {
   function moveDragged(d) {
     if (!d.els) {
       d.els = new Map([...nodes.children].filter((n) => d.orig.has(n.dataset.id)).map((n) => [n.dataset.id, n]));
-      d.edgeEls = new Map();
-      for (const g of svg.querySelectorAll(".bd-edge")) d.edgeEls.set(g.dataset.key, g);
-      d.labelEls = new Map([...svg.querySelectorAll(".bd-items-label")].map((t) => [t.dataset.testid.slice(6), t]));
-      d.touching = edges(def).filter((e) => d.orig.has(e.from) || d.orig.has(e.to));
+      d.touching = [...drawn.values()].filter((one) => d.orig.has(one.e.from) || d.orig.has(one.e.to));
     }
     const byId = new Map(def.steps.map((st) => [st.id, st]));
     for (const [id, n] of d.els) {
-      const p = pos(byId.get(id));
+      const st = byId.get(id);
+      const p = pos(st);
+      n.style.transform = `translate(${p.x}px, ${p.y}px)`;
+      obstacles.set(obstacleOf(st));
+    }
+    for (const one of d.touching) reroute(one, byId);
+    if (def.parallelGroups?.length) renderFrames();
+  }
+
+  // settleMove ends a move of the steps in orig (id → position before the
+  // move: a drop, or arrow keys). Instead of a full redraw it moves those
+  // nodes and re-routes only the edges that can have changed: their own,
+  // and those whose route looked at a place a moved node left or took
+  // (routeEdge's `looked`); every other edge's route would come out the
+  // same. It records the move for undo and reports the change.
+  function settleMove(before, orig) {
+    if (moveFrame) { cancelAnimationFrame(moveFrame); moveFrame = 0; }
+    const did = record(before);
+    const byId = new Map(def.steps.map((st) => [st.id, st]));
+    const places = [];
+    const place = (r) => places.push({ x0: r.x, y0: r.y, x1: r.x + r.w, y1: r.y + r.h });
+    for (const [id, was] of orig) {
+      const st = byId.get(id);
+      if (!st) continue;
+      place({ x: was.x - 8, y: was.y - 8, w: NODE_W + 16, h: nodeHeight(st) + 16 });
+      const now = obstacleOf(st);
+      place(now);
+      obstacles.set(now);
+    }
+    for (const n of nodes.children) {
+      if (!orig.has(n.dataset.id)) continue;
+      const p = pos(byId.get(n.dataset.id));
       n.style.transform = `translate(${p.x}px, ${p.y}px)`;
     }
-    const rects = def.steps.map((st) => {
-      const r = rectOf(st);
-      return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
-    });
-    for (const e of d.touching) {
-      const ends = edgeEnds(e, byId);
-      const g = d.edgeEls.get(e.key);
-      if (!ends || !g) continue;
-      const path = route(ends.s, ends.t, new Set([e.from, e.to]), rects);
-      for (const line of g.querySelectorAll("path")) line.setAttribute("d", path);
-      const tip = g.querySelector("circle");
-      if (tip) { tip.setAttribute("cx", ends.t.x); tip.setAttribute("cy", ends.t.y); }
-      const label = d.labelEls.get(e.key);
-      if (label) { label.setAttribute("x", ends.s.x + 8); label.setAttribute("y", ends.s.y - 6); }
+    for (const one of drawn.values()) {
+      if (orig.has(one.e.from) || orig.has(one.e.to) || places.some((b) => boxesMeet(one.routed.looked, b))) reroute(one, byId);
     }
     if (def.parallelGroups?.length) renderFrames();
+    tools.undo.disabled = !undoStack.length;
+    tools.redo.disabled = !redoStack.length;
+    if (did) changed();
+    return did;
   }
 
   function renderProblems() {
@@ -578,7 +549,7 @@ export function mountDesigner(container, options = {}) {
       n.classList.toggle("bd-selected", on);
       n.setAttribute("aria-pressed", on ? "true" : "false");
     }
-    renderEdges();
+    renderEdges(true);
     tools.del.disabled = readOnly || (!selected.size && !selectedEdge);
     emit("select", [...selected]);
   }
@@ -643,13 +614,15 @@ export function mountDesigner(container, options = {}) {
 
   function moveSelection(dx, dy) {
     if (readOnly || !selected.size) return;
-    change(() => {
-      for (const id of selected) {
-        const s = stepById(def, id);
-        const p = pos(s);
-        s.position = { x: Math.round(p.x + dx), y: Math.round(p.y + dy) };
-      }
-    });
+    const before = JSON.stringify(def);
+    const orig = new Map();
+    for (const id of selected) {
+      const s = stepById(def, id);
+      const p = pos(s);
+      orig.set(id, { ...p });
+      s.position = { x: Math.round(p.x + dx), y: Math.round(p.y + dy) };
+    }
+    settleMove(before, orig);
   }
 
   function open(id) {
@@ -751,7 +724,7 @@ export function mountDesigner(container, options = {}) {
     if (viewport.hasPointerCapture(e.pointerId)) viewport.releasePointerCapture(e.pointerId);
     if (d.mode === "move") {
       if (d.moved) {
-        if (!readOnly) commit(d.before);
+        if (!readOnly) settleMove(d.before, d.orig);
       } else if (!d.shift) {
         setSelection([d.id]);
         open(d.id);
@@ -1027,10 +1000,15 @@ export function mountDesigner(container, options = {}) {
   });
 
   // ---- public API -------------------------------------------------------------
+  // setProblems redraws only when what is marked changes: the page sends
+  // the server's check after every edit, mostly the same list, and a full
+  // redraw of a large draft after each drop would undo the drop's savings.
   function setProblems(list) {
     rawProblems = parseProblems(list);
+    const marked = () => JSON.stringify([[...problems.steps], [...problems.edges], problems.other]);
+    const was = marked();
     mapProblems();
-    render();
+    if (marked() !== was) render();
   }
   function parseProblems(list) {
     if (!Array.isArray(list)) throw new TypeError("designer: problems must be an array of {path, message}");
@@ -1098,7 +1076,7 @@ export function mountDesigner(container, options = {}) {
       status ? statuses.set(stepId, status) : statuses.delete(stepId);
       const old = nodes.querySelector(`[data-id="${CSS.escape(stepId)}"]`);
       if (old) old.replaceWith(nodeEl(stepById(def, stepId)));
-      renderEdges();
+      renderEdges(true);
       return true;
     },
     /** setRunItems labels a forEach step's outgoing edges with its item
@@ -1112,7 +1090,7 @@ export function mountDesigner(container, options = {}) {
         if (!Number.isInteger(ok) || !Number.isInteger(bad) || ok < 0 || bad < 0) throw new TypeError("designer: item counts must be {succeeded, failed} non-negative integers");
         items.set(stepId, { succeeded: ok, failed: bad });
       }
-      renderEdges();
+      renderEdges(true);
       return true;
     },
     select,

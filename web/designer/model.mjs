@@ -275,3 +275,226 @@ export function layout(def, origin = { x: 40, y: 40 }, { maxWidth = Infinity } =
   }
   return at;
 }
+
+/** NodeIndex is a uniform grid over node boxes ({id, x, y, w, h}, world
+ * units), so the edge router asks only for the nodes near the part of the
+ * canvas it is looking at instead of testing every node of the draft. A
+ * box is listed in every cell it covers; queries visit only the cells of
+ * the region asked about. */
+export class NodeIndex {
+  /** cell is the grid's cell size: a little more than a node's width, so
+   * a node covers at most a few cells and a query visits few of them. */
+  constructor(cell = 256) {
+    this.cell = cell;
+    this.columns = new Map(); // cell column → Map(cell row → Set of boxes)
+    this.boxes = new Map(); // id → box
+    this.stamp = 0;
+  }
+
+  get size() { return this.boxes.size; }
+
+  /** get returns the box stored for an id, or undefined. */
+  get(id) { return this.boxes.get(id); }
+
+  /** set adds a node's box, or moves it if the id is already there. */
+  set(box) {
+    this.delete(box.id);
+    const b = { id: box.id, x: box.x, y: box.y, w: box.w, h: box.h, seen: 0 };
+    this.boxes.set(b.id, b);
+    eachCell(this, b, (col, cy) => {
+      let row = col.get(cy);
+      if (!row) col.set(cy, (row = new Set()));
+      row.add(b);
+    }, true);
+  }
+
+  /** delete removes a node's box; unknown ids are ignored. */
+  delete(id) {
+    const b = this.boxes.get(id);
+    if (!b) return;
+    this.boxes.delete(id);
+    eachCell(this, b, (col, cy) => {
+      const row = col.get(cy);
+      row?.delete(b);
+      if (row && !row.size) col.delete(cy);
+    }, false);
+  }
+
+  /** query lists the boxes overlapping the open region x0 < x < x1,
+   * y0 < y < y1 (touching edges do not count), each once, that keep
+   * (when given) accepts. With first, it stops at the first one. The
+   * boxes are the index's own: read them, do not change them. */
+  query(x0, y0, x1, y1, keep, first = false) {
+    const out = [];
+    const stamp = ++this.stamp;
+    const c = this.cell;
+    const cx0 = Math.floor(x0 / c), cx1 = Math.floor(x1 / c);
+    const cy0 = Math.floor(y0 / c), cy1 = Math.floor(y1 / c);
+    const scan = (row) => {
+      for (const b of row) {
+        if (b.seen === stamp) continue;
+        b.seen = stamp;
+        if (b.x < x1 && b.x + b.w > x0 && b.y < y1 && b.y + b.h > y0 && (!keep || keep(b))) out.push(b);
+      }
+      return first && out.length > 0;
+    };
+    const column = (col) => {
+      // Walk the rows asked about, or, when fewer, the rows in use.
+      if (cy1 - cy0 < col.size) {
+        for (let cy = cy0; cy <= cy1; cy++) { const row = col.get(cy); if (row && scan(row)) return true; }
+      } else {
+        for (const [cy, row] of col) if (cy >= cy0 && cy <= cy1 && scan(row)) return true;
+      }
+      return false;
+    };
+    if (cx1 - cx0 < this.columns.size) {
+      for (let cx = cx0; cx <= cx1; cx++) { const col = this.columns.get(cx); if (col && column(col)) break; }
+    } else {
+      for (const [cx, col] of this.columns) if (cx >= cx0 && cx <= cx1 && column(col)) break;
+    }
+    return out;
+  }
+}
+
+// eachCell calls fn(column, row) for every grid cell a box covers; with
+// create, missing columns are made, and columns left empty are dropped.
+function eachCell(index, b, fn, create) {
+  const c = index.cell;
+  const cx0 = Math.floor(b.x / c), cx1 = Math.floor((b.x + b.w) / c);
+  const cy0 = Math.floor(b.y / c), cy1 = Math.floor((b.y + b.h) / c);
+  for (let cx = cx0; cx <= cx1; cx++) {
+    let col = index.columns.get(cx);
+    if (!col) {
+      if (!create) continue;
+      index.columns.set(cx, (col = new Map()));
+    }
+    for (let cy = cy0; cy <= cy1; cy++) fn(col, cy);
+    if (!col.size) index.columns.delete(cx);
+  }
+}
+
+/** boxesMeet says whether two regions {x0, y0, x1, y1} overlap or touch. */
+export const boxesMeet = (a, b) => a.x0 <= b.x1 && b.x0 <= a.x1 && a.y0 <= b.y1 && b.y0 <= a.y1;
+
+/** routeEdge draws a source→target curve (s: the source port, t: the
+ * target's in port, world units) around the node boxes in index, ignoring
+ * the ids in skip (the edge's own ends). When the plain curve would pass
+ * under another node it detours through a horizontal lane above or below
+ * the nodes in the way, so no edge is ever hidden (ui-anchor behaviour 5).
+ * Every candidate path is sampled against the node boxes and the first
+ * clear one wins; the lanes tried widen from the nodes hit to the whole
+ * span, so an edge drawn by hand across a row still finds a way round.
+ *
+ * It returns {d, box, looked}: the SVG path, the path's bounding box, and
+ * the bounding box of every region whose nodes the choice depended on. A
+ * node moving from or to a place outside `looked` cannot change the route,
+ * which is how a drop knows which edges to route again. */
+export function routeEdge(s, t, skip, index) {
+  const dx = Math.max(40, Math.abs(t.x - s.x) / 2);
+  const cubic = (a, b, d) => ({ a, c1: { x: a.x + d, y: a.y }, c2: { x: b.x - d, y: b.y }, b });
+  const line = (a, b) => ({ a, b });
+  const plain = [cubic(s, t, dx)];
+  // Only nodes near the edge's horizontal span can be in its way.
+  const sx0 = Math.min(s.x, t.x) - dx - 60, sx1 = Math.max(s.x, t.x) + dx + 60;
+  const looked = { x0: Math.min(s.x, t.x), y0: Math.min(s.y, t.y), x1: Math.max(s.x, t.x), y1: Math.max(s.y, t.y) };
+  const inSpan = (r) => !skip.has(r.id) && r.x < sx1 && r.x + r.w > sx0;
+  const near = (x0, y0, x1, y1, first = false) => {
+    looked.x0 = Math.min(looked.x0, x0); looked.y0 = Math.min(looked.y0, y0);
+    looked.x1 = Math.max(looked.x1, x1); looked.y1 = Math.max(looked.y1, y1);
+    return index.query(x0, y0, x1, y1, inSpan, first);
+  };
+  const done = (segs) => {
+    const d = `M${s.x},${s.y} ` + segs.map((g) => g.c1
+      ? `C${g.c1.x},${g.c1.y} ${g.c2.x},${g.c2.y} ${g.b.x},${g.b.y}` : `L${g.b.x},${g.b.y}`).join(" ");
+    const box = { x0: s.x, y0: s.y, x1: s.x, y1: s.y };
+    for (const g of segs) {
+      for (const p of g.c1 ? [g.c1, g.c2, g.b] : [g.b]) {
+        box.x0 = Math.min(box.x0, p.x); box.y0 = Math.min(box.y0, p.y);
+        box.x1 = Math.max(box.x1, p.x); box.y1 = Math.max(box.y1, p.y);
+      }
+    }
+    return { d, box, looked };
+  };
+  const fwd = t.x - s.x > 80;
+  // A back edge with no node anywhere in its columns is drawn plain. (A
+  // forward one is too when nothing is hit, checked below.) This looks at
+  // the whole height of the columns.
+  if (!fwd) {
+    looked.x0 = Math.min(looked.x0, sx0); looked.x1 = Math.max(looked.x1, sx1);
+    looked.y0 = -Infinity; looked.y1 = Infinity;
+    if (!near(sx0, -Infinity, sx1, Infinity, true).length) return done(plain);
+  }
+  const point = (g, u) => {
+    if (!g.c1) return { x: g.a.x + (g.b.x - g.a.x) * u, y: g.a.y + (g.b.y - g.a.y) * u };
+    const v = 1 - u;
+    return {
+      x: v ** 3 * g.a.x + 3 * v * v * u * g.c1.x + 3 * v * u * u * g.c2.x + u ** 3 * g.b.x,
+      y: v ** 3 * g.a.y + 3 * v * v * u * g.c1.y + 3 * v * u * u * g.c2.y + u ** 3 * g.b.y,
+    };
+  };
+  const hitsOf = (segs) => {
+    const hits = new Set();
+    for (const g of segs) {
+      // A curve lies inside its control points' box: only nodes
+      // overlapping that box need sampling against.
+      const xs = g.c1 ? [g.a.x, g.c1.x, g.c2.x, g.b.x] : [g.a.x, g.b.x];
+      const ys = g.c1 ? [g.a.y, g.c1.y, g.c2.y, g.b.y] : [g.a.y, g.b.y];
+      const found = near(Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys));
+      if (!found.length) continue;
+      const n = g.c1 ? 32 : Math.max(2, Math.ceil(Math.abs(g.b.x - g.a.x) / 12));
+      for (let i = 0; i <= n; i++) {
+        const p = point(g, i / n);
+        for (const r of found) if (p.x > r.x && p.x < r.x + r.w && p.y > r.y && p.y < r.y + r.h) hits.add(r);
+      }
+    }
+    return hits;
+  };
+  const first = hitsOf(plain);
+  // A back edge (a wrapped layout's next band, a loop drawn by hand) is
+  // clearer along a lane than as a long diagonal, even when nothing is hit.
+  if (!first.size && fwd) return done(plain);
+  const hit = first.size ? [...first] : [{ x: Math.min(s.x, t.x), y: Math.min(s.y, t.y), w: Math.abs(t.x - s.x), h: Math.abs(t.y - s.y) }];
+  const mid = (s.y + t.y) / 2;
+  // A lane is a y with nothing on it between x0 and x1.
+  const clearLane = (y, x0, x1, dir) => {
+    for (let i = 0; i < 40; i++) {
+      const on = near(x0, y - 6, x1, y + 6);
+      if (!on.length) return y;
+      y = dir < 0 ? Math.min(...on.map((r) => r.y)) - 16 : Math.max(...on.map((r) => r.y + r.h)) + 16;
+    }
+    return y;
+  };
+  const via = (lane, x0, x1) => {
+    const a = { x: x0, y: lane }, b = { x: x1, y: lane };
+    const d0 = Math.max(20, Math.abs(a.x - s.x) / 2), d1 = Math.max(20, Math.abs(t.x - b.x) / 2);
+    return [cubic(s, a, d0), line(a, b), cubic(b, t, d1)];
+  };
+  const spans = [];
+  const hx0 = Math.min(...hit.map((r) => r.x)) - 24, hx1 = Math.max(...hit.map((r) => r.x + r.w)) + 24;
+  if (fwd) {
+    spans.push([Math.max(hx0, s.x + 20), Math.min(Math.max(hx1, hx0), t.x - 20)]);
+    spans.push([s.x + 30, t.x - 30]);
+  } else {
+    // A back edge leaves rightwards and enters from the left.
+    spans.push([s.x + 40, t.x - 40]);
+  }
+  const candidates = [];
+  for (const [x0, x1raw] of spans) {
+    const x1 = fwd ? Math.max(x0, x1raw) : x1raw;
+    const lo = Math.min(x0, x1), hi = Math.max(x0, x1);
+    const top = Math.min(...hit.map((r) => r.y), s.y, t.y) - 16;
+    const bottom = Math.max(...hit.map((r) => r.y + r.h), s.y, t.y) + 16;
+    const lanes = [clearLane(top, lo, hi, -1), clearLane(bottom, lo, hi, 1)];
+    // Between the two ends' rows (the gap between wrapped bands).
+    if (!fwd) lanes.push(clearLane(mid, lo, hi, -1), clearLane(mid, lo, hi, 1));
+    for (const lane of lanes) candidates.push(via(lane, x0, x1));
+  }
+  candidates.sort((p, q) => Math.abs(p[1].a.y - mid) - Math.abs(q[1].a.y - mid));
+  let best = plain, fewest = first.size;
+  for (const c of candidates) {
+    const n = hitsOf(c).size;
+    if (!n) return done(c);
+    if (n < fewest) { best = c; fewest = n; }
+  }
+  return done(best);
+}

@@ -2,7 +2,10 @@
 // canvas applies to a definition, without a browser.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { KINDS, kindOf, ports, edges, uniqueId, newStep, connect, disconnect, removeSteps, layout, NODE_W } from "../designer/model.mjs";
+import {
+  KINDS, kindOf, ports, edges, uniqueId, newStep, connect, disconnect, removeSteps, layout, NODE_W,
+  NodeIndex, routeEdge, boxesMeet,
+} from "../designer/model.mjs";
 
 const sample = () => ({
   id: "w",
@@ -75,4 +78,143 @@ test("layout puts steps in layers by dependency depth, branches apart", () => {
   assert.deepEqual(["a", "c", "t", "f", "j"].map(x), [40, 40 + (NODE_W + 90), 40 + 2 * (NODE_W + 90), 40 + 2 * (NODE_W + 90), 40 + 3 * (NODE_W + 90)]);
   assert.notEqual(at.get("t").y, at.get("f").y);
   assert.equal(at.get("a").y, at.get("c").y, "a chain stays on one row");
+});
+
+// A small deterministic random source, so a failure can be reproduced.
+function random(seed) {
+  let x = seed >>> 0 || 1;
+  return () => ((x ^= x << 13, x ^= x >>> 17, x ^= x << 5) >>> 0) / 2 ** 32;
+}
+
+test("the node index finds exactly the boxes a full scan finds, after moves and deletes", () => {
+  const rnd = random(7);
+  const index = new NodeIndex();
+  const all = new Map();
+  const box = (id) => ({ id, x: Math.round(rnd() * 4000 - 1000), y: Math.round(rnd() * 6000 - 1000), w: 216, h: 80 + Math.round(rnd() * 60) });
+  for (let i = 0; i < 400; i++) { const b = box("n" + i); all.set(b.id, b); index.set(b); }
+  for (let i = 0; i < 100; i++) { const b = box("n" + Math.floor(rnd() * 400)); all.set(b.id, b); index.set(b); } // moves
+  for (let i = 0; i < 50; i++) { const id = "n" + Math.floor(rnd() * 400); all.delete(id); index.delete(id); }
+  assert.equal(index.size, all.size);
+  const scan = (x0, y0, x1, y1) => [...all.values()].filter((r) => r.x < x1 && r.x + r.w > x0 && r.y < y1 && r.y + r.h > y0).map((r) => r.id).sort();
+  for (let i = 0; i < 300; i++) {
+    const x0 = rnd() * 5000 - 1500, y0 = rnd() * 7000 - 1500;
+    const x1 = x0 + rnd() * (i % 10 ? 600 : 5000), y1 = y0 + rnd() * (i % 10 ? 300 : 7000);
+    assert.deepEqual(index.query(x0, y0, x1, y1).map((r) => r.id).sort(), scan(x0, y0, x1, y1), `query ${[x0, y0, x1, y1]}`);
+  }
+  // Whole columns (a back edge asks whether anything is in its way at any height).
+  assert.deepEqual(index.query(0, -Infinity, 300, Infinity).map((r) => r.id).sort(), scan(0, -Infinity, 300, Infinity));
+  // Touching is not overlapping: a lane running along a box's edge is clear.
+  const one = new NodeIndex();
+  one.set({ id: "a", x: 0, y: 0, w: 100, h: 50 });
+  assert.deepEqual(one.query(100, 0, 200, 50), []);
+  assert.deepEqual(one.query(99, 49, 200, 60).map((r) => r.id), ["a"]);
+  // keep filters; first stops at the first box kept.
+  const odd = (r) => +r.id.slice(1) % 2 === 1;
+  assert.deepEqual(index.query(-2000, -2000, 5000, 7000, odd).map((r) => r.id).sort(), scan(-2000, -2000, 5000, 7000).filter((id) => odd({ id })));
+  assert.equal(index.query(-2000, -2000, 5000, 7000, odd, true).length, 1);
+  assert.deepEqual(index.query(-2000, -2000, 5000, 7000, () => false, true), []);
+});
+
+// draftBoxes lays out n nodes on a jittered grid and returns their boxes
+// (with the canvas's 8 px margin) and chain edges between neighbours,
+// plus some back edges, as the canvas routes them.
+function draftBoxes(rnd, n) {
+  const boxes = [];
+  for (let i = 0; i < n; i++) {
+    const col = i % 8, row = Math.floor(i / 8);
+    boxes.push({ id: "n" + i, x: 40 + col * 260 + Math.round(rnd() * 120 - 60) - 8, y: 40 + row * 120 + Math.round(rnd() * 80 - 40) - 8, w: NODE_W + 16, h: 64 + 16 });
+  }
+  const links = [];
+  for (let i = 1; i < n; i++) links.push([boxes[i - 1 - Math.floor(rnd() * Math.min(i, 10))], boxes[i]]);
+  for (let i = 0; i < n / 10; i++) links.push([boxes[Math.floor(rnd() * n)], boxes[Math.floor(rnd() * n)]]);
+  const ends = ([a, b]) => ({ s: { x: a.x + 8 + NODE_W, y: a.y + 40 }, t: { x: b.x + 8, y: b.y + 40 }, skip: new Set([a.id, b.id]) });
+  return { boxes, links: links.filter(([a, b]) => a !== b), ends };
+}
+
+const indexOf = (boxes, cell) => {
+  const index = new NodeIndex(cell);
+  for (const b of boxes) index.set(b);
+  return index;
+};
+
+test("routing with the grid draws what routing against every node draws", () => {
+  const rnd = random(11);
+  const { boxes, links, ends } = draftBoxes(rnd, 240);
+  const grid = indexOf(boxes);
+  const everything = indexOf(boxes, 1e9); // one cell: every query sees every node
+  let detours = 0;
+  for (const link of links) {
+    const { s, t, skip } = ends(link);
+    const a = routeEdge(s, t, skip, grid), b = routeEdge(s, t, skip, everything);
+    assert.deepEqual(a, b, `${link[0].id}→${link[1].id}`);
+    if (a.d.includes("L")) detours++;
+  }
+  assert.ok(detours > 10, `the draft makes edges detour (${detours})`);
+});
+
+// samples lists points along an SVG path of M, C and L commands.
+function samples(d) {
+  const nums = d.match(/-?[\d.]+(?:e-?\d+)?|[MCL]/g);
+  const out = [];
+  let at = null;
+  for (let i = 0; i < nums.length;) {
+    const cmd = nums[i++];
+    const take = (k) => nums.slice(i, (i += k)).map(Number);
+    if (cmd === "M") { const [x, y] = take(2); at = { x, y }; out.push(at); }
+    else if (cmd === "L") {
+      const [x, y] = take(2);
+      for (let u = 0; u <= 1; u += 1 / 64) out.push({ x: at.x + (x - at.x) * u, y: at.y + (y - at.y) * u });
+      at = { x, y };
+    } else {
+      const [x1, y1, x2, y2, x, y] = take(6);
+      for (let u = 0; u <= 1; u += 1 / 64) {
+        const v = 1 - u;
+        out.push({ x: v ** 3 * at.x + 3 * v * v * u * x1 + 3 * v * u * u * x2 + u ** 3 * x, y: v ** 3 * at.y + 3 * v * v * u * y1 + 3 * v * u * u * y2 + u ** 3 * y });
+      }
+      at = { x, y };
+    }
+  }
+  return out;
+}
+
+test("an edge with a node in its way goes round it, inside its bounding box", () => {
+  const index = new NodeIndex();
+  index.set({ id: "a", x: -8, y: -8, w: 216, h: 80 });
+  index.set({ id: "mid", x: 282, y: -8, w: 216, h: 80 });
+  index.set({ id: "b", x: 572, y: -8, w: 216, h: 80 });
+  const r = routeEdge({ x: 200, y: 32 }, { x: 580, y: 32 }, new Set(["a", "b"]), index);
+  const points = samples(r.d);
+  const inside = points.filter((p) => p.x > 282 && p.x < 498 && p.y > -8 && p.y < 72);
+  assert.deepEqual(inside, [], "no point of the path is under the middle node");
+  for (const p of points) assert.ok(boxesMeet(r.box, { x0: p.x, y0: p.y, x1: p.x, y1: p.y }), `${p.x},${p.y} is in the path's box`);
+  assert.ok(boxesMeet(r.box, r.looked) && r.looked.y0 <= r.box.y0 && r.looked.y1 >= r.box.y1, "what the router looked at covers the path");
+  // Nothing in the way: the plain curve.
+  index.delete("mid");
+  assert.match(routeEdge({ x: 200, y: 32 }, { x: 580, y: 32 }, new Set(["a", "b"]), index).d, /^M200,32 C\S+ \S+ 580,32$/);
+});
+
+test("moving a node changes only routes that looked where it was or went", () => {
+  // This is what lets a drop re-route a few edges instead of all of them:
+  // the canvas re-routes an edge when a moved node's old or new box meets
+  // the region its route looked at, and must then match a full redraw.
+  const rnd = random(3);
+  const { boxes, links, ends } = draftBoxes(rnd, 200);
+  let changed = 0, skipped = 0;
+  for (let trial = 0; trial < 40; trial++) {
+    const index = indexOf(boxes);
+    const before = links.map((l) => { const e = ends(l); return routeEdge(e.s, e.t, e.skip, index); });
+    const mover = boxes[Math.floor(rnd() * boxes.length)];
+    const from = { ...mover };
+    const to = { ...mover, x: mover.x + Math.round(rnd() * 600 - 300), y: mover.y + Math.round(rnd() * 400 - 200) };
+    index.set(to);
+    const places = [from, to].map((r) => ({ x0: r.x, y0: r.y, x1: r.x + r.w, y1: r.y + r.h }));
+    links.forEach((l, i) => {
+      if (l[0].id === mover.id || l[1].id === mover.id) return; // its own edges are always re-routed
+      if (places.some((p) => boxesMeet(before[i].looked, p))) { changed++; return; }
+      skipped++;
+      const e = ends(l);
+      assert.deepEqual(routeEdge(e.s, e.t, e.skip, index).d, before[i].d, `trial ${trial}: ${l[0].id}→${l[1].id} after moving ${mover.id}`);
+    });
+  }
+  assert.ok(skipped > changed, `most edges need no re-route (${changed} re-routed, ${skipped} kept)`);
 });

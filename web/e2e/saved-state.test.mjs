@@ -170,14 +170,21 @@ test("a session begun on a submitted version: discard deletes the draft its firs
   let versions = (await api(page, "GET", "/api/v1/templates/saved-new/versions")).body.versions;
   assert.deepEqual(versions.map((v) => [v.number, v.status]), [[1, "in_review"]], "no draft is left behind");
 
-  // Ctrl+Z brings the edit back, and the next save opens the draft again.
+  // Ctrl+Z brings the edit back, and the next save opens a new draft: v3,
+  // because a discarded version's number is never given out again.
   await page.focus("[data-testid=canvas]");
   await page.keyboard.press("Control+z");
-  await page.waitForFunction(() => document.querySelector("[data-testid=designer-version]").textContent === "v2");
+  await page.waitForFunction(() => document.querySelector("[data-testid=designer-version]").textContent === "v3");
   await waitState(page, "saved");
   versions = (await api(page, "GET", "/api/v1/templates/saved-new/versions")).body.versions;
-  assert.deepEqual(versions.map((v) => [v.number, v.status]), [[2, "draft"], [1, "in_review"]]);
-  assert.ok(stepOf(await stored(page, "saved-new", 2), "third").position, "the draft has the edit back");
+  assert.deepEqual(versions.map((v) => [v.number, v.status]), [[3, "draft"], [1, "in_review"]]);
+  assert.ok(stepOf(await stored(page, "saved-new", 3), "third").position, "the draft has the edit back");
+  // The page discarded with its lock token; without it, a DELETE is refused
+  // while this tab holds the lock (page.request: a 409 in the page would be a console error).
+  const csrf = JSON.parse(await page.getAttribute("body", "hx-headers"))["X-CSRF-Token"];
+  const refused = await page.request.fetch(server.url + "/api/v1/templates/saved-new/versions/3", { method: "DELETE", headers: { "X-CSRF-Token": csrf } });
+  assert.equal(refused.status(), 409);
+  assert.match(await refused.text(), /you \(admin\) are editing draft v3/);
   noErrors(page);
 });
 

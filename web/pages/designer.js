@@ -26,8 +26,8 @@ function csrfToken() {
 
 // request calls the server and returns {status, body}; body is parsed JSON
 // when the answer is JSON, else text. A network failure throws.
-async function request(method, url, { json, text, contentType, accept = "application/json" } = {}) {
-  const headers = { Accept: accept, "X-CSRF-Token": csrfToken() };
+async function request(method, url, { json, text, contentType, accept = "application/json", headers: extra = {} } = {}) {
+  const headers = { ...extra, Accept: accept, "X-CSRF-Token": csrfToken() };
   let body;
   if (json !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -687,7 +687,11 @@ async function mount(page) {
         showConflict(latest);
         return;
       }
-      const res = await request("DELETE", `/api/v1/templates/${encodeURIComponent(key)}/versions/${state.version}`).catch(() => null);
+      // The lock token proves this tab is the one editing the draft: the
+      // server refuses a discard while another tab holds the lock.
+      const res = await request("DELETE", `/api/v1/templates/${encodeURIComponent(key)}/versions/${state.version}`, {
+        headers: { "X-Baton-Draft-Lock": lock.token },
+      }).catch(() => null);
       if (!res || res.status !== 204) {
         showSave("error", "Not discarded: " + (res ? errorProblems(res).map((p) => p.message).join("; ") : "the server cannot be reached"));
         return;

@@ -529,7 +529,7 @@ test("a large draft: drawing and moving 300 steps", { skip }, async (t) => {
   const n = await center(page, "node-s0");
   const t0 = performance.now();
   await dragTo(page, n, { x: n.x + 10, y: n.y + 10 });
-  figures.push(`300 steps: drag one node (8 pointer moves, the dragged node's edges re-routed each frame, all on the drop) ${(performance.now() - t0).toFixed(0)} ms`);
+  figures.push(`300 steps: drag one node (8 pointer moves, the dragged node's edges re-routed each frame, the edges near it on the drop) ${(performance.now() - t0).toFixed(0)} ms`);
   assert.deepEqual(page.problems, []);
 });
 

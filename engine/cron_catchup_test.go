@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -26,24 +25,6 @@ import (
 func outageBase() time.Time { return time.Now().UTC().Truncate(time.Hour).Add(48 * time.Hour) }
 
 const outage = 5*time.Hour + 30*time.Minute
-
-// lockedBuffer collects a scheduler's log across goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // armedScheduler arms the given schedules without starting gocron, so that
 // CatchUp runs alone and the test decides when it runs.
@@ -150,7 +131,7 @@ func TestSchedulerCatchUpPolicies(t *testing.T) {
 		}
 		latest := catchUpSchedule(t, e, "greet", models.OverlapAllow, models.CatchUpLatest, base)
 		all := catchUpSchedule(t, e, "greet", models.OverlapAllow, models.CatchUpAll, base)
-		var log lockedBuffer
+		var log logSink
 		fake := clockwork.NewFakeClockAt(base.Add(outage))
 		s := armedScheduler(t, e, fake, engine.SchedulerConfig{Logger: slog.New(slog.NewTextHandler(&log, nil))}, none.ID, latest.ID, all.ID)
 		s.CatchUp(context.Background())

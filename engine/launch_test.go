@@ -244,20 +244,26 @@ func BenchmarkLauncherStart(b *testing.B) {
 	}
 }
 
-// launchLog is a JSON log sink safe for the engine's goroutines.
-type launchLog struct {
+// logSink collects a log written from the engine's goroutines.
+type logSink struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *launchLog) Write(p []byte) (int, error) {
+func (l *logSink) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
 }
 
-// lines returns the logged lines with message msg.
-func (l *launchLog) lines(t *testing.T, msg string) []map[string]any {
+func (l *logSink) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// lines returns the JSON log's lines with message msg.
+func (l *logSink) lines(t *testing.T, msg string) []map[string]any {
 	t.Helper()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -278,7 +284,7 @@ func (l *launchLog) lines(t *testing.T, msg string) []map[string]any {
 // active-run limit, with the request id the context carries; work no
 // request asked for (a schedule) is logged without one.
 func TestLauncherLogsRequestID(t *testing.T) {
-	sink := &launchLog{}
+	sink := &logSink{}
 	e := newLaunchEnv(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 1, Logger: slog.New(slog.NewJSONHandler(sink, nil))})
 	e.template(t, launchGate, true)
 	fromRequest := models.ContextWithRequestID(context.Background(), "req-1")

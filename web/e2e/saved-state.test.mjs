@@ -8,7 +8,8 @@
 //     new draft, and discarding deletes that draft again;
 //   - autosave off: a change stays local ("Unsaved changes"), leaving asks,
 //     a reload drops it, and the switch survives the reload;
-//   - Ctrl+S right after an edit, on a slow server, still saves.
+//   - Ctrl+S right after an edit, on a slow server, still saves;
+//   - a duplicated tab (same sessionStorage) is another holder of the lock.
 //
 //   node --test --test-concurrency=1 web/e2e/saved-state.test.mjs
 import { test, before, after } from "node:test";
@@ -38,7 +39,7 @@ before(async () => {
   browser = await chromium.launch({ executablePath: chromiumPath, args: ["--no-sandbox"] });
   const page = await browser.newPage();
   await signInAdmin(page, server.url);
-  for (const key of ["saved-on", "saved-new", "saved-off", "saved-slow"]) {
+  for (const key of ["saved-on", "saved-new", "saved-off", "saved-slow", "saved-dup"]) {
     const r = await api(page, "POST", "/api/v1/templates", small(key));
     assert.equal(r.status, 201, `create ${key}: ${JSON.stringify(r.body)}`);
   }
@@ -270,6 +271,28 @@ test("Ctrl+S pressed while the edit's own check is on its way still saves", { sk
   assert.ok(stepOf(await stored(page, "saved-slow", 1), "second").position, "Ctrl+S saved the change");
   await sw.check(); // leave the remembered switch as other tests expect it
   noErrors(page);
+});
+
+// A browser's "Duplicate tab" copies sessionStorage, and with it the tab's
+// lock id: the copy must not pass for the tab holding the draft.
+test("a duplicated tab gets its own lock id and is told another tab is editing", { skip, timeout: 60_000 }, async (t) => {
+  const first = await newPage(t);
+  await openDesigner(first, "saved-dup");
+  await first.waitForFunction(() => sessionStorage.getItem("baton.designer.lock.saved-dup"));
+  const token = await first.evaluate(() => sessionStorage.getItem("baton.designer.lock.saved-dup"));
+  const copy = await first.context().newPage();
+  await copy.addInitScript((tok) => sessionStorage.setItem("baton.designer.lock.saved-dup", tok), token);
+  await copy.goto(`${server.url}/templates/saved-dup/design`);
+  await copy.waitForSelector("[data-testid=lock-state]:not([hidden])");
+  assert.match(await copy.textContent("[data-testid=lock-state]"), /You \(admin\) are editing this draft in another tab/);
+  const own = await copy.evaluate(() => sessionStorage.getItem("baton.designer.lock.saved-dup"));
+  assert.notEqual(own, token, "the copy took a new lock id");
+  // The first tab still holds the draft: an edit there is saved.
+  await moveStep(first, "second");
+  await waitState(first, "saved");
+  assert.ok(stepOf(await stored(first, "saved-dup", 1), "second").position, "the holder's edit was saved");
+  await copy.close();
+  noErrors(first);
 });
 
 test("at 420 px the bar keeps the switch, the save state and Discard on one line", { skip, timeout: 60_000 }, async (t) => {

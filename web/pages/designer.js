@@ -243,19 +243,56 @@ function rememberAutosave(on) {
 }
 
 // tabLockToken is this tab's draft-lock id for template key, the same
-// across reloads of the tab and new in every other tab.
-function tabLockToken(key) {
+// across reloads of the tab and new in every other tab. A tab the browser
+// duplicated starts with a copy of its original's sessionStorage, and so
+// with its id: it asks the other pages of this browser whether one of them
+// holds that id, and takes a new one when one answers. The page then
+// answers the same question for its own id.
+async function tabLockToken(key) {
   const name = "baton.designer.lock." + key;
+  let token = null;
   try {
-    let token = sessionStorage.getItem(name);
-    if (!token) {
-      token = crypto.randomUUID();
-      sessionStorage.setItem(name, token);
-    }
-    return token;
+    token = sessionStorage.getItem(name);
   } catch {
-    return crypto.randomUUID(); // storage refused: one id per page
+    // storage refused: one id per page
   }
+  if (token && await tokenInUse(token)) token = null;
+  if (!token) {
+    token = crypto.randomUUID();
+    try {
+      sessionStorage.setItem(name, token);
+    } catch {
+      // as above
+    }
+  }
+  if ("BroadcastChannel" in window) {
+    const ch = new BroadcastChannel(LOCK_CHANNEL);
+    ch.onmessage = (e) => {
+      if (e.data?.ask === token) ch.postMessage({ held: token });
+    };
+  }
+  return token;
+}
+
+// tokenInUse asks the browser's other pages whether one holds token; an
+// answer comes within milliseconds, so silence for TOKEN_ASK_MS means no.
+const LOCK_CHANNEL = "baton.designer.lock";
+const TOKEN_ASK_MS = 150;
+function tokenInUse(token) {
+  if (!("BroadcastChannel" in window)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const ch = new BroadcastChannel(LOCK_CHANNEL);
+    const done = (used) => {
+      clearTimeout(timer);
+      ch.close();
+      resolve(used);
+    };
+    ch.onmessage = (e) => {
+      if (e.data?.held === token) done(true);
+    };
+    const timer = setTimeout(() => done(false), TOKEN_ASK_MS);
+    ch.postMessage({ ask: token });
+  });
 }
 
 // sessionOrigin is the draft as it was when this editing session began:
@@ -386,7 +423,10 @@ async function mount(page) {
   // (sessionStorage), so a reload is the same holder: otherwise the new
   // page could find the draft still locked by the page it replaced, whose
   // release is still on its way, and refuse to save.
-  const lock = { token: tabLockToken(key), held: null, holder: "", timer: 0 };
+  // The id is known once the other pages have had their say (tabLockToken),
+  // which the page does not wait for to show the draft.
+  const lockToken = readOnly ? Promise.resolve("") : tabLockToken(key);
+  const lock = { token: "", held: null, holder: "", timer: 0 };
 
   const { mountDesigner } = await import(page.dataset.designerJs);
   const designer = mountDesigner($("canvas-host"), {
@@ -733,6 +773,7 @@ async function mount(page) {
   // the draft by itself; a tab closed normally frees it at once.
   async function takeLock() {
     clearTimeout(lock.timer);
+    lock.token ||= await lockToken;
     let res;
     try {
       res = await request("POST", `/templates/${encodeURIComponent(key)}/design/lock`, { json: { token: lock.token } });

@@ -348,7 +348,8 @@ func (s *Scheduler) Fire(ctx context.Context, sc models.Schedule, at time.Time) 
 	return s.fire(ctx, sc, at, false)
 }
 
-// fire is Fire; caughtUp marks a missed time fired late, for the log.
+// fire is Fire; caughtUp marks a missed time fired late, for the log and
+// the run's record.
 func (s *Scheduler) fire(ctx context.Context, sc models.Schedule, at time.Time, caughtUp bool) (string, error) {
 	at = at.UTC()
 	if sc.Overlap != models.OverlapAllow {
@@ -373,6 +374,9 @@ func (s *Scheduler) fire(ctx context.Context, sc models.Schedule, at time.Time, 
 	run, err := s.runs.Start(ctx, models.RunRequest{
 		Template: sc.Template, Inputs: sc.Inputs, Trigger: models.TriggerSchedule,
 		StartedBy: fmt.Sprintf("schedule:%d", sc.ID), AllowApproved: true,
+		// The run itself says which fire time it belongs to, which for a
+		// caught-up run is long before it started.
+		Schedule: &models.RunSchedule{ID: sc.ID, FireAt: at, CaughtUp: caughtUp},
 	})
 	if err != nil {
 		return "", fmt.Errorf("start run of %q: %w", sc.Template, err)

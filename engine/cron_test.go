@@ -216,3 +216,65 @@ func TestSchedulerCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestScheduledRunRecordsItsFire: a run a schedule started says which
+// schedule and fire time started it, and whether that time was missed and
+// caught up, live, once stored, and in listings; other runs say nothing.
+func TestScheduledRunRecordsItsFire(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		e := newLaunchEnv(t, open, engine.LauncherConfig{})
+		e.template(t, launchGreet, true)
+		ctx := context.Background()
+		base := outageBase()
+		sc := catchUpSchedule(t, e, "greet", models.OverlapAllow, models.CatchUpLatest, base)
+		s := armedScheduler(t, e, clockwork.NewFakeClockAt(base.Add(outage)), engine.SchedulerConfig{}, sc.ID)
+		s.CatchUp(ctx)
+
+		fires, err := e.st.ScheduleFires(ctx, sc.ID, 10)
+		if err != nil || len(fires) != 2 {
+			t.Fatalf("fires: %+v, %v; want the one before the outage and the caught-up one", fires, err)
+		}
+		want := map[string]models.RunSchedule{
+			fires[0].RunID: {ID: sc.ID, FireAt: base.Add(5 * time.Hour), CaughtUp: true},
+			fires[1].RunID: {ID: sc.ID, FireAt: base, CaughtUp: false},
+		}
+		check := func(where string, r models.Run) {
+			t.Helper()
+			w, ok := want[r.ID]
+			if !ok {
+				return
+			}
+			if r.Schedule == nil || r.Schedule.ID != w.ID || !r.Schedule.FireAt.Equal(w.FireAt) || r.Schedule.CaughtUp != w.CaughtUp {
+				t.Errorf("%s: run %s has schedule %+v; want %+v", where, r.ID, r.Schedule, w)
+			}
+		}
+		for id := range want {
+			done, err := e.l.Wait(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("finished run", done)
+			snap, err := e.st.LoadRun(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("stored run", snap.Run.Run)
+		}
+		listed := scheduledRuns(t, e, "greet")
+		if len(listed) != 2 {
+			t.Fatalf("%d scheduled runs listed; want 2", len(listed))
+		}
+		for _, r := range listed {
+			check("listed run", r)
+		}
+
+		manual, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"who": "me"},
+			Trigger: models.TriggerAPI, AllowApproved: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done, err := e.l.Wait(ctx, manual.ID); err != nil || done.Schedule != nil {
+			t.Fatalf("a run started through the API has schedule %+v (%v); want none", done.Schedule, err)
+		}
+	})
+}

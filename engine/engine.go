@@ -284,6 +284,9 @@ type RunOptions struct {
 	StartedBy   string
 	Test        bool
 	ParentRunID string
+	// Schedule is the schedule and fire time that started the run, stored
+	// with it (trigger "schedule"); nil otherwise.
+	Schedule *models.RunSchedule
 }
 
 // StartRun checks the inputs against the plan, stores a new run and starts

@@ -191,7 +191,7 @@ func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run
 	}
 	run, err := l.eng.StartRun(ctx, p, RunOptions{
 		Inputs: req.Inputs, Template: v.Template, Version: v.Number,
-		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test,
+		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test, Schedule: req.Schedule,
 	})
 	if err != nil {
 		return run, err
@@ -229,6 +229,12 @@ func runAttrs(run models.Run) []slog.Attr {
 	}
 	if run.Test {
 		attrs = append(attrs, slog.Bool("test", true))
+	}
+	if sc := run.Schedule; sc != nil {
+		attrs = append(attrs, slog.Time("fire_at", sc.FireAt))
+		if sc.CaughtUp {
+			attrs = append(attrs, slog.Bool("caught_up", true))
+		}
 	}
 	return attrs
 }

@@ -132,6 +132,11 @@ func (e *Engine) runParallel(rs *runState, s *stepState, attempt int, a Action, 
 	}
 	policy := s.ps.Retry
 	timeout := s.ps.Step.Timeout.D()
+	progress := &itemProgress{rs: rs, s: s, attempt: attempt, items: len(acts)}
+	for _, r := range prior {
+		progress.add(r)
+	}
+	progress.sent = progress.counts()
 	rs.mu.Unlock()
 
 	e.actions.Add(1)
@@ -173,6 +178,7 @@ func (e *Engine) runParallel(rs *runState, s *stepState, attempt int, a Action, 
 				if failFast && res.done && res.err != nil {
 					stopItems(errStepCancelled)
 				}
+				progress.finished(res)
 				wg.Done()
 			}()
 		}
@@ -216,11 +222,106 @@ func (e *Engine) runParallel(rs *runState, s *stepState, attempt int, a Action, 
 		if ctx.Err() != nil && err != nil {
 			err = causeOf(ctx, err)
 		}
+		// The last counts go out before the step's own event.
+		progress.end()
 		rs.attemptDone(s, attempt, out, err)
 		rs.pump()
 		rs.maybeFinish()
 		rs.flush()
 	}()
+}
+
+// itemProgress publishes a parallel step's element counts as step.progress
+// events while the step runs, coalesced so that a long list does not cost an
+// event per element: at most one snapshot of the counts is on its way to the
+// bus at a time. A snapshot is handed to the writer behind the writes of the
+// elements it counts and published once they are committed (so the store,
+// and a page reloaded from it, shows at least those counts); when it is
+// published and elements have finished since, the next snapshot follows. So
+// a step sends at most one progress event per commit however many elements
+// each commit carries, and its last one, with the final counts, just before
+// the step's own event. The events are not stored (see
+// models.EventStepProgress): each carries totals, and the step runs' rows
+// are the record.
+//
+// Fields other than the constants are guarded by rs.mu.
+type itemProgress struct {
+	rs      *runState
+	s       *stepState
+	attempt int
+	items   int
+
+	succeeded, failed int
+	sent              [2]int // the counts of the last snapshot handed to the writer
+	pending           bool   // a snapshot is waiting for its commit
+	over              bool   // the step's attempt has ended: nothing more is sent
+}
+
+func (p *itemProgress) counts() [2]int { return [2]int{p.succeeded, p.failed} }
+
+// add counts one element's result when it is final.
+func (p *itemProgress) add(r itemResult) {
+	switch {
+	case !r.done:
+	case r.err == nil:
+		p.succeeded++
+	default:
+		p.failed++
+	}
+}
+
+// finished counts an element whose result is final (one parked for a
+// retry or stopped by a shutdown is not) and sends a snapshot unless one is
+// already on its way.
+func (p *itemProgress) finished(r itemResult) {
+	if !r.done {
+		return
+	}
+	rs := p.rs
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	p.add(r)
+	if !p.pending {
+		p.send()
+	}
+}
+
+// end sends the final counts, when they differ from the last snapshot,
+// and stops further snapshots. Called with rs.mu held, before the step's
+// result is recorded.
+func (p *itemProgress) end() {
+	if p.counts() != p.sent {
+		p.send()
+	}
+	p.over = true
+}
+
+// send hands a snapshot of the counts to the writer, behind the writes of
+// every element it counts. Called with rs.mu held.
+func (p *itemProgress) send() {
+	rs := p.rs
+	if p.over || rs.stale(p.s, p.attempt) {
+		return
+	}
+	ev := models.Event{RunID: rs.row.ID, Seq: rs.row.Seq, Type: models.EventStepProgress, StepID: p.s.id(),
+		Status: string(models.StepRunning), Attempt: p.attempt, At: rs.now(),
+		Progress: &models.ItemProgress{Items: p.items, Succeeded: p.succeeded, Failed: p.failed}}
+	p.pending, p.sent = true, p.counts()
+	rs.fx = append(rs.fx, func() { p.published(ev) })
+	rs.flush()
+}
+
+// published runs once the snapshot's writes are committed: it publishes
+// the event and sends the next snapshot if elements finished meanwhile.
+func (p *itemProgress) published(ev models.Event) {
+	rs := p.rs
+	rs.e.bus.publish([]models.Event{ev})
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	p.pending = false
+	if p.counts() != p.sent {
+		p.send()
+	}
 }
 
 // parallelOutput is the spec's {items, succeeded, failed}.

@@ -150,6 +150,21 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 					}
 					continue
 				}
+				if ev.Type == models.EventStepProgress {
+					// Not stored and without an id of its own: it follows
+					// the stored event ev.Seq, so anything before that the
+					// stream has not sent comes first.
+					if ev.Seq > st.last {
+						if done, err := st.catchUp(); err != nil || done {
+							st.finish(err, log)
+							return
+						}
+					}
+					if writeEvent(w, "", ev.Type, ev) != nil || w.Flush() != nil {
+						return
+					}
+					continue
+				}
 				if ev.Seq <= st.last {
 					continue
 				}

@@ -372,6 +372,15 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		CanOperate: u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)),
 		CSRF:       pageCSRF(c), DesignerJS: s.assets.url("designer.js"), DesignerCSS: s.assets.url("designer.css"),
 	}
+	if sc := run.Schedule; sc != nil {
+		v.ScheduleID = strconv.FormatInt(sc.ID, 10)
+		v.ScheduledFor = views.FormatTime(sc.FireAt)
+		if sc.CaughtUp {
+			// A caught-up run starts when the instance that missed its
+			// time does: that is the run's creation.
+			v.CaughtUpAt = views.FormatTime(run.CreatedAt)
+		}
+	}
 	if len(run.Outputs) > 0 {
 		v.Outputs = runPretty(run.Outputs)
 	}

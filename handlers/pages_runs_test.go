@@ -198,8 +198,8 @@ func TestRunPageItemCounts(t *testing.T) {
 		if strings.Count(live, "data-items-succeeded") != 1 {
 			t.Errorf("only the forEach step carries item counts:\n%s", live)
 		}
-		if !strings.Contains(live, "every 1s") {
-			t.Errorf("while a forEach step runs, the live part polls every second (its elements send no events):\n%s", live)
+		if !strings.Contains(live, "sse:step.progress") || strings.Contains(live, "every 1s") || !strings.Contains(live, "every 5s") {
+			t.Errorf("while a forEach step runs, the live part follows its step.progress events and polls only as a fallback:\n%s", live)
 		}
 
 		f.call(t, "POST", "/api/v1/runs/"+id+"/cancel", f.operator, "", 200)

@@ -140,6 +140,11 @@ func (s *server) listRuns(c *fiber.Ctx) error {
 	if f.Limit == 0 {
 		f.Limit = 50
 	}
+	if raw := c.Query("schedule"); raw != "" {
+		if f.ScheduleID, err = strconv.ParseInt(raw, 10, 64); err != nil || f.ScheduleID <= 0 {
+			return models.Problems("invalid query", []models.Problem{{Path: "schedule", Message: "must be a schedule id (a positive integer), not " + strconv.Quote(raw)}})
+		}
+	}
 	for _, st := range strings.Split(c.Query("status"), ",") {
 		st = strings.TrimSpace(st)
 		if st == "" {

@@ -14,6 +14,9 @@ type RunRequest struct {
 	// StartedBy is who or what started the run: a user's name,
 	// "webhook:<key>" or "schedule:<id>".
 	StartedBy string
+	// Schedule is the schedule and fire time behind a run with trigger
+	// "schedule", stored with the run; nil otherwise.
+	Schedule *RunSchedule
 	// AllowApproved permits a production run of an approved version (the
 	// operator role).
 	AllowApproved bool

@@ -91,7 +91,21 @@ type Run struct {
 	StartedAt   *time.Time     `json:"startedAt"`
 	FinishedAt  *time.Time     `json:"finishedAt"`
 	DurationMs  *float64       `json:"durationMs"`
-	Steps       []StepState    `json:"steps"`
+	// Schedule names the schedule and fire time that started a run with
+	// trigger "schedule"; nil for every other run (an extension of the
+	// spec's run record).
+	Schedule *RunSchedule `json:"schedule,omitempty"`
+	Steps    []StepState  `json:"steps"`
+}
+
+// RunSchedule is what a scheduled run records about its start: the
+// schedule's id, the fire time its cron expression named (which a caught-up
+// run starts well after) and whether it was a missed time caught up when an
+// instance started.
+type RunSchedule struct {
+	ID       int64     `json:"id"`
+	FireAt   time.Time `json:"fireAt"`
+	CaughtUp bool      `json:"caughtUp"`
 }
 
 // RunError says why a run did not succeed.
@@ -154,7 +168,22 @@ const (
 	EventRunCancelled    = "run.cancelled"
 	EventRunTimedOut     = "run.timed_out"
 	EventRunRolledBack   = "run.rolled_back"
+	// EventStepProgress reports a forEach (parallel) step's finished
+	// elements so far (Event.Progress). Unlike the others it is not stored
+	// and has no sequence number of its own: each carries the totals, so a
+	// missed one is made good by the next, and the run record holds the
+	// same counts. An extension of the spec's event types.
+	EventStepProgress = "step.progress"
 )
+
+// ItemProgress is a forEach step's elements: how many there are, and how
+// many have succeeded and failed for good so far (an element waiting to
+// retry counts as neither).
+type ItemProgress struct {
+	Items     int `json:"items"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+}
 
 // Event is one change in a run, numbered per run from 1.
 type Event struct {
@@ -167,4 +196,6 @@ type Event struct {
 	At         time.Time  `json:"at"`
 	DurationMs *float64   `json:"durationMs,omitempty"`
 	Error      *StepError `json:"error,omitempty"`
+	// Progress is set on step.progress events only.
+	Progress *ItemProgress `json:"progress,omitempty"`
 }

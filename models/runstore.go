@@ -124,6 +124,8 @@ type RunFilter struct {
 	Template    string      // "" for any
 	Statuses    []RunStatus // empty for any
 	ParentRunID string      // "" for any
+	// ScheduleID keeps the runs that schedule started; 0 for any.
+	ScheduleID int64
 	// Before is a cursor: the ID of the last run of the previous page ("" for
 	// the first page). Run IDs are ULIDs, so ID order is creation order.
 	Before string

@@ -318,7 +318,7 @@ func (p *progressPrinter) printLocked(ev models.Event) {
 	}
 	var line string
 	switch ev.Type {
-	case models.EventRunQueued:
+	case models.EventRunQueued, models.EventStepProgress:
 		return
 	case models.EventRunStarted:
 		line = fmt.Sprintf("baton: run %s started", ev.RunID)

@@ -42,6 +42,10 @@ type runRow struct {
 	StartedAt    *time.Time
 	FinishedAt   *time.Time
 	DurationMs   *float64
+	// The schedule behind a run (migration 00008), NULL for other runs.
+	ScheduleID       *int64
+	ScheduleFireAt   *time.Time
+	ScheduleCaughtUp *bool
 }
 
 func (runRow) TableName() string { return "runs" }
@@ -108,9 +112,19 @@ func (r *runRow) model() models.RunRow {
 			Trigger: r.RunTrigger, StartedBy: r.StartedBy, Test: r.Test, ParentRunID: r.ParentRunID,
 			Inputs: r.Inputs.V, Outputs: r.Outputs.V, Error: r.Error.V, CreatedAt: r.CreatedAt.UTC(),
 			StartedAt: utcPtr(r.StartedAt), FinishedAt: utcPtr(r.FinishedAt), DurationMs: r.DurationMs,
+			Schedule: r.schedule(),
 		},
 		Definition: r.Definition.V, Generation: r.Generation, ParentStepID: r.ParentStepID, Seq: r.Seq,
 	}
+}
+
+// schedule is the run's schedule info, nil for a run no schedule started.
+func (r *runRow) schedule() *models.RunSchedule {
+	if r.ScheduleID == nil || r.ScheduleFireAt == nil {
+		return nil
+	}
+	return &models.RunSchedule{ID: *r.ScheduleID, FireAt: r.ScheduleFireAt.UTC(),
+		CaughtUp: r.ScheduleCaughtUp != nil && *r.ScheduleCaughtUp}
 }
 
 func (r *stepRunRow) model() models.StepRunRow {
@@ -126,7 +140,7 @@ func (r *stepRunRow) model() models.StepRunRow {
 
 // batchRows is how many rows one INSERT carries: well under SQLite's and
 // PostgreSQL's limits on bound parameters (32766 and 65535) for our widest
-// row of 19 columns.
+// row of 22 columns.
 const batchRows = 1000
 
 // sqliteBatchRows is the rows per INSERT on SQLite; see batchInsert.exec.
@@ -350,15 +364,21 @@ func (s *Store) applyRunWrites(w *models.RunWrites, run stmtFunc) error {
 			"status", "outputs", "error", "generation", "seq", "started_at", "finished_at", "duration_ms"},
 			cols: []string{"id", "template", "version", "status", "run_trigger", "started_by", "test", "parent_run_id",
 				"parent_step_id", "inputs", "outputs", "error", "definition", "generation", "seq", "created_at",
-				"started_at", "finished_at", "duration_ms"}}
+				"started_at", "finished_at", "duration_ms", "schedule_id", "schedule_fire_at", "schedule_caught_up"}}
 		err := b.exec(run, len(w.Runs), func(i int, a []any) []any {
 			r := &w.Runs[i]
 			// A row that exists is updated by the conflict clause, which
 			// never changes inputs and definition: they are only
 			// placeholders then, so large inputs and definitions are not
 			// encoded, sent and re-parsed with every change of the run.
+			// The schedule columns, likewise never updated, are NULL
+			// placeholders then (and for runs no schedule started).
 			def, in := "{}", "{}"
+			var schedID, schedFireAt, schedCaughtUp any
 			if !r.Stored {
+				if sc := r.Schedule; sc != nil {
+					schedID, schedFireAt, schedCaughtUp = sc.ID, utc(sc.FireAt), sc.CaughtUp
+				}
 				if len(r.Definition) > 0 {
 					def = string(r.Definition)
 				}
@@ -371,7 +391,8 @@ func (s *Store) applyRunWrites(w *models.RunWrites, run stmtFunc) error {
 			}
 			return append(a, r.ID, r.Template, r.Version, string(r.Status), r.Trigger, r.StartedBy, r.Test,
 				r.ParentRunID, r.ParentStepID, in, j(r.Outputs), j(r.Error), def, r.Generation,
-				r.Seq, utc(r.CreatedAt), utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs)
+				r.Seq, utc(r.CreatedAt), utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs,
+				schedID, schedFireAt, schedCaughtUp)
 		}, "run")
 		if err != nil {
 			return err
@@ -545,6 +566,10 @@ func (s *Store) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run,
 	}
 	if f.ParentRunID != "" {
 		q = q.Where("parent_run_id = ?", f.ParentRunID)
+	}
+	if f.ScheduleID != 0 {
+		// The partial index runs_schedule serves this (00008).
+		q = q.Where("schedule_id = ?", f.ScheduleID)
 	}
 	if f.Before != "" {
 		q = q.Where("id < ?", f.Before)

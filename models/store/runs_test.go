@@ -151,3 +151,95 @@ func TestRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestRunScheduleRoundTrip: the schedule behind a run is stored with its
+// first row, survives the updates that follow (which do not send it), and
+// reads back from LoadRun and ListRuns; runs no schedule started have none.
+func TestRunScheduleRoundTrip(t *testing.T) {
+	t.Parallel()
+	for _, db := range storetest.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) {
+			t.Parallel()
+			st := db.Open(t)
+			ctx := context.Background()
+			at := time.Date(2026, 11, 27, 9, 47, 0, 0, time.UTC)
+			berlin, err := time.LoadLocation("Europe/Berlin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 09:00 UTC given in another zone, with nanoseconds the
+			// databases do not keep.
+			fireAt := time.Date(2026, 11, 27, 10, 0, 0, 123456789, berlin)
+			wantFireAt := time.Date(2026, 11, 27, 9, 0, 0, 123456000, time.UTC)
+			row := func(id string, sc *models.RunSchedule) models.RunRow {
+				trigger := models.TriggerAPI
+				if sc != nil {
+					trigger = models.TriggerSchedule
+				}
+				return models.RunRow{
+					Run: models.Run{ID: id, Template: "t", Version: 1, Status: models.RunRunning, Trigger: trigger,
+						Inputs: map[string]any{}, CreatedAt: at, StartedAt: &at, Schedule: sc},
+					Definition: json.RawMessage(`{"id":"t","steps":[]}`),
+				}
+			}
+			// More rows than one SQLite statement carries, scheduled and
+			// not, so that NULL and set columns share statements.
+			var w models.RunWrites
+			want := map[string]*models.RunSchedule{}
+			for i := range 40 {
+				id := fmt.Sprintf("01S%03d", i)
+				var sc *models.RunSchedule
+				if i%3 != 0 {
+					sc = &models.RunSchedule{ID: int64(7 + i), FireAt: fireAt.Add(time.Duration(i) * time.Hour), CaughtUp: i%2 == 0}
+					want[id] = &models.RunSchedule{ID: sc.ID, FireAt: wantFireAt.Add(time.Duration(i) * time.Hour), CaughtUp: sc.CaughtUp}
+				} else {
+					want[id] = nil
+				}
+				w.Runs = append(w.Runs, row(id, sc))
+			}
+			if err := st.ApplyRunWrites(ctx, &w); err != nil {
+				t.Fatalf("insert: %v", err)
+			}
+			// The engine's later writes of a run are marked Stored: they
+			// send no schedule, and must not clear (or change) it.
+			var upd models.RunWrites
+			for _, r := range w.Runs {
+				r.Stored, r.Status, r.Seq = true, models.RunSucceeded, 3
+				if r.Schedule != nil {
+					r.Schedule = &models.RunSchedule{ID: 999, FireAt: at, CaughtUp: !r.Schedule.CaughtUp}
+				}
+				upd.Runs = append(upd.Runs, r)
+			}
+			if err := st.ApplyRunWrites(ctx, &upd); err != nil {
+				t.Fatalf("update: %v", err)
+			}
+			same := func(a, b *models.RunSchedule) bool {
+				if a == nil || b == nil {
+					return a == b
+				}
+				return a.ID == b.ID && a.FireAt.Equal(b.FireAt) && a.FireAt.Location() == time.UTC && a.CaughtUp == b.CaughtUp
+			}
+			for id, sc := range want {
+				snap, err := st.LoadRun(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if snap.Run.Status != models.RunSucceeded || !same(snap.Run.Schedule, sc) {
+					t.Errorf("LoadRun(%s): status %s, schedule %+v; want succeeded, %+v", id, snap.Run.Status, snap.Run.Schedule, sc)
+				}
+			}
+			listed, err := st.ListRuns(ctx, models.RunFilter{Limit: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(listed) != len(want) {
+				t.Fatalf("ListRuns: %d runs; want %d", len(listed), len(want))
+			}
+			for _, r := range listed {
+				if !same(r.Schedule, want[r.ID]) {
+					t.Errorf("ListRuns: run %s has schedule %+v; want %+v", r.ID, r.Schedule, want[r.ID])
+				}
+			}
+		})
+	}
+}

@@ -494,12 +494,13 @@ test("9c. forEach item counts on the parallel step's edge", { skip }, async (t) 
 
 // A forEach over three elements: the first succeeds at once (a request to
 // the test server), the other two fail (nothing listens on port 1) and are
-// retried twice, so the run lasts a couple of seconds: long enough to watch
-// the run page's label change.
+// retried twice, so the run lasts about 4.5 s: long enough to watch the
+// run page's label change and to receive its step.progress events (which
+// are not stored, so a page that connects late cannot replay them).
 const fanoutSlow = (url) => ({
   id: "anchor-each-slow", name: "Anchor each slow",
   steps: [
-    { id: "spread", type: "parallel", retryPolicy: { maxAttempts: 3, initialInterval: 700, jitter: 0 },
+    { id: "spread", type: "parallel", retryPolicy: { maxAttempts: 3, initialInterval: 1500, jitter: 0 },
       action: { forEach: "[1, 2, 3]", step: { kind: "http", method: "GET", url: `{{ item == 1 ? "${url}/healthz" : "http://127.0.0.1:1/" }}` } } },
     { id: "after", type: "command", dependencies: ["spread"], trigger: "all_done", action: { kind: "log", message: "after" } },
   ],
@@ -515,6 +516,14 @@ test("9d. the run page labels a forEach step's edge with its item counts, live",
   r = await api(page, "POST", `/api/v1/templates/${def.id}/runs`, { version, inputs: {} });
   assert.equal(r.status, 201, JSON.stringify(r.body));
   const id = r.body.id;
+  // The counts come over the run's stream as its elements finish: listen
+  // from the page's first script on.
+  await page.addInitScript(() => {
+    window.progressEvents = [];
+    document.addEventListener("htmx:sseMessage", (e) => {
+      if (e.detail?.type === "step.progress") window.progressEvents.push(JSON.parse(e.detail.data).progress);
+    });
+  });
   await page.goto(`${server.url}/runs/${id}`);
   await page.waitForFunction(() => window.batonRunDesigner && document.querySelector("[data-testid=run-graph] .bd-node"));
   // Every label the edge shows on the way, to print how it progressed.
@@ -536,6 +545,8 @@ test("9d. the run page labels a forEach step's edge with its item counts, live",
   assert.equal(label, want, `the run page's label agrees with the run record ${JSON.stringify(record)}`);
   assert.match(await page.textContent("[data-testid=step-items-spread]"), new RegExp(`${record.succeeded} items? succeeded, ${record.failed} failed`), "the steps list says it in words too");
   const seen = await page.evaluate(() => window.itemLabels);
+  const progress = await page.evaluate(() => window.progressEvents);
+  assert.deepEqual(progress.at(-1), { items: 3, succeeded: record.succeeded, failed: record.failed }, `step.progress events reached the page and end at the record: ${JSON.stringify(progress)}`);
   await shot(page, "anchor-run-items");
   // While the step runs: the same workflow with an hour's backoff holds two
   // elements before their retry; only the finished one is counted.
@@ -548,9 +559,11 @@ test("9d. the run page labels a forEach step's edge with its item counts, live",
   await page.goto(`${server.url}/runs/${r.body.id}`);
   await page.waitForFunction(() => document.querySelector("[data-testid=items-spread-after]")?.textContent.trim() === "1 item", null, { timeout: 15_000 });
   assert.match(await page.textContent("[data-testid=run-status]"), /running/, "the run is still going");
+  const trigger = await page.getAttribute("#run-live", "hx-trigger");
+  assert.ok(trigger.includes("sse:step.progress") && !trigger.includes("every 1s"), `item counts follow step.progress events, not a 1 s poll: ${trigger}`);
   assert.equal((await api(page, "POST", `/api/v1/runs/${r.body.id}/cancel`)).status, 200);
   await page.waitForSelector("[data-testid=run-status].pill-cancelled", { timeout: 15_000 });
-  figure("9d", `run page forEach edge labels, in order: ${seen.map((l) => `"${l}"`).join(" → ")} (record: succeeded ${record.succeeded}, failed ${record.failed}); with two elements held before a retry: "1 item"`);
+  figure("9d", `run page forEach edge labels, in order: ${seen.map((l) => `"${l}"`).join(" → ")} (record: succeeded ${record.succeeded}, failed ${record.failed}; ${progress.length} step.progress event(s) received); with two elements held before a retry: "1 item", no 1 s poll`);
   noErrors(page);
 });
 

@@ -8,7 +8,8 @@ const STEP_STATUSES = new Set(["pending", "running", "retrying", "waiting", "suc
   "skipped", "cancelled", "timed_out", "compensated"]);
 const RUN_EVENTS = ["run.queued", "run.started", "step.started", "step.succeeded", "step.failed",
   "step.retrying", "step.skipped", "step.waiting", "step.cancelled", "step.timed_out", "step.compensated",
-  "run.waiting", "run.succeeded", "run.failed", "run.cancelled", "run.timed_out", "run.rolled_back"];
+  "run.waiting", "run.succeeded", "run.failed", "run.cancelled", "run.timed_out", "run.rolled_back",
+  "step.progress"];
 const FINAL_RUN = new Set(["succeeded", "failed", "cancelled", "timed_out", "rolled_back"]);
 const VALIDATE_DELAY = 250;
 const SAVE_DELAY = 1200;
@@ -1353,6 +1354,10 @@ async function mount(page) {
         return;
       }
       if (ev.stepId && STEP_STATUSES.has(ev.status)) designer.setRunStatus(ev.stepId, ev.status);
+      // A forEach step's elements so far (not stored: the record's output
+      // gives the final counts when the run ends).
+      const p = ev.type === "step.progress" ? ev.progress : null;
+      if (p && Number.isInteger(p.succeeded) && Number.isInteger(p.failed)) designer.setRunItems(ev.stepId, { succeeded: p.succeeded, failed: p.failed });
       if (ev.type.startsWith("run.")) {
         current.record = { ...current.record, status: ev.type.slice(4) };
         if (FINAL_RUN.has(current.record.status)) finish(current);

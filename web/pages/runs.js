@@ -1,6 +1,7 @@
 // The run page: the read-only canvas coloured by step status, kept in step
 // with the server-rendered live part (#run-live) that htmx refreshes on
-// every run event (SSE) or, when the stream is down, by polling.
+// every run event (SSE; a forEach step's step.progress events included) or,
+// when the stream is down, by polling.
 
 const STATUSES = new Set(["pending", "running", "retrying", "waiting", "succeeded", "failed", "skipped", "cancelled", "timed_out", "compensated"]);
 
@@ -131,20 +132,48 @@ document.addEventListener("htmx:afterSettle", () => {
   if (!document.getElementById("run-page")) return;
   applyStatuses();
   refreshIfBehind();
+  refreshIfCountsBehind();
 });
 
 // Colour a node as soon as its event arrives, before the refreshed live
 // part does.
 document.addEventListener("htmx:sseMessage", (e) => {
-  if (!designer || !e.detail || typeof e.detail.data !== "string") return;
+  if (!e.detail || typeof e.detail.data !== "string") return;
   let ev;
   try {
     ev = JSON.parse(e.detail.data);
   } catch {
     return;
   }
-  if (ev.stepId && STATUSES.has(ev.status)) designer.setRunStatus(ev.stepId, ev.status);
+  if (ev.type === "step.progress" && ev.stepId && ev.progress) {
+    const done = ev.progress.succeeded + ev.progress.failed;
+    progressSeen.set(ev.stepId, Math.max(progressSeen.get(ev.stepId) || 0, done));
+  }
+  if (designer && ev.stepId && STATUSES.has(ev.status)) designer.setRunStatus(ev.stepId, ev.status);
 });
+
+// A forEach step's step.progress events can come faster than the live part
+// refreshes, and one that arrives while a refresh is being swapped in finds
+// no listener (the old part is gone, the new one not yet wired). So after
+// each refresh, a running step showing fewer finished elements than its
+// latest progress event said is refreshed once more. The event is sent
+// only once the elements it counts are stored, so the refresh catches up.
+const progressSeen = new Map();
+function refreshIfCountsBehind() {
+  const live = document.getElementById("run-live");
+  if (!live || live.hasAttribute("data-final") || live.classList.contains("htmx-request")) return;
+  for (const el of live.querySelectorAll("[data-step-status=running]")) {
+    const seen = progressSeen.get(el.dataset.step);
+    if (seen === undefined) continue;
+    const shown = Number(el.dataset.itemsSucceeded || 0) + Number(el.dataset.itemsFailed || 0);
+    // Forgotten either way: at most one extra refresh per event.
+    progressSeen.delete(el.dataset.step);
+    if (shown < seen) {
+      window.htmx?.trigger(live, "refresh");
+      return;
+    }
+  }
+}
 
 // The run's stream closes on the server's "end" message (sse-close on
 // #run-stream), which comes only once the run has finished. The live part

@@ -37,6 +37,8 @@ type serveConfig struct {
 	webhookLimit    int
 	rateLimit       float64
 	trustedProxies  []netip.Prefix
+	catchUpWindow   time.Duration
+	catchUpLimit    int
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -53,6 +55,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
 	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
+	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", engine.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
+	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(engine.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -82,6 +86,15 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.maxActiveRuns, err = strconv.Atoi(maxActive.value); err != nil || cfg.maxActiveRuns < 1 {
 		return usageError("%s: %q is not a positive whole number", maxActive.name(), maxActive.value)
+	}
+	if cfg.catchUpWindow, err = catchUpWindow.duration(); err != nil {
+		return err
+	}
+	if cfg.catchUpWindow == 0 {
+		return usageError("%s: %q: use a duration such as 168h; a schedule that should not catch up has catchUp none", catchUpWindow.name(), catchUpWindow.value)
+	}
+	if cfg.catchUpLimit, err = strconv.Atoi(catchUpLimit.value); err != nil || cfg.catchUpLimit < 1 {
+		return usageError("%s: %q is not a positive whole number", catchUpLimit.name(), catchUpLimit.value)
 	}
 	if cfg.webhookLimit, err = hookLimit.bytes(); err != nil {
 		return err
@@ -139,7 +152,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 			log.Warn("actions still running at shutdown were cut off; their steps run again on the next start", "err", err)
 		}
 	}
-	sched, err := engine.NewScheduler(st, launcher, engine.SchedulerConfig{Logger: log})
+	sched, err := engine.NewScheduler(st, launcher, engine.SchedulerConfig{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit})
 	if err != nil {
 		stopEngine()
 		return err

@@ -117,35 +117,14 @@ steps:
 
 		var progress []models.Event
 		var order []string
-		// Bounded, so that a run that never ends fails the test instead of
-		// hanging it.
-		deadline := time.After(30 * time.Second)
-	events:
-		for {
-			var ev models.Event
-			select {
-			case e, ok := <-sub.C:
-				if !ok {
-					break events
-				}
-				ev = e
-			case <-deadline:
-				t.Fatalf("the run did not finish in 30 s; fan's events: %v", order)
-			}
-			if ev.RunID != run.ID {
-				continue
-			}
+		untilRunEnds(t, sub, run.ID, func(ev models.Event) {
 			if ev.StepID == "fan" {
 				order = append(order, ev.Type)
 			}
 			if ev.Type == models.EventStepProgress {
 				progress = append(progress, ev)
 			}
-			switch ev.Type {
-			case models.EventRunSucceeded, models.EventRunFailed, models.EventRunCancelled, models.EventRunTimedOut:
-				break events
-			}
-		}
+		})
 		if len(progress) == 0 {
 			t.Fatalf("no step.progress events; fan's events: %v", order)
 		}
@@ -220,31 +199,41 @@ steps:
 		defer sub.Close()
 		clock.Advance(time.Minute)
 		var got []models.ItemProgress
-		deadline := time.After(30 * time.Second)
-	events:
-		for {
-			var ev models.Event
-			select {
-			case e, ok := <-sub.C:
-				if !ok {
-					break events
-				}
-				ev = e
-			case <-deadline:
-				t.Fatalf("the run did not finish in 30 s; progress so far: %v", got)
-			}
+		untilRunEnds(t, sub, run.ID, func(ev models.Event) {
 			if ev.Type == models.EventStepProgress {
 				got = append(got, *ev.Progress)
 			}
-			switch ev.Type {
-			case models.EventRunSucceeded, models.EventRunFailed, models.EventRunCancelled, models.EventRunTimedOut:
-				break events
-			}
-		}
+		})
 		if len(got) == 0 || got[0].Items != 3 || got[0].Succeeded < 2 || got[len(got)-1] != (models.ItemProgress{Items: 3, Succeeded: 3}) {
 			t.Errorf("progress after the restart = %+v; want element 0 counted from the first event on, ending at 3 succeeded", got)
 		}
 	})
+}
+
+// untilRunEnds hands each event of run from sub to each, up to and
+// including the run's final event (or until sub is dropped). A run that
+// has not ended within 30 s fails the test instead of hanging it.
+func untilRunEnds(t *testing.T, sub *engine.Subscription, run string, each func(models.Event)) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			if ev.RunID != run {
+				continue
+			}
+			each(ev)
+			switch ev.Type {
+			case models.EventRunSucceeded, models.EventRunFailed, models.EventRunCancelled, models.EventRunTimedOut:
+				return
+			}
+		case <-deadline:
+			t.Fatalf("run %s did not finish within 30 s", run)
+		}
+	}
 }
 
 // eventually polls cond; the test fails when it never holds.

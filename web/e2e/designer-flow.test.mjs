@@ -143,6 +143,9 @@ test("design, save, reload, test-run live and submit a branching workflow", { sk
   // The problems list selects the node.
   await page.click("[data-testid=side-problem-0]");
   assert.deepEqual(await page.evaluate(() => window.batonDesigner.selection()), ["if_1"]);
+  // Its panel is open already: the field with the error takes the focus,
+  // and the panel is not loaded again under the user's typing.
+  assert.equal(await page.evaluate(() => document.activeElement?.name), "action.expression", "the bad field has the focus");
   await page.fill("[data-testid='field-action.expression']", "1 < 2");
   await page.waitForSelector("[data-testid='errors-action.expression']:empty", { state: "attached" });
   await waitSaved(page);

@@ -848,6 +848,15 @@ async function mount(page) {
     const b = e.target.closest("button[data-step]");
     if (!b) return;
     designer.select(b.dataset.step);
+    // The step's panel already open is not loaded again: the reload would
+    // carry the draft as it was when it was asked for, and put back what
+    // the user types meanwhile (and its old error). Its first field with
+    // an error takes the focus instead.
+    if (state.openStep === b.dataset.step && $("step-form")?.dataset.step === b.dataset.step) {
+      renderFieldErrors();
+      $("step-form").querySelector("[aria-invalid=true]")?.focus();
+      return;
+    }
     openPanel(b.dataset.step);
   });
 

@@ -172,8 +172,9 @@ func (s *server) getSchedule(c *fiber.Ctx) error {
 }
 
 // scheduleFires lists a schedule's latest claimed fire times, newest first:
-// each with the run it started (a run does not carry its fire time, so this
-// is where a caught-up run's scheduled time shows) or skipped: true.
+// each with the run it started (whose record carries the same fire time in
+// its schedule field) or skipped: true, a time the overlap policy skipped,
+// which no run shows.
 func (s *server) scheduleFires(c *fiber.Ctx) error {
 	ts, err := s.templates()
 	if err != nil {

@@ -69,3 +69,17 @@ export async function watchedPage(t, browser, { prefix, viewport = { width: 1280
 
 // noErrors asserts that a watchedPage logged no console or page error.
 export const noErrors = (page) => assert.deepEqual(page.problems, [], "no console or page errors");
+
+// anchor is the 5-node draft of ui-anchor.test.mjs (a condition, two
+// branches, a join), which the memory test measures too.
+export const anchor = {
+  id: "anchor", name: "Anchor",
+  inputs: { amount: { type: "integer", default: 5 } },
+  steps: [
+    { id: "start", type: "command", action: { kind: "log", message: "amount {{ inputs.amount }}" } },
+    { id: "check", type: "condition", dependencies: ["start"], action: { expression: "inputs.amount > 10" }, onSuccess: "big", onFailure: "small" },
+    { id: "big", type: "command", action: { kind: "log", message: "big" } },
+    { id: "small", type: "command", action: { kind: "set", values: { size: "small" } } },
+    { id: "done", type: "command", dependencies: ["big", "small"], trigger: "none_failed", action: { kind: "log", message: "done" } },
+  ],
+};

@@ -20,25 +20,12 @@ import assert from "node:assert/strict";
 import { readFileSync, readdirSync, openSync, readSync, closeSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath } from "./server.mjs";
-import { api, signInAdmin } from "./helpers.mjs";
+import { anchor, api, signInAdmin } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
 const repeats = Math.max(1, Number(process.env.BATON_MEMORY_REPEATS) || 3);
 const launchOptions = { executablePath: chromiumPath, args: ["--no-sandbox"] };
 let server, storageState, runId;
-
-// The 5-node draft of ui-anchor.test.mjs: a condition, two branches, a join.
-const anchor = {
-  id: "anchor", name: "Anchor",
-  inputs: { amount: { type: "integer", default: 5 } },
-  steps: [
-    { id: "start", type: "command", action: { kind: "log", message: "amount {{ inputs.amount }}" } },
-    { id: "check", type: "condition", dependencies: ["start"], action: { expression: "inputs.amount > 10" }, onSuccess: "big", onFailure: "small" },
-    { id: "big", type: "command", action: { kind: "log", message: "big" } },
-    { id: "small", type: "command", action: { kind: "set", values: { size: "small" } } },
-    { id: "done", type: "command", dependencies: ["big", "small"], trigger: "none_failed", action: { kind: "log", message: "done" } },
-  ],
-};
 
 // ---- /proc ------------------------------------------------------------------------
 

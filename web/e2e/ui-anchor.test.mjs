@@ -14,7 +14,7 @@ import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath } from "./server.mjs";
-import { api, dragTo, noErrors, shots, signInAdmin, watchedPage } from "./helpers.mjs";
+import { anchor, api, dragTo, noErrors, shots, signInAdmin, watchedPage } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
 let server, browser, storageState;
@@ -26,18 +26,8 @@ const figure = (n, text) => {
 
 // ---- workflows used by the tests ----------------------------------------------
 
-// Five nodes: a condition with two branches (one taken, one skipped) and a join.
-const anchor = {
-  id: "anchor", name: "Anchor",
-  inputs: { amount: { type: "integer", default: 5 } },
-  steps: [
-    { id: "start", type: "command", action: { kind: "log", message: "amount {{ inputs.amount }}" } },
-    { id: "check", type: "condition", dependencies: ["start"], action: { expression: "inputs.amount > 10" }, onSuccess: "big", onFailure: "small" },
-    { id: "big", type: "command", action: { kind: "log", message: "big" } },
-    { id: "small", type: "command", action: { kind: "set", values: { size: "small" } } },
-    { id: "done", type: "command", dependencies: ["big", "small"], trigger: "none_failed", action: { kind: "log", message: "done" } },
-  ],
-};
+// anchor (helpers.mjs) has five nodes: a condition with two branches (one
+// taken, one skipped) and a join.
 const failing = {
   id: "anchor-fail", name: "Anchor fail",
   steps: [

@@ -15,6 +15,7 @@ import (
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 	"github.com/baton-run/baton/models/store/storetest"
@@ -73,13 +74,13 @@ func BenchmarkChain(b *testing.B) {
 		b.Run(fmt.Sprintf("steps=%d", n), func(b *testing.B) {
 			benchDBs(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 				eng := benchEngine(b, open, engine.Config{})
-				plan := compile(b, chainDef(n))
+				compiled := compile(b, chainDef(n))
 				ctx := context.Background()
 				var lat []time.Duration
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					start := time.Now()
-					run, err := eng.StartRun(ctx, plan, engine.RunOptions{})
+					run, err := eng.StartRun(ctx, compiled, engine.RunOptions{})
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -154,7 +155,7 @@ func BenchmarkConcurrentRuns(b *testing.B) {
 // benchConcurrentSub starts n runs at once and waits for all; with perRun,
 // each run has one subscriber of its own reading its events until it ends (one SSE client
 // per run page, the normal case).
-func benchConcurrentSub(b *testing.B, eng *engine.Engine, plan *engine.Plan, n int, perRun bool) {
+func benchConcurrentSub(b *testing.B, eng *engine.Engine, compiled *plan.Plan, n int, perRun bool) {
 	ctx := context.Background()
 	var peak uint64
 	b.ResetTimer()
@@ -166,7 +167,7 @@ func benchConcurrentSub(b *testing.B, eng *engine.Engine, plan *engine.Plan, n i
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				run, err := eng.StartRun(ctx, plan, engine.RunOptions{})
+				run, err := eng.StartRun(ctx, compiled, engine.RunOptions{})
 				if err == nil && perRun {
 					sub := eng.Subscribe(run.ID, 256)
 					go func() {
@@ -207,13 +208,13 @@ func BenchmarkParallelWaits(b *testing.B) {
 	}
 	benchDBs(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 		eng := benchEngine(b, open, engine.Config{})
-		plan := compile(b, sb.String())
+		compiled := compile(b, sb.String())
 		ctx := context.Background()
 		var lat []time.Duration
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			start := time.Now()
-			run, err := eng.StartRun(ctx, plan, engine.RunOptions{})
+			run, err := eng.StartRun(ctx, compiled, engine.RunOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -234,7 +235,7 @@ func BenchmarkParked(b *testing.B) {
 	const per = 10000
 	benchDBs(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 		eng := benchEngine(b, open, engine.Config{})
-		plan := compile(b, `
+		compiled := compile(b, `
 id: parked
 name: parked
 steps:
@@ -256,7 +257,7 @@ steps:
 				go func() {
 					defer wg.Done()
 					defer func() { <-sem }()
-					if _, err := eng.StartRun(ctx, plan, engine.RunOptions{}); err != nil {
+					if _, err := eng.StartRun(ctx, compiled, engine.RunOptions{}); err != nil {
 						b.Error(err)
 					}
 				}()
@@ -285,18 +286,18 @@ func BenchmarkOutput(b *testing.B) {
 		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
 			benchDBs(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 				eng := benchEngine(b, open, engine.Config{})
-				def, err := engine.Parse([]byte(`
+				def, err := plan.Parse([]byte(`
 id: output
 name: output
 inputs: {blob: {type: string, required: true}}
 steps:
   - {id: a, type: command, action: {kind: set, values: {v: "{{ inputs.blob }}"}}}
   - {id: b, type: command, dependencies: [a], action: {kind: set, values: {v: "{{ inputs.blob }}"}}}
-`), engine.FormatYAML)
+`), plan.FormatYAML)
 				if err != nil {
 					b.Fatal(err)
 				}
-				plan, err := engine.CompileWithLimits(def, engine.Limits{MaxOutputBytes: 4 << 20})
+				compiled, err := plan.Compiler{Limits: plan.Limits{MaxOutputBytes: 4 << 20}}.Compile(def)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -317,7 +318,7 @@ steps:
 						wg.Add(1)
 						go func() {
 							defer wg.Done()
-							run, err := eng.StartRun(ctx, plan, engine.RunOptions{Inputs: map[string]any{"blob": blob}})
+							run, err := eng.StartRun(ctx, compiled, engine.RunOptions{Inputs: map[string]any{"blob": blob}})
 							if err == nil {
 								run, err = eng.Wait(ctx, run.ID)
 							}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
 
@@ -78,7 +79,7 @@ func (r *Registry) Lookup(kind string) (Action, bool) {
 // means the latest approved version. It returns the plan and the version
 // number resolved.
 type SubworkflowResolver interface {
-	Resolve(ctx context.Context, key string, version int) (*Plan, int, error)
+	Resolve(ctx context.Context, key string, version int) (*plan.Plan, int, error)
 }
 
 // Config tunes the engine. The zero value works.
@@ -109,7 +110,7 @@ type Config struct {
 	// LauncherConfig.Limits), or a run started under raised limits (a larger
 	// forEach list, a larger output) would fail once resumed. The zero value
 	// is the spec's defaults.
-	Limits Limits
+	Limits plan.Limits
 	// ResumeInterval is how often the engine tries to resume runs suspended
 	// because their changes could not be committed. Defaults to 1s.
 	ResumeInterval time.Duration
@@ -291,18 +292,18 @@ type RunOptions struct {
 
 // StartRun checks the inputs against the plan, stores a new run and starts
 // it. It returns the run record once the run is durable.
-func (e *Engine) StartRun(ctx context.Context, plan *Plan, opt RunOptions) (models.Run, error) {
+func (e *Engine) StartRun(ctx context.Context, compiled *plan.Plan, opt RunOptions) (models.Run, error) {
 	if err := e.ready(); err != nil {
 		return models.Run{}, err
 	}
-	inputs, err := plan.CheckInputs(opt.Inputs)
+	inputs, err := compiled.CheckInputs(opt.Inputs)
 	if err != nil {
 		return models.Run{}, err
 	}
 	if inputs == nil {
 		inputs = map[string]any{}
 	}
-	rs, err := e.newRunState(plan, opt, inputs, "")
+	rs, err := e.newRunState(compiled, opt, inputs, "")
 	if err != nil {
 		return models.Run{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
 
@@ -29,7 +30,7 @@ type LauncherConfig struct {
 	// Limits bounds definitions parsed by ParseDefinition and the plans the
 	// launcher compiles; give the engine the same (Config.Limits) so that
 	// resumed runs keep them.
-	Limits Limits
+	Limits plan.Limits
 	// Logger receives a line for every run the launcher starts, retries or
 	// reruns, with the id of the HTTP request behind it when the context
 	// carries one (models.RequestIDFrom). Default: the engine's Logger.
@@ -66,7 +67,7 @@ type planKey struct {
 
 type cachedPlan struct {
 	key  planKey
-	plan *Plan
+	plan *plan.Plan
 }
 
 // NewLauncher returns a launcher over src. Set it with SetEngine before use
@@ -93,19 +94,15 @@ func (l *Launcher) Engine() *Engine { return l.eng }
 // when contentType says so, JSON otherwise): BadRequest for a syntax error,
 // Invalid with every problem otherwise.
 func (l *Launcher) ParseDefinition(body []byte, contentType string) (models.Definition, error) {
-	f := FormatFromContentType(contentType)
-	if _, err := ParseAndCompile(body, f, l.cfg.Limits); err != nil {
-		return models.Definition{}, err
-	}
-	return ParseWithLimits(body, f, l.cfg.Limits)
+	return plan.Compiler{Limits: l.cfg.Limits}.ParseChecked(body, contentType)
 }
 
 // Diff compares two definitions; see the package function Diff.
-func (l *Launcher) Diff(a, b models.Definition) models.DefinitionDiff { return Diff(a, b) }
+func (l *Launcher) Diff(a, b models.Definition) models.DefinitionDiff { return plan.Diff(a, b) }
 
 // plan returns the compiled plan of a version, from the cache when the
 // version can no longer change.
-func (l *Launcher) plan(v *models.Version) (*Plan, error) {
+func (l *Launcher) plan(v *models.Version) (*plan.Plan, error) {
 	k := planKey{v.Template, v.Number}
 	immutable := v.Status != models.VersionDraft
 	if immutable {
@@ -118,7 +115,7 @@ func (l *Launcher) plan(v *models.Version) (*Plan, error) {
 		}
 		l.cacheMu.Unlock()
 	}
-	p, err := CompileWithLimits(v.Definition, l.cfg.Limits)
+	p, err := plan.Compiler{Limits: l.cfg.Limits}.Compile(v.Definition)
 	if err != nil {
 		return nil, fmt.Errorf("compile version %d of %q: %w", v.Number, v.Template, err)
 	}
@@ -280,7 +277,7 @@ func (l *Launcher) checkActive(ctx context.Context, key string) error {
 // Resolve implements SubworkflowResolver: version 0 is the latest approved
 // version; a named version must be approved, because a subworkflow runs in
 // production as part of its parent.
-func (l *Launcher) Resolve(ctx context.Context, key string, version int) (*Plan, int, error) {
+func (l *Launcher) Resolve(ctx context.Context, key string, version int) (*plan.Plan, int, error) {
 	v, err := l.version(ctx, key, version)
 	if err != nil {
 		return nil, 0, err

@@ -1,81 +1,18 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/enginetest"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 	"github.com/baton-run/baton/models/store/storetest"
-)
-
-// launchEnv is a store, an engine and a launcher wired as `baton serve` does.
-type launchEnv struct {
-	st  *store.Store
-	eng *engine.Engine
-	l   *engine.Launcher
-}
-
-func newLaunchEnv(t *testing.T, open func(testing.TB) *store.Store, cfg engine.LauncherConfig) *launchEnv {
-	t.Helper()
-	st := open(t)
-	log := slog.New(slog.DiscardHandler)
-	l := engine.NewLauncher(nil, st, cfg)
-	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
-	l.SetEngine(eng)
-	if err := eng.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = eng.Stop(ctx)
-	})
-	return &launchEnv{st: st, eng: eng, l: l}
-}
-
-// template stores src as a new template, approved when approve is set.
-func (e *launchEnv) template(t *testing.T, src string, approve bool) string {
-	t.Helper()
-	def, err := engine.Parse([]byte(src), engine.FormatJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if _, _, err := e.st.CreateTemplate(ctx, def, "dana"); err != nil {
-		t.Fatal(err)
-	}
-	if approve {
-		e.approve(t, def.ID, 1)
-	}
-	return def.ID
-}
-
-func (e *launchEnv) approve(t *testing.T, key string, n int) {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := e.st.SubmitVersion(ctx, key, n, "dana"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.st.ApproveVersion(ctx, key, n, "ann", ""); err != nil {
-		t.Fatal(err)
-	}
-}
-
-const (
-	launchGreet = `{"id":"greet","name":"Greet","inputs":{"who":{"type":"string","required":true}},
- "steps":[{"id":"hello","type":"command","action":{"kind":"set","values":{"msg":"hi {{ inputs.who }}"}}}],
- "outputs":{"msg":"{{ steps.hello.output.msg }}"}}`
-	launchGate   = `{"id":"gate","name":"Gate","steps":[{"id":"wait_go","type":"wait","action":{"signal":"go","timeout":"1h"}}]}`
-	launchParent = `{"id":"parent","name":"Parent","steps":[{"id":"child","type":"command",
- "action":{"kind":"subworkflow","template":"greet","inputs":{"who":"child"}}}],"outputs":{"msg":"{{ steps.child.output.msg }}"}}`
 )
 
 func wantCode(t *testing.T, err error, code models.Code) {
@@ -87,62 +24,62 @@ func wantCode(t *testing.T, err error, code models.Code) {
 
 func TestLauncherRules(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		e := newLaunchEnv(t, open, engine.LauncherConfig{})
+		e := enginetest.New(t, open, engine.LauncherConfig{})
 		ctx := context.Background()
-		e.template(t, launchGreet, false)
+		e.Template(t, enginetest.Greet, false)
 		in := map[string]any{"who": "x"}
 
-		_, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
+		_, err := e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
 		wantCode(t, err, models.Conflict) // nothing approved yet
-		_, err = e.l.Start(ctx, models.RunRequest{Template: "greet", Version: 1, Inputs: in, AllowApproved: true})
+		_, err = e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Version: 1, Inputs: in, AllowApproved: true})
 		wantCode(t, err, models.Forbidden) // a draft, and not a designer
-		_, err = e.l.Start(ctx, models.RunRequest{Template: "nope", Inputs: in, AllowApproved: true})
+		_, err = e.Launcher.Start(ctx, models.RunRequest{Template: "nope", Inputs: in, AllowApproved: true})
 		wantCode(t, err, models.NotFound)
-		test, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Version: 1, Inputs: in, AllowDraft: true, StartedBy: "dana", Trigger: models.TriggerAPI})
+		test, err := e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Version: 1, Inputs: in, AllowDraft: true, StartedBy: "dana", Trigger: models.TriggerAPI})
 		if err != nil || !test.Test || test.Version != 1 || test.StartedBy != "dana" || test.Trigger != models.TriggerAPI {
 			t.Fatalf("test run: %+v, %v", test, err)
 		}
-		if n := e.l.CachedPlans(); n != 0 {
+		if n := e.Launcher.CachedPlans(); n != 0 {
 			t.Fatalf("a draft's plan was cached (%d): it may still change", n)
 		}
 
-		e.approve(t, "greet", 1)
-		_, err = e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowDraft: true})
+		e.Approve(t, "greet", 1)
+		_, err = e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowDraft: true})
 		wantCode(t, err, models.Forbidden) // approved needs the operator's permission
-		_, err = e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"whom": 1}, AllowApproved: true})
+		_, err = e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"whom": 1}, AllowApproved: true})
 		wantCode(t, err, models.Invalid)
 		if d := models.ErrorDetails(err); len(d) == 0 {
 			t.Fatalf("invalid inputs without paths: %v", err)
 		}
 		for range 3 {
-			run, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
+			run, err := e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
 			if err != nil || run.Test || run.Version != 1 {
 				t.Fatalf("production run: %+v, %v", run, err)
 			}
-			if run, err = e.l.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi x" {
+			if run, err = e.Launcher.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi x" {
 				t.Fatalf("finished run: %+v, %v", run, err)
 			}
 		}
-		if n := e.l.CachedPlans(); n != 1 {
+		if n := e.Launcher.CachedPlans(); n != 1 {
 			t.Fatalf("approved plan compiled into %d cache entries; want 1", n)
 		}
 
 		// Subworkflows resolve the latest approved version of the child.
-		p, n, err := e.l.Resolve(ctx, "greet", 0)
+		p, n, err := e.Launcher.Resolve(ctx, "greet", 0)
 		if err != nil || n != 1 || p == nil {
 			t.Fatalf("Resolve: %v %d %v", p, n, err)
 		}
-		if _, err := e.st.SaveDraft(ctx, "greet", mustParse(t, launchGreet), "dana"); err != nil {
+		if _, err := e.Store.SaveDraft(ctx, "greet", mustParse(t, enginetest.Greet), "dana"); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = e.l.Resolve(ctx, "greet", 2)
+		_, _, err = e.Launcher.Resolve(ctx, "greet", 2)
 		wantCode(t, err, models.Conflict) // a draft is not for production
-		e.template(t, launchParent, true)
-		run, err := e.l.Start(ctx, models.RunRequest{Template: "parent", AllowApproved: true})
+		e.Template(t, enginetest.Parent, true)
+		run, err := e.Launcher.Start(ctx, models.RunRequest{Template: "parent", AllowApproved: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if run, err = e.l.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi child" {
+		if run, err = e.Launcher.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi child" {
 			t.Fatalf("parent run: %+v, %v", run, err)
 		}
 	})
@@ -150,7 +87,7 @@ func TestLauncherRules(t *testing.T) {
 
 func mustParse(t *testing.T, src string) models.Definition {
 	t.Helper()
-	def, err := engine.Parse([]byte(src), engine.FormatJSON)
+	def, err := plan.Parse([]byte(src), plan.FormatJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,38 +95,38 @@ func mustParse(t *testing.T, src string) models.Definition {
 }
 
 func TestLauncherActiveLimitAndCacheBound(t *testing.T) {
-	e := newLaunchEnv(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 2, CacheSize: 1})
+	e := enginetest.New(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 2, CacheSize: 1})
 	ctx := context.Background()
-	e.template(t, launchGate, true)
-	e.template(t, launchGreet, true)
+	e.Template(t, enginetest.Gate, true)
+	e.Template(t, enginetest.Greet, true)
 	var ids []string
 	for range 2 {
-		run, err := e.l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
+		run, err := e.Launcher.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, run.ID)
 	}
-	_, err := e.l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
+	_, err := e.Launcher.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
 	wantCode(t, err, models.Conflict)
 	// Another template has its own limit.
-	if _, err := e.l.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"who": "y"}, AllowApproved: true}); err != nil {
+	if _, err := e.Launcher.Start(ctx, models.RunRequest{Template: "greet", Inputs: map[string]any{"who": "y"}, AllowApproved: true}); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.l.CachedPlans(); n != 1 {
+	if n := e.Launcher.CachedPlans(); n != 1 {
 		t.Fatalf("cache holds %d plans; its bound is 1", n)
 	}
-	if err := e.l.Cancel(ctx, ids[0]); err != nil {
+	if err := e.Launcher.Cancel(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.l.Wait(ctx, ids[0]); err != nil {
+	if _, err := e.Launcher.Wait(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true}); err != nil {
+	if _, err := e.Launcher.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true}); err != nil {
 		t.Fatalf("after a cancel the limit has room: %v", err)
 	}
 	for _, id := range ids[1:] {
-		_ = e.l.Cancel(ctx, id)
+		_ = e.Launcher.Cancel(ctx, id)
 	}
 }
 
@@ -218,7 +155,7 @@ func BenchmarkLauncherStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { _ = eng.Stop(ctx) }()
-	def, err := engine.Parse([]byte(launchGreet), engine.FormatJSON)
+	def, err := plan.Parse([]byte(enginetest.Greet), plan.FormatJSON)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -244,69 +181,33 @@ func BenchmarkLauncherStart(b *testing.B) {
 	}
 }
 
-// logSink collects a log written from the engine's goroutines.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-// lines returns the JSON log's lines with message msg.
-func (l *logSink) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, raw := range bytes.Split(bytes.TrimSpace(l.buf.Bytes()), []byte("\n")) {
-		var line map[string]any
-		if err := json.Unmarshal(raw, &line); err != nil {
-			t.Fatalf("log line is not JSON: %q", raw)
-		}
-		if line["msg"] == msg {
-			out = append(out, line)
-		}
-	}
-	return out
-}
-
 // The launcher logs each run it starts, and a start refused by the
 // active-run limit, with the request id the context carries; work no
 // request asked for (a schedule) is logged without one.
 func TestLauncherLogsRequestID(t *testing.T) {
-	sink := &logSink{}
-	e := newLaunchEnv(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 1, Logger: slog.New(slog.NewJSONHandler(sink, nil))})
-	e.template(t, launchGate, true)
+	sink := &enginetest.LogSink{}
+	e := enginetest.New(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 1, Logger: slog.New(slog.NewJSONHandler(sink, nil))})
+	e.Template(t, enginetest.Gate, true)
 	fromRequest := models.ContextWithRequestID(context.Background(), "req-1")
-	run, err := e.l.Start(fromRequest, models.RunRequest{Template: "gate", AllowApproved: true, StartedBy: "otto", Trigger: models.TriggerAPI})
+	run, err := e.Launcher.Start(fromRequest, models.RunRequest{Template: "gate", AllowApproved: true, StartedBy: "otto", Trigger: models.TriggerAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.l.Start(models.ContextWithRequestID(context.Background(), "req-2"), models.RunRequest{Template: "gate", AllowApproved: true})
+	_, err = e.Launcher.Start(models.ContextWithRequestID(context.Background(), "req-2"), models.RunRequest{Template: "gate", AllowApproved: true})
 	wantCode(t, err, models.Conflict)
-	if err := e.l.Cancel(context.Background(), run.ID); err != nil {
+	if err := e.Launcher.Cancel(context.Background(), run.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.l.Wait(context.Background(), run.ID); err != nil {
+	if _, err := e.Launcher.Wait(context.Background(), run.ID); err != nil {
 		t.Fatal(err)
 	}
-	scheduled, err := e.l.Start(context.Background(), models.RunRequest{Template: "gate", AllowApproved: true, Trigger: models.TriggerSchedule})
+	scheduled, err := e.Launcher.Start(context.Background(), models.RunRequest{Template: "gate", AllowApproved: true, Trigger: models.TriggerSchedule})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = e.l.Cancel(context.Background(), scheduled.ID) }()
+	defer func() { _ = e.Launcher.Cancel(context.Background(), scheduled.ID) }()
 
-	started := sink.lines(t, "run started")
+	started := sink.Lines(t, "run started")
 	if len(started) != 2 {
 		t.Fatalf("%d run started lines, want 2: %v", len(started), started)
 	}
@@ -316,7 +217,7 @@ func TestLauncherLogsRequestID(t *testing.T) {
 	if l := started[1]; l["run"] != scheduled.ID || l["request_id"] != nil {
 		t.Errorf("scheduled start logged as %v, want run %s without a request id", l, scheduled.ID)
 	}
-	refused := sink.lines(t, "run not started: active-run limit reached")
+	refused := sink.Lines(t, "run not started: active-run limit reached")
 	if len(refused) != 1 || refused[0]["request_id"] != "req-2" || refused[0]["level"] != "WARN" {
 		t.Errorf("refused start logged as %v, want one warning with request_id req-2", refused)
 	}
@@ -349,17 +250,10 @@ func (s *racingListStore) ListRuns(ctx context.Context, f models.RunFilter) ([]m
 // again.
 func TestLauncherActiveLimitWhileARunEnds(t *testing.T) {
 	st := &racingListStore{Store: storetest.OpenSQLite(t)}
-	log := slog.New(slog.DiscardHandler)
-	l := engine.NewLauncher(nil, st.Store, engine.LauncherConfig{MaxActiveRuns: 1})
-	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
-	l.SetEngine(eng)
+	e := enginetest.Wire(t, st.Store, st, engine.LauncherConfig{MaxActiveRuns: 1})
+	l := e.Launcher
 	ctx := context.Background()
-	if err := eng.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = eng.Stop(context.Background()) })
-	e := &launchEnv{st: st.Store, eng: eng, l: l}
-	e.template(t, launchGate, true)
+	e.Template(t, enginetest.Gate, true)
 	run, err := l.Start(ctx, models.RunRequest{Template: "gate", AllowApproved: true})
 	if err != nil {
 		t.Fatal(err)

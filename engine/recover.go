@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
 
@@ -112,7 +113,7 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 	if err := json.Unmarshal(snap.Run.Definition, &def); err != nil {
 		return nil, fmt.Errorf("read definition: %w", err)
 	}
-	plan, err := CompileWithLimits(def, e.cfg.Limits)
+	compiled, err := plan.Compiler{Limits: e.cfg.Limits}.Compile(def)
 	if err != nil {
 		return nil, fmt.Errorf("compile definition: %w", err)
 	}
@@ -128,7 +129,7 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 		row.DurationMs = nil
 		row.Outputs = nil
 	}
-	rs := e.buildRunState(plan, row)
+	rs := e.buildRunState(compiled, row)
 	rs.stored.Store(true) // read from the store: it exists there
 	for _, sg := range snap.Signals {
 		rs.signals[sg.Name] = sg.Payload
@@ -435,7 +436,7 @@ type RerunOptions struct {
 	// other step keeps its recorded outcome. "" runs everything again.
 	From string
 	// Plan is the plan to run; nil means the run's own definition.
-	Plan *Plan
+	Plan *plan.Plan
 	// Version is the version number of Plan (when Plan is set).
 	Version   int
 	StartedBy string
@@ -451,14 +452,14 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 	if err != nil {
 		return models.Run{}, err
 	}
-	plan := opt.Plan
+	compiled := opt.Plan
 	version := snap.Run.Version
-	if plan == nil {
+	if compiled == nil {
 		var def models.Definition
 		if err := json.Unmarshal(snap.Run.Definition, &def); err != nil {
 			return models.Run{}, fmt.Errorf("read run %s's definition: %w", id, err)
 		}
-		if plan, err = CompileWithLimits(def, e.cfg.Limits); err != nil {
+		if compiled, err = (plan.Compiler{Limits: e.cfg.Limits}).Compile(def); err != nil {
 			return models.Run{}, fmt.Errorf("compile run %s's definition: %w", id, err)
 		}
 	} else {
@@ -467,12 +468,12 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 	runOpt := RunOptions{Inputs: snap.Run.Inputs, Template: snap.Run.Template, Version: version,
 		Trigger: models.TriggerRerun, StartedBy: opt.StartedBy, Test: snap.Run.Test, ParentRunID: id}
 	if opt.From == "" {
-		return e.StartRun(ctx, plan, runOpt)
+		return e.StartRun(ctx, compiled, runOpt)
 	}
-	if _, ok := plan.Step(opt.From); !ok {
+	if _, ok := compiled.Step(opt.From); !ok {
 		return models.Run{}, models.Errorf(models.BadRequest, "the definition has no step %q", opt.From)
 	}
-	inputs, err := plan.CheckInputs(snap.Run.Inputs)
+	inputs, err := compiled.CheckInputs(snap.Run.Inputs)
 	if err != nil {
 		return models.Run{}, err
 	}
@@ -480,11 +481,11 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 	if err != nil {
 		return models.Run{}, err
 	}
-	rs, err := e.newRunState(plan, runOpt, inputs, "")
+	rs, err := e.newRunState(compiled, runOpt, inputs, "")
 	if err != nil {
 		return models.Run{}, err
 	}
-	again := downstream(plan, opt.From)
+	again := downstream(compiled, opt.From)
 	rs.forced = map[string]bool{opt.From: true}
 	return e.launch(ctx, rs, func() {
 		var kept []*stepState
@@ -519,7 +520,7 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 }
 
 // downstream returns from and every step reachable from it.
-func downstream(p *Plan, from string) map[string]bool {
+func downstream(p *plan.Plan, from string) map[string]bool {
 	seen := map[string]bool{from: true}
 	stack := []string{from}
 	for len(stack) > 0 {

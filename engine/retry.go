@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
 
@@ -60,7 +61,7 @@ func toStepError(err error) *models.StepError {
 	if errors.As(err, &sf) {
 		return &models.StepError{Code: sf.Code, Message: sf.Message, Retryable: sf.Retryable}
 	}
-	var ee *EvalError
+	var ee *plan.EvalError
 	if errors.As(err, &ee) {
 		return &models.StepError{Code: CodeExpression, Message: ee.Error()}
 	}

@@ -46,12 +46,12 @@ func (e *Engine) spawnChild(rs *runState, s *stepState, attempt int, act models.
 			fail(Permanent(CodeSubworkflow, "subworkflows are not available here"))
 			return
 		}
-		plan, version, err := e.cfg.Subworkflows.Resolve(rs.ctx, act.Template, act.Version)
+		compiled, version, err := e.cfg.Subworkflows.Resolve(rs.ctx, act.Template, act.Version)
 		if err != nil {
 			fail(Permanent(CodeSubworkflow, "subworkflow %q: %v", act.Template, err))
 			return
 		}
-		inputs, err := plan.CheckInputs(act.Inputs)
+		inputs, err := compiled.CheckInputs(act.Inputs)
 		if err != nil {
 			fail(Permanent(CodeSubworkflow, "subworkflow %q: %v", act.Template, err))
 			return
@@ -62,7 +62,7 @@ func (e *Engine) spawnChild(rs *runState, s *stepState, attempt int, act models.
 		rs.mu.Lock()
 		startedBy, test := rs.row.StartedBy, rs.row.Test
 		rs.mu.Unlock()
-		child, err := e.newRunState(plan, RunOptions{Template: act.Template, Version: version, Trigger: TriggerSubworkflow,
+		child, err := e.newRunState(compiled, RunOptions{Template: act.Template, Version: version, Trigger: TriggerSubworkflow,
 			StartedBy: startedBy, Test: test, ParentRunID: rs.row.ID}, inputs, s.id())
 		if err != nil {
 			fail(err)

@@ -6,17 +6,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/handlers"
 )
 
 // TestValidateWithEngine checks POST /api/v1/validate and the schema route
-// against the real engine.Validator, as cmd/baton wires it.
+// against the real plan.Compiler, as cmd/baton wires it.
 func TestValidateWithEngine(t *testing.T) {
 	t.Parallel()
 	b := setup(t, openSQLite)
 	b.app = handlers.New(handlers.Deps{
-		Log: slog.New(slog.DiscardHandler), Store: b.store, Definitions: engine.Validator{}, Registry: prometheus.NewRegistry(),
+		Log: slog.New(slog.DiscardHandler), Store: b.store, Definitions: plan.Compiler{}, Registry: prometheus.NewRegistry(),
 	})
 	good := `{"id":"hello","name":"Hello","steps":[{"id":"wait_a_bit","type":"wait","action":{"duration":10}}]}`
 	for _, sc := range []scenario{

@@ -31,7 +31,7 @@ type Deps struct {
 	// log; *store.Store satisfies it. Default: a store that is unavailable.
 	Store Store
 	// Definitions checks workflow definitions for POST /api/v1/validate and
-	// serves the JSON Schema; engine.Validator satisfies it. When nil those
+	// serves the JSON Schema; plan.Compiler satisfies it. When nil those
 	// two routes answer 503.
 	Definitions Definitions
 	// Registry receives the HTTP metrics and is served at GET /metrics;
@@ -206,7 +206,7 @@ type Auditor interface {
 	Audit(ctx context.Context, e *models.AuditEntry) error
 }
 
-// Definitions checks workflow definitions; engine.Validator satisfies it.
+// Definitions checks workflow definitions; plan.Compiler satisfies it.
 type Definitions interface {
 	// Check returns nil for a valid definition, a models.BadRequest error for
 	// a body that does not parse, and a models.Invalid error listing every

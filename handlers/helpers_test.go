@@ -45,7 +45,7 @@ func (c *clock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// fakeDefinitions stands in for engine.Validator: JSON or YAML syntax is
+// fakeDefinitions stands in for plan.Compiler: JSON or YAML syntax is
 // checked for real (JSON only), and a definition without "steps" is invalid.
 type fakeDefinitions struct{}
 

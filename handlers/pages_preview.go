@@ -24,7 +24,7 @@ func (s *server) designerLiveRoutes() []route {
 }
 
 // ExpressionPreviewer evaluates one expression or template of a draft with
-// sample data, running nothing; engine.Validator satisfies it. The server
+// sample data, running nothing; plan.Compiler satisfies it. The server
 // uses it when Deps.Definitions implements it.
 type ExpressionPreviewer interface {
 	PreviewExpression(def models.Definition, kind, source, item string, inputs map[string]any, steps map[string]map[string]any) (value any, problems []string, evalError string)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/models/store"
 )
@@ -21,7 +21,7 @@ func pagesFlow(t *testing.T, open func(testing.TB) *store.Store) (*flow, *browse
 	t.Helper()
 	f := newFlow(t, open)
 	f.app = handlers.New(handlers.Deps{
-		Log: slog.New(slog.DiscardHandler), Store: f.store, Definitions: engine.Validator{}, Registry: prometheus.NewRegistry(),
+		Log: slog.New(slog.DiscardHandler), Store: f.store, Definitions: plan.Compiler{}, Registry: prometheus.NewRegistry(),
 		Templates: f.store, Runs: f.launcher, Now: f.clock.Now, RateLimit: -1,
 		Examples: os.DirFS("../docs/examples"),
 	})

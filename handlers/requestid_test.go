@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/models"
 )
@@ -52,7 +53,7 @@ func TestRunLogsCarryRequestID(t *testing.T) {
 	logs := &syncBuffer{}
 	launcher := engine.NewLauncher(f.eng, f.store, engine.LauncherConfig{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	f.app = handlers.New(handlers.Deps{
-		Log: slog.New(slog.DiscardHandler), Store: f.store, Definitions: engine.Validator{}, Registry: prometheus.NewRegistry(),
+		Log: slog.New(slog.DiscardHandler), Store: f.store, Definitions: plan.Compiler{}, Registry: prometheus.NewRegistry(),
 		Templates: f.store, Runs: launcher, Now: f.clock.Now, RateLimit: -1,
 	})
 	key := f.publish(t, greetDef)

@@ -14,6 +14,8 @@ import (
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/plan"
+	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -25,7 +27,7 @@ type flow struct {
 	*bundle
 	eng      *engine.Engine
 	launcher *engine.Launcher
-	sched    *engine.Scheduler
+	sched    *schedule.Scheduler
 	fake     *clockwork.FakeClock
 
 	designer, designer2, approver, approver2, operator, dual string // tokens
@@ -55,7 +57,7 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 		t.Fatalf("start engine: %v", err)
 	}
 	var err error
-	f.sched, err = engine.NewScheduler(b.store, f.launcher, engine.SchedulerConfig{Clock: f.fake, Logger: log, ResyncEvery: time.Hour})
+	f.sched, err = schedule.New(b.store, f.launcher, schedule.Config{Clock: f.fake, Logger: log, ResyncEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 		rate = -1 // most tests make many quick requests with one token
 	}
 	b.app = handlers.New(handlers.Deps{
-		Log: log, Store: b.store, Definitions: engine.Validator{}, Registry: prometheus.NewRegistry(),
+		Log: log, Store: b.store, Definitions: plan.Compiler{}, Registry: prometheus.NewRegistry(),
 		Templates: b.store, Runs: f.launcher, Schedules: f.sched, Now: b.clock.Now,
 		RateLimit: rate, RateBurst: o.rateBurst, WebhookBodyLimit: o.hookLimit,
 		HeartbeatInterval: o.heartbeat,

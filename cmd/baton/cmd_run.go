@@ -16,6 +16,7 @@ import (
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
@@ -77,12 +78,12 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 		return usageError("--resume needs --db: the database that holds the run")
 	}
 
-	plan, err := loadPlan(file)
+	compiled, err := loadPlan(file)
 	if err != nil {
 		printProblems(e.stderr, file, err)
 		return &exitError{code: 2}
 	}
-	in, err := parseInputs(plan, *inputsJSON, inputs)
+	in, err := parseInputs(compiled, *inputsJSON, inputs)
 	if err != nil {
 		return usageError("%v", err)
 	}
@@ -152,7 +153,7 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 		progress.mu.Lock()
 		progress.started = true // print the main run's events once its id is known
 		progress.mu.Unlock()
-		run, err := eng.StartRun(ctx, plan, engine.RunOptions{Inputs: in, Trigger: models.TriggerCLI})
+		run, err := eng.StartRun(ctx, compiled, engine.RunOptions{Inputs: in, Trigger: models.TriggerCLI})
 		if err != nil {
 			stop()
 			if models.IsCode(err, models.Invalid) {
@@ -204,22 +205,22 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 }
 
 // loadPlan reads, parses and compiles a definition file.
-func loadPlan(file string) (*engine.Plan, error) {
+func loadPlan(file string) (*plan.Plan, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, unwrapPathError(err)
 	}
-	def, err := engine.Parse(data, engine.FormatFromName(file))
+	def, err := plan.Parse(data, plan.FormatFromName(file))
 	if err != nil {
 		return nil, err
 	}
-	return engine.Compile(def)
+	return plan.Compile(def)
 }
 
 // parseInputs merges --inputs and --input; an --input value is JSON unless
 // the input is declared a string (so --input amount=1500 is a number and
 // --input id=007 stays "007").
-func parseInputs(plan *engine.Plan, inputsJSON string, pairs []string) (map[string]any, error) {
+func parseInputs(compiled *plan.Plan, inputsJSON string, pairs []string) (map[string]any, error) {
 	in := map[string]any{}
 	if inputsJSON != "" {
 		if err := json.Unmarshal([]byte(inputsJSON), &in); err != nil {
@@ -231,7 +232,7 @@ func parseInputs(plan *engine.Plan, inputsJSON string, pairs []string) (map[stri
 		if !ok || k == "" {
 			return nil, fmt.Errorf("--input %q: want name=value", p)
 		}
-		decl, declared := plan.Definition.Inputs[k]
+		decl, declared := compiled.Definition.Inputs[k]
 		if declared && decl.Type == models.TypeString {
 			in[k] = v
 			continue
@@ -251,7 +252,7 @@ func parseInputs(plan *engine.Plan, inputsJSON string, pairs []string) (map[stri
 // the file without its extension).
 type fileResolver struct{ dir string }
 
-func (r fileResolver) Resolve(_ context.Context, key string, _ int) (*engine.Plan, int, error) {
+func (r fileResolver) Resolve(_ context.Context, key string, _ int) (*plan.Plan, int, error) {
 	for _, ext := range []string{"", ".yaml", ".yml", ".json"} {
 		path := filepath.Join(r.dir, key+ext)
 		if st, err := os.Stat(path); err != nil || st.IsDir() {

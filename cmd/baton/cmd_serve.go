@@ -18,6 +18,8 @@ import (
 	"github.com/baton-run/baton/docs/examples"
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/plan"
+	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/handlers/auth"
 	"github.com/baton-run/baton/models"
@@ -55,8 +57,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
 	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
-	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", engine.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
-	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(engine.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
+	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", schedule.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
+	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -152,7 +154,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 			log.Warn("actions still running at shutdown were cut off; their steps run again on the next start", "err", err)
 		}
 	}
-	sched, err := engine.NewScheduler(st, launcher, engine.SchedulerConfig{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit})
+	sched, err := schedule.New(st, launcher, schedule.Config{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit})
 	if err != nil {
 		stopEngine()
 		return err
@@ -180,7 +182,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	app := handlers.New(handlers.Deps{
 		Log:              log,
 		Store:            engineHealth{st, eng},
-		Definitions:      engine.Validator{},
+		Definitions:      plan.Compiler{},
 		Templates:        st,
 		Runs:             launcher,
 		Schedules:        sched,

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
 
@@ -57,7 +57,7 @@ func validateFile(w io.Writer, name string) bool {
 		return false
 	}
 	// The same check as POST /api/v1/validate, so the two always agree.
-	_, err = engine.ParseAndCompile(data, engine.FormatFromName(name), engine.Limits{})
+	_, err = plan.Compiler{}.ParseAndCompile(data, plan.FormatFromName(name))
 	if err == nil {
 		fmt.Fprintf(w, "%s: ok\n", name)
 		return true

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
 
@@ -83,14 +83,14 @@ steps:
 }
 
 // TestValidateAgreesWithAPI: the CLI prints exactly the problems that
-// POST /api/v1/validate (engine.Validator) returns for the same file.
+// POST /api/v1/validate (plan.Compiler) returns for the same file.
 func TestValidateAgreesWithAPI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	src := "id: Bad_ID\nname: x\nstesp: []\nsteps:\n  - {id: a, type: wait, action: {duration: soon}, onSuccess: a}\n"
 	file := writeFile(t, dir, "x.yaml", src)
 	stdout, _, code := validateCLI(t, file)
-	err := engine.Validator{}.Check([]byte(src), "application/yaml")
+	err := plan.Compiler{}.Check([]byte(src), "application/yaml")
 	var want strings.Builder
 	for _, p := range models.ErrorDetails(err) {
 		fmt.Fprintf(&want, "%s: %s\n", file, p)

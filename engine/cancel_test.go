@@ -3,7 +3,6 @@ package engine_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/models"
@@ -64,9 +63,7 @@ steps:
   - {id: cleanup, type: command, trigger: all_done, dependencies: [blocked], action: {kind: log, message: x}}
 `, "{{URL}}", srv.URL), nil)
 		h.waitFor(run.ID, stepEvent(models.EventStepWaiting, "parked"))
-		for srv.count("/block") == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		waitUntil(t, func() bool { return srv.count("/block") > 0 })
 		if err := h.eng.Cancel(t.Context(), run.ID); err != nil {
 			t.Fatal(err)
 		}

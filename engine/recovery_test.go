@@ -25,9 +25,7 @@ name: stop
 steps:
   - {id: a, type: command, action: {kind: http, url: "{{URL}}/block"}}
 `, "{{URL}}", srv.URL), nil)
-		for srv.count("/block") == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		waitUntil(t, func() bool { return srv.count("/block") > 0 })
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()
 		if err := h.eng.Stop(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -131,9 +129,7 @@ steps:
 		clock.Advance(time.Hour)
 		// The compensation of undo_flaky fails once: its retry waits 1 ms on
 		// the fake clock.
-		for srv.count("/flaky/1/undo") < 1 {
-			time.Sleep(time.Millisecond)
-		}
+		waitUntil(t, func() bool { return srv.count("/flaky/1/undo") >= 1 })
 		deadline := time.Now().Add(10 * time.Second)
 		for srv.count("/flaky/1/undo") < 2 && time.Now().Before(deadline) {
 			clock.Advance(time.Millisecond)
@@ -320,9 +316,7 @@ steps:
   - {id: last, type: command, dependencies: [gate, inflight], action: {kind: http, url: "{{URL}}/ok/last"}}
 `, "{{URL}}", srv.URL), nil)
 		h.waitFor(run.ID, stepEvent(models.EventStepWaiting, "gate"))
-		for srv.count("/block") == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		waitUntil(t, func() bool { return srv.count("/block") > 0 })
 		// Stop with a short deadline: the blocked request is cancelled and
 		// not recorded, as in a crash.
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)

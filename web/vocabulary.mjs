@@ -1,9 +1,10 @@
 // The words the browser shares with the server about runs and steps: run
 // and step statuses, the run event types of the event stream, and the step
 // kinds the palette offers with their labels (shared/spec/definition.md,
-// Statuses and Events). Every page script and the designer canvas read them
-// from here, so that a new status or event is added in one place on this
-// side. No DOM: node imports it too (web/e2e/designer-model.test.mjs).
+// Statuses; shared/spec/api.md, events; models/run.go on the Go side).
+// Every page script and the designer canvas read them from here, so that a
+// new status or event is added in one place on this side. No DOM: node
+// imports it too (web/e2e/designer-model.test.mjs).
 
 /** Statuses a step of a run can have, in lifecycle order. */
 export const STEP_STATUSES = ["pending", "running", "retrying", "waiting", "succeeded", "failed",

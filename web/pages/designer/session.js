@@ -22,7 +22,6 @@ export function rememberAutosave(on) {
   }
 }
 
-
 // sessionOrigin is the draft as it was when this editing session began:
 // what "Discard my changes" goes back to. It lives in sessionStorage, so a
 // reload in the same tab keeps the same starting point while a new tab

@@ -13,6 +13,7 @@ import {
   KINDS, STATUSES, kindInfo, kindOf, ports, edges, stepById, newStep, connect, disconnect,
   removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet,
 } from "./model.mjs";
+import { statusLabel } from "../vocabulary.mjs";
 
 export { KINDS, STATUSES };
 
@@ -415,7 +416,7 @@ export function mountDesigner(container, options = {}) {
     const node = el("div", {
       class: classes.join(" "), "data-testid": "node-" + s.id, "data-id": s.id, tabindex: 0, role: "button",
       "aria-pressed": selected.has(s.id) ? "true" : "false",
-      "aria-label": `${info ? info.label : s.type} ${s.name || s.id}` + (st ? `, ${st.replace("_", " ")}` : "") + (bad ? `, ${bad.length} problem${bad.length > 1 ? "s" : ""}` : ""),
+      "aria-label": `${info ? info.label : s.type} ${s.name || s.id}` + (st ? `, ${statusLabel(st)}` : "") + (bad ? `, ${bad.length} problem${bad.length > 1 ? "s" : ""}` : ""),
       "data-problems": bad ? bad.map((p) => p.field).filter(Boolean).join(" ") : null,
       "data-status": st,
     },
@@ -426,7 +427,7 @@ export function mountDesigner(container, options = {}) {
       el("div", { class: "bd-sub" }, describe(s)),
       badges),
     bad && el("span", { class: "bd-flag", "data-testid": `problem-${s.id}`, title: bad.map((p) => (p.field ? p.field + ": " : "") + p.message).join("\n") }, "! " + bad.length),
-    st && el("span", { class: "bd-status", "data-testid": `status-${s.id}` }, el("span", { "aria-hidden": "true" }, STATUS_ICON[st] + " "), st.replace("_", " ")),
+    st && el("span", { class: "bd-status", "data-testid": `status-${s.id}` }, el("span", { "aria-hidden": "true" }, STATUS_ICON[st] + " "), statusLabel(st)),
     ...ports(s).map((p, i) => {
       const port = el("span", { class: "bd-port bd-out p-" + (p.name.startsWith("case") ? "case" : p.name), "data-port": p.name, "data-testid": `port-${s.id}-${p.name}`, title: readOnly ? p.label : `Drag to connect${p.label ? " (" + p.label + ")" : ""}` },
         p.label && el("span", { class: "bd-port-label" }, p.label));

@@ -3,36 +3,31 @@
 // rules (which edges are allowed, what a delete removes, where auto-layout
 // puts a step) are unit-tested in node without a browser.
 
-/** Step kinds offered by the palette, in palette order. `make` returns a
- * fresh action; `prefix` names new steps (`http_1`, …). */
-export const KINDS = [
-  { kind: "http", label: "HTTP request", tag: "HTTP", type: "command", prefix: "http",
-    make: () => ({ kind: "http", method: "GET", url: "https://example.com" }) },
-  { kind: "set", label: "Set values", tag: "SET", type: "command", prefix: "set",
-    make: () => ({ kind: "set", values: { value: "" } }) },
-  { kind: "log", label: "Log", tag: "LOG", type: "command", prefix: "log",
-    make: () => ({ kind: "log", message: "Hello from {{ run.template }}" }) },
-  { kind: "fail", label: "Fail", tag: "FAIL", type: "command", prefix: "fail",
-    make: () => ({ kind: "fail", message: "Stopped on purpose" }) },
-  { kind: "subworkflow", label: "Sub-workflow", tag: "SUB", type: "command", prefix: "sub",
-    make: () => ({ kind: "subworkflow", template: "child-workflow" }) },
-  { kind: "condition", label: "Condition", tag: "IF", type: "condition", prefix: "if",
-    make: () => ({ expression: "true" }) },
-  { kind: "decision", label: "Decision table", tag: "CASE", type: "condition", prefix: "decide",
-    make: () => ({ cases: [{ when: "true", next: "" }, { when: "false", next: "" }], default: "" }) },
-  { kind: "foreach", label: "For each", tag: "EACH", type: "parallel", prefix: "each",
-    make: () => ({ forEach: "[1, 2, 3]", as: "item", step: { kind: "log", message: "{{ item }}" } }) },
-  { kind: "wait", label: "Wait", tag: "WAIT", type: "wait", prefix: "wait",
-    make: () => ({ duration: 60000 }) },
-  { kind: "signal", label: "Wait for signal", tag: "SIG", type: "wait", prefix: "signal",
-    make: () => ({ signal: "approval", timeout: 86400000 }) },
-];
+import { STEP_KINDS, STEP_STATUSES } from "../vocabulary.mjs";
+
+// What a new step of each kind starts as: `prefix` names it (`http_1`, …)
+// and `make` returns a fresh action.
+const NEW_STEP = {
+  http: { prefix: "http", make: () => ({ kind: "http", method: "GET", url: "https://example.com" }) },
+  set: { prefix: "set", make: () => ({ kind: "set", values: { value: "" } }) },
+  log: { prefix: "log", make: () => ({ kind: "log", message: "Hello from {{ run.template }}" }) },
+  fail: { prefix: "fail", make: () => ({ kind: "fail", message: "Stopped on purpose" }) },
+  subworkflow: { prefix: "sub", make: () => ({ kind: "subworkflow", template: "child-workflow" }) },
+  condition: { prefix: "if", make: () => ({ expression: "true" }) },
+  decision: { prefix: "decide", make: () => ({ cases: [{ when: "true", next: "" }, { when: "false", next: "" }], default: "" }) },
+  foreach: { prefix: "each", make: () => ({ forEach: "[1, 2, 3]", as: "item", step: { kind: "log", message: "{{ item }}" } }) },
+  wait: { prefix: "wait", make: () => ({ duration: 60000 }) },
+  signal: { prefix: "signal", make: () => ({ signal: "approval", timeout: 86400000 }) },
+};
+
+/** Step kinds offered by the palette, in palette order: the shared
+ * vocabulary's {kind, label, tag, type} with `prefix` and `make`. */
+export const KINDS = STEP_KINDS.map((k) => ({ ...k, ...NEW_STEP[k.kind] }));
 
 const byKind = new Map(KINDS.map((k) => [k.kind, k]));
 
 /** Run statuses a node can show (shared/spec/definition.md, Statuses). */
-export const STATUSES = ["pending", "running", "retrying", "waiting", "succeeded", "failed",
-  "skipped", "cancelled", "timed_out", "compensated"];
+export const STATUSES = STEP_STATUSES;
 
 /** kindInfo returns the palette entry for a kind name, or undefined. */
 export const kindInfo = (kind) => byKind.get(kind);

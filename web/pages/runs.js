@@ -3,7 +3,9 @@
 // every run event (SSE; a forEach step's step.progress events included) or,
 // when the stream is down, by polling.
 
-const STATUSES = new Set(["pending", "running", "retrying", "waiting", "succeeded", "failed", "skipped", "cancelled", "timed_out", "compensated"]);
+import { STEP_PROGRESS, STEP_STATUSES } from "../vocabulary.mjs";
+
+const STATUSES = new Set(STEP_STATUSES);
 
 // loadDesigner imports the designer module once; its URL is fingerprinted
 // by the server and given in data-designer.
@@ -145,7 +147,7 @@ document.addEventListener("htmx:sseMessage", (e) => {
   } catch {
     return;
   }
-  if (ev.type === "step.progress" && ev.stepId && ev.progress) {
+  if (ev.type === STEP_PROGRESS && ev.stepId && ev.progress) {
     const done = ev.progress.succeeded + ev.progress.failed;
     progressSeen.set(ev.stepId, Math.max(progressSeen.get(ev.stepId) || 0, done));
   }

@@ -49,6 +49,7 @@ var suite = []area{
 		{"ScheduleRoundTrip", exerciseRunScheduleRoundTrip},
 		{"BatchAllOrNothing", exerciseApplyRunWritesAllOrNothing},
 		{"BatchEncoded", exerciseApplyRunWritesEncoded},
+		{"BatchRepeatedKeys", exerciseApplyRunWritesRepeatedKeys},
 		{"ListFilters", exerciseListRunFilters},
 		{"ListPages", exerciseListRunPages},
 		{"EventsReplay", exerciseRunEventsReplay},

@@ -660,3 +660,75 @@ func exerciseRunSteps(t *testing.T, st *store.Store) {
 		t.Errorf("run 01T has attempts %+v, want its own one", other.StepRuns)
 	}
 }
+
+// exerciseApplyRunWritesRepeatedKeys: a batch may name one row twice (a
+// run that changed twice, two signals of one name); the rows apply in
+// order on every dialect: the last wins, and a run keeps what only its
+// first write, the insert, stores.
+func exerciseApplyRunWritesRepeatedKeys(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	later := at.Add(time.Minute)
+	first := runRow("01R", "t", models.RunRunning, at)
+	first.Inputs = map[string]any{"who": "ann"}
+	first.Trigger, first.Schedule = models.TriggerSchedule, &models.RunSchedule{ID: 3, FireAt: at}
+	// The engine's later writes send no inputs, definition or schedule.
+	done := models.RunRow{Run: models.Run{ID: "01R", Template: "t", Version: 1, Status: models.RunSucceeded,
+		Outputs: map[string]any{"n": 2.0}, CreatedAt: at, StartedAt: &at, FinishedAt: &later}, Seq: 2, Stored: true}
+	mid := done
+	mid.Status, mid.Outputs, mid.FinishedAt, mid.Seq = models.RunWaiting, nil, nil, 1
+	attempt := func(status models.StepStatus, out any) models.StepRunRow {
+		return models.StepRunRow{StepRun: models.StepRun{RunID: "01R", StepID: "a", Attempt: 1, Status: status, Output: out}, Item: -1}
+	}
+	w := &models.RunWrites{
+		Runs:     []models.RunRow{first, mid, done},
+		StepRuns: []models.StepRunRow{attempt(models.StepRunning, nil), attempt(models.StepSucceeded, "ok")},
+		Timers: []models.RunTimer{{RunID: "01R", StepID: "a", Kind: models.TimerWait, DueAt: at},
+			{RunID: "01R", StepID: "a", Kind: models.TimerWait, DueAt: later}},
+		Signals: []models.RunSignal{{RunID: "01R", Name: "go", Payload: json.RawMessage(`1`), ReceivedAt: at},
+			{RunID: "01R", Name: "go", Payload: json.RawMessage(`2`), ReceivedAt: later}},
+	}
+	must(t, st.ApplyRunWrites(ctx, w), "a batch naming each row twice")
+	if len(w.Runs) != 3 || len(w.StepRuns) != 2 || len(w.Signals) != 2 {
+		t.Errorf("ApplyRunWrites changed the caller's batch: %d runs, %d attempts, %d signals", len(w.Runs), len(w.StepRuns), len(w.Signals))
+	}
+	snap, err := st.LoadRun(ctx, "01R")
+	must(t, err, "load")
+	r := snap.Run
+	if r.Status != models.RunSucceeded || r.Outputs["n"] != 2.0 || r.FinishedAt == nil || !r.FinishedAt.Equal(later) || r.Seq != 2 {
+		t.Errorf("run = %+v, want the last write's status, outputs, end and seq", r.Run)
+	}
+	if r.Inputs["who"] != "ann" || r.Schedule == nil || r.Schedule.ID != 3 || string(r.Definition) == "{}" || r.Trigger != models.TriggerSchedule {
+		t.Errorf("run = %+v (definition %s), want the first write's inputs, schedule, trigger and definition", r.Run, r.Definition)
+	}
+	if len(snap.StepRuns) != 1 || snap.StepRuns[0].Status != models.StepSucceeded || snap.StepRuns[0].Output != "ok" {
+		t.Errorf("attempts = %+v, want one, succeeded", snap.StepRuns)
+	}
+	if len(snap.Timers) != 1 || !snap.Timers[0].DueAt.Equal(later) {
+		t.Errorf("timers = %+v, want one due at %v", snap.Timers, later)
+	}
+	if len(snap.Signals) != 1 || string(snap.Signals[0].Payload) != "2" || !snap.Signals[0].ReceivedAt.Equal(later) {
+		t.Errorf("signals = %+v, want the second", snap.Signals)
+	}
+
+	// Runs repeated across more rows than one statement carries, among
+	// other runs, on a stored run this time.
+	var big models.RunWrites
+	for i := range 40 {
+		r := runRow(fmt.Sprintf("01Q%02d", i), "t", models.RunRunning, at)
+		big.Runs = append(big.Runs, r)
+	}
+	for i := range 40 {
+		r := big.Runs[i%5]
+		r.Stored, r.Seq = true, int64(i+1)
+		big.Runs = append(big.Runs, r)
+	}
+	must(t, st.ApplyRunWrites(ctx, &big), "many repeats")
+	for i := range 5 {
+		snap, err := st.LoadRun(ctx, fmt.Sprintf("01Q%02d", i))
+		must(t, err, "load")
+		if want := int64(35 + i + 1); snap.Run.Seq != want {
+			t.Errorf("run 01Q%02d seq = %d, want %d (its last write)", i, snap.Run.Seq, want)
+		}
+	}
+}

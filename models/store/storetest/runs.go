@@ -722,8 +722,17 @@ func exerciseApplyRunWritesRepeatedKeys(t *testing.T, st *store.Store) {
 		r := big.Runs[i%5]
 		r.Stored, r.Seq = true, int64(i+1)
 		big.Runs = append(big.Runs, r)
+		if i%10 == 0 {
+			// New runs between the repeats.
+			big.Runs = append(big.Runs, runRow(fmt.Sprintf("01Q%02d", 90+i/10), "t", models.RunQueued, at))
+		}
 	}
 	must(t, st.ApplyRunWrites(ctx, &big), "many repeats")
+	listed, err := st.ListRuns(ctx, models.RunFilter{Statuses: []models.RunStatus{models.RunQueued}})
+	must(t, err, "list the new runs")
+	if ids := runIDs(listed); !slices.Equal(ids, []string{"01Q93", "01Q92", "01Q91", "01Q90"}) {
+		t.Errorf("runs new in the repeating batch = %v, want 01Q90 to 01Q93", ids)
+	}
 	for i := range 5 {
 		snap, err := st.LoadRun(ctx, fmt.Sprintf("01Q%02d", i))
 		must(t, err, "load")

@@ -58,6 +58,7 @@ var suite = []area{
 	{"Templates", []suiteCase{ // templates.go
 		{"Create", exerciseCreateTemplate},
 		{"List", exerciseListTemplates},
+		{"SearchLetterCase", exerciseSearchLetterCase},
 		{"Settings", exerciseTemplateSettings},
 		{"Events", exerciseTemplateEvents},
 	}},

@@ -214,3 +214,40 @@ func exerciseTemplateEvents(t *testing.T, st *store.Store) {
 		t.Errorf("huge limit gave %d events", len(capped))
 	}
 }
+
+// exerciseSearchLetterCase: a search ignores the case of every letter, not
+// only of ASCII ones, in keys, names and descriptions, on every dialect.
+func exerciseSearchLetterCase(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	_, _, err := st.CreateTemplate(ctx, Def("transfer", "Überweisung prüfen"), "dana")
+	must(t, err, "create transfer")
+	d := Def("summer", "Summer")
+	d.Description = "Rapport d'ÉTÉ pour Ørsted"
+	_, _, err = st.CreateTemplate(ctx, d, "dana")
+	must(t, err, "create summer")
+	MustCreateTemplate(t, st, "plain", "dana")
+	for _, c := range []struct {
+		search string
+		want   []string
+	}{
+		{"Über", []string{"transfer"}},
+		{"über", []string{"transfer"}},
+		{"ÜBERWEISUNG", []string{"transfer"}},
+		{"PRÜFEN", []string{"transfer"}},
+		{"été", []string{"summer"}},
+		{"ørsted", []string{"summer"}},
+		{"ØRSTED", []string{"summer"}},
+		{"TRANSFER", []string{"transfer"}},
+		{"ue", nil},
+	} {
+		page, err := st.ListTemplates(ctx, models.TemplateFilter{Search: c.search})
+		must(t, err, "search "+c.search)
+		var keys []string
+		for _, s := range page.Templates {
+			keys = append(keys, s.Key)
+		}
+		if !slices.Equal(keys, c.want) {
+			t.Errorf("search %q found %v, want %v", c.search, keys, c.want)
+		}
+	}
+}

@@ -92,8 +92,10 @@ type RunSignal struct {
 }
 
 // RunWrites is one batch of changes to runs, applied in one transaction.
-// Rows are upserted by their keys; DeleteTimers and DeleteSignals name rows
-// by their keys (RunID, StepID, Kind) and (RunID, Name).
+// Rows are upserted by their keys, in order: when a batch names a key twice
+// the last row wins (a run keeps what its first row, the insert, stored).
+// DeleteTimers and DeleteSignals name rows by their keys (RunID, StepID,
+// Kind) and (RunID, Name).
 type RunWrites struct {
 	Runs          []RunRow
 	StepRuns      []StepRunRow

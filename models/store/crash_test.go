@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -45,13 +46,21 @@ func crashHelper(path string) int {
 
 const crashWrites = 200
 
+// crashDeadline bounds the wait for the child's reports: 200 small commits
+// take well under a second, even on a loaded machine.
+const crashDeadline = 2 * time.Minute
+
 // TestSQLiteSurvivesKill: with WAL and synchronous=NORMAL, every write a
 // process reported as committed is there after the process is killed with
 // SIGKILL (no Close, no checkpoint).
 func TestSQLiteSurvivesKill(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// A child that stops writing is killed at the deadline, which ends the
+	// reading below: the wait for its reports is bounded.
+	ctx, cancel := context.WithTimeout(context.Background(), crashDeadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), crashHelperEnv+"="+path)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -70,6 +79,9 @@ func TestSQLiteSurvivesKill(t *testing.T) {
 	}
 	_ = cmd.Wait()
 	if committed != crashWrites {
+		if ctx.Err() != nil {
+			t.Fatalf("the child reported %d of %d writes within %s; it was killed at the deadline", committed, crashWrites, crashDeadline)
+		}
 		t.Fatalf("the child reported %d writes before dying, want %d", committed, crashWrites)
 	}
 	if _, err := os.Stat(path + "-wal"); err != nil {

@@ -166,7 +166,7 @@ func (s *Store) ApplyRunWrites(ctx context.Context, w *models.RunWrites) error {
 	if err != nil {
 		return s.rawErr(err, "run changes")
 	}
-	err = s.applyRunWrites(w, func(q string, args []any, subject string) error {
+	err = s.applyRunWrites(onePerKey(w), func(q string, args []any, subject string) error {
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return s.rawErr(err, subject)
 		}
@@ -194,7 +194,7 @@ func (s *Store) applyRunWritesPipelined(ctx context.Context, w *models.RunWrites
 		subject string
 	}
 	var stmts []statement
-	err := s.applyRunWrites(w, func(q string, args []any, subject string) error {
+	err := s.applyRunWrites(onePerKey(w), func(q string, args []any, subject string) error {
 		// The caller reuses args for the next statement.
 		stmts = append(stmts, statement{q, slices.Clone(args), subject})
 		return nil
@@ -231,6 +231,96 @@ func (s *Store) applyRunWritesPipelined(ctx context.Context, w *models.RunWrites
 		}
 		return nil
 	})
+}
+
+// onePerKey returns w with at most one row per key in Runs, StepRuns,
+// Timers and Signals, as if its rows were upserted one after the other:
+// the last row of a key wins, except that a run keeps the columns of its
+// first row that only an insert writes (an update never changes inputs,
+// definition and the like). PostgreSQL refuses a statement that upserts
+// one row twice ("ON CONFLICT DO UPDATE command cannot affect row a second
+// time"), while SQLite applies the rows in order: without this, a batch
+// naming a key twice committed on SQLite and failed on PostgreSQL. w is
+// not changed.
+func onePerKey(w *models.RunWrites) *models.RunWrites {
+	runs := lastPerKey(w.Runs, func(r *models.RunRow) string { return r.ID },
+		func(first, last *models.RunRow) models.RunRow {
+			r := *first
+			r.Status, r.Outputs, r.Error, r.Generation, r.Seq = last.Status, last.Outputs, last.Error, last.Generation, last.Seq
+			r.StartedAt, r.FinishedAt, r.DurationMs = last.StartedAt, last.FinishedAt, last.DurationMs
+			return r
+		})
+	type stepKey struct {
+		run, step string
+		item      int
+		comp      bool
+		attempt   int
+	}
+	steps := lastPerKey(w.StepRuns, func(r *models.StepRunRow) stepKey {
+		return stepKey{r.RunID, r.StepID, r.Item, r.Compensation, r.Attempt}
+	}, nil)
+	timers := lastPerKey(w.Timers, func(t *models.RunTimer) [3]string { return [3]string{t.RunID, t.StepID, t.Kind} }, nil)
+	signals := lastPerKey(w.Signals, func(sg *models.RunSignal) [2]string { return [2]string{sg.RunID, sg.Name} }, nil)
+	// A repeat always shortens its slice; the usual batch has none.
+	if len(runs) == len(w.Runs) && len(steps) == len(w.StepRuns) && len(timers) == len(w.Timers) && len(signals) == len(w.Signals) {
+		return w
+	}
+	out := *w
+	out.Runs, out.StepRuns, out.Timers, out.Signals = runs, steps, timers, signals
+	return &out
+}
+
+// lastPerKey keeps one row per key, where the key's first row was: the
+// merge of its first and last rows, or the last row when merge is nil.
+// rows is returned as it is when no key repeats.
+func lastPerKey[T any, K comparable](rows []T, key func(*T) K, merge func(first, last *T) T) []T {
+	if len(rows) < 2 || (len(rows) <= smallBatch && !repeats(rows, key)) {
+		return rows
+	}
+	at := make(map[K]int, len(rows))
+	var out []T // nil until a key repeats
+	for i := range rows {
+		k := key(&rows[i])
+		j, seen := at[k]
+		if !seen {
+			at[k] = i
+			if out != nil {
+				at[k] = len(out)
+				out = append(out, rows[i])
+			}
+			continue
+		}
+		if out == nil {
+			// The first repeat: rows[:i] held each key once.
+			out = append(make([]T, 0, len(rows)), rows[:i]...)
+		}
+		if merge != nil {
+			out[j] = merge(&out[j], &rows[i])
+		} else {
+			out[j] = rows[i]
+		}
+	}
+	if out == nil {
+		return rows
+	}
+	return out
+}
+
+// smallBatch is the size up to which lastPerKey looks for a repeated key
+// by comparing pairs, which costs less than a map and allocates nothing: a
+// typical commit of the engine is 16 runs, with no key repeated.
+const smallBatch = 32
+
+func repeats[T any, K comparable](rows []T, key func(*T) K) bool {
+	for i := 1; i < len(rows); i++ {
+		k := key(&rows[i])
+		for j := range i {
+			if key(&rows[j]) == k {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // batchInsert writes rows of cols into table, upserting on conflict with

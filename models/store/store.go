@@ -150,6 +150,9 @@ func sqliteDSN(path string, writer bool) string {
 }
 
 func openSQLite(ctx context.Context, path string) (*Store, error) {
+	if errSQLiteLower != nil {
+		return nil, fmt.Errorf("store: register the SQL function %s: %w", sqliteLower, errSQLiteLower)
+	}
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, fmt.Errorf("store: create the folder of %s: %w", path, err)

@@ -2,15 +2,18 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	gosqlite "github.com/glebarez/go-sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/baton-run/baton/migrations"
 	"github.com/baton-run/baton/models"
 )
 
@@ -224,7 +227,9 @@ func (s *Store) ListTemplates(ctx context.Context, f models.TemplateFilter) (*mo
 	q := s.summaryQuery(ctx)
 	if f.Search != "" {
 		pat := "%" + escapeLike(strings.ToLower(f.Search)) + "%"
-		q = q.Where(`(LOWER(t.key) LIKE ? ESCAPE '\' OR LOWER(t.name) LIKE ? ESCAPE '\' OR LOWER(t.description) LIKE ? ESCAPE '\')`, pat, pat, pat)
+		lower := s.lowerFunc()
+		q = q.Where(`(`+lower+`(t.key) LIKE ? ESCAPE '\' OR `+lower+`(t.name) LIKE ? ESCAPE '\' OR `+lower+`(t.description) LIKE ? ESCAPE '\')`,
+			pat, pat, pat)
 	}
 	if f.Status != "" {
 		if err := checkStatus(f.Status); err != nil {
@@ -262,6 +267,35 @@ func (s *Store) whereTag(q *gorm.DB, tag string) *gorm.DB {
 		return q.Where("t.tags @> ?::jsonb", NewJSON([]string{tag}))
 	}
 	return q.Where("EXISTS (SELECT 1 FROM json_each(t.tags) WHERE json_each.value = ?)", tag)
+}
+
+// sqliteLower names the SQL function that lowercases text on SQLite as
+// strings.ToLower does, for searches. SQLite's own LOWER folds ASCII letters
+// only, so a search (lowercased in Go) for "Über" never found "Überweisung"
+// there, while PostgreSQL's LOWER, which follows the database's UTF-8
+// locale, did. The driver registers it on every connection it opens.
+const sqliteLower = "baton_lower"
+
+// errSQLiteLower is why sqliteLower could not be registered (nil when it
+// was); Open refuses SQLite then rather than search wrongly.
+var errSQLiteLower = gosqlite.RegisterDeterministicScalarFunction(sqliteLower, 1,
+	func(_ *gosqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case string:
+			return strings.ToLower(v), nil
+		case []byte:
+			return strings.ToLower(string(v)), nil
+		default: // NULL, numbers: as LOWER leaves them
+			return v, nil
+		}
+	})
+
+// lowerFunc is the SQL function that lowercases text as strings.ToLower.
+func (s *Store) lowerFunc() string {
+	if s.dialect == migrations.Postgres {
+		return "LOWER"
+	}
+	return sqliteLower
 }
 
 // escapeLike escapes LIKE's wildcards so a search is a plain substring.

@@ -17,15 +17,16 @@ func BenchmarkReviewCycle(b *testing.B) {
 		b.Run(db.Name, func(b *testing.B) {
 			st := db.Open(b)
 			ctx := context.Background()
-			mustCreate(b, st, "bench", "dana")
-			approve(b, st, "bench", 1, "dana", "carl")
-			def := testDef("bench", "Bench", "a", "b", "c")
+			storetest.MustCreateTemplate(b, st, "bench", "dana")
+			storetest.MustApprove(b, st, "bench", 1, "dana", "carl")
+			def := storetest.Def("bench", "Bench", "a", "b", "c")
 			n := 1
 			for b.Loop() {
 				n++
-				_, err := st.SaveDraft(ctx, "bench", def, "dana")
-				ok(b, err, "save")
-				approve(b, st, "bench", n, "dana", "carl")
+				if _, err := st.SaveDraft(ctx, "bench", def, "dana"); err != nil {
+					b.Fatalf("save: %v", err)
+				}
+				storetest.MustApprove(b, st, "bench", n, "dana", "carl")
 			}
 		})
 	}
@@ -37,9 +38,11 @@ func BenchmarkClaimScheduleFire(b *testing.B) {
 		b.Run(db.Name, func(b *testing.B) {
 			st := db.Open(b)
 			ctx := context.Background()
-			mustCreate(b, st, "bench", "dana")
+			storetest.MustCreateTemplate(b, st, "bench", "dana")
 			sc, err := st.CreateSchedule(ctx, "bench", models.Schedule{Cron: "* * * * *", Enabled: true}, "dana")
-			ok(b, err, "schedule")
+			if err != nil {
+				b.Fatalf("schedule: %v", err)
+			}
 			at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			for b.Loop() {
 				at = at.Add(time.Minute)
@@ -60,7 +63,7 @@ func BenchmarkListTemplates(b *testing.B) {
 			st := db.Open(b)
 			ctx := context.Background()
 			for i := range 1000 {
-				mustCreate(b, st, fmt.Sprintf("tpl-%04d", i), "dana")
+				storetest.MustCreateTemplate(b, st, fmt.Sprintf("tpl-%04d", i), "dana")
 			}
 			for b.Loop() {
 				page, err := st.ListTemplates(ctx, models.TemplateFilter{Search: "tpl-0", Limit: 50})

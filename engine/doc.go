@@ -16,10 +16,15 @@
 //     stored with their due time and re-armed on start.
 //   - Each change is also an event, published on the Bus (bus.go) for live
 //     streams and counted in Metrics (metrics.go).
-//   - Launcher (launch.go) starts runs of stored template versions for the
-//     API, the scheduler and subworkflow steps: approved-only production
-//     runs, test runs of drafts, the active-run limit, a cache of compiled
-//     plans.
+//   - Stored template versions (Config.Versions) and their compiled plans,
+//     cached once submitted, all compiled by Config.Compiler (versions.go);
+//     subworkflow steps resolve there.
+//   - Launcher (launch.go), built on an Engine, starts runs of stored
+//     template versions for the API and the scheduler: approved-only
+//     production runs, test runs of drafts, the active-run limit; and
+//     decides the operations on existing runs for the API and the pages
+//     (runops.go): retry, rerun and its validation, cancel, signal, and
+//     the run page's RunDetail.
 //   - Actions are what a command step does (Registry; the built-in http,
 //     set, log and fail live in engine/actions).
 //

@@ -75,13 +75,6 @@ func (r *Registry) Lookup(kind string) (Action, bool) {
 	return a, ok
 }
 
-// SubworkflowResolver finds the plan a subworkflow step runs. version 0
-// means the latest approved version. It returns the plan and the version
-// number resolved.
-type SubworkflowResolver interface {
-	Resolve(ctx context.Context, key string, version int) (*plan.Plan, int, error)
-}
-
 // Config tunes the engine. The zero value works.
 type Config struct {
 	// Clock is the source of time. Defaults to the wall clock.
@@ -94,8 +87,14 @@ type Config struct {
 	// MaxBatch caps the write requests committed in one transaction.
 	// Defaults to 1024.
 	MaxBatch int
-	// Subworkflows resolves subworkflow steps; without it they fail.
-	Subworkflows SubworkflowResolver
+	// Versions are the stored templates' versions: a subworkflow step runs
+	// one of them (the latest approved version, or the approved version it
+	// names), and a Launcher on this engine starts runs of them. Without it
+	// subworkflow steps fail and the launcher starts nothing.
+	Versions VersionSource
+	// PlanCacheSize is how many compiled plans of submitted versions are
+	// kept (a submitted version never changes); ≤ 0 means 256.
+	PlanCacheSize int
 	// Metrics, when set, are updated as runs progress.
 	Metrics *Metrics
 	// Rand returns numbers in [0, 1) for retry jitter. Defaults to
@@ -104,13 +103,13 @@ type Config struct {
 	// MaxOutputBytes is the largest step output accepted when the plan does
 	// not say. Defaults to 1 MiB.
 	MaxOutputBytes int
-	// Limits are the limits a stored run's definition is compiled with when
-	// the engine rebuilds its plan: on recovery after a restart, on Retry and
-	// on Rerun. Set them to the limits runs are started with (the launcher's
-	// LauncherConfig.Limits), or a run started under raised limits (a larger
-	// forEach list, a larger output) would fail once resumed. The zero value
-	// is the spec's defaults.
-	Limits plan.Limits
+	// Compiler parses and compiles every definition the engine and its
+	// launchers run: versions started or resolved as subworkflows, and a
+	// stored run's definition when its plan is rebuilt (recovery after a
+	// restart, Retry, Rerun), so a run started under raised limits (a larger
+	// forEach list, a larger output) keeps them once resumed. It is the one
+	// place the limits are set; the zero value has the spec's defaults.
+	Compiler plan.Compiler
 	// ResumeInterval is how often the engine tries to resume runs suspended
 	// because their changes could not be committed. Defaults to 1s.
 	ResumeInterval time.Duration
@@ -134,11 +133,12 @@ func (c Config) withDefaults() Config {
 // every change through one group-committing writer before anything depends
 // on it, and resumes unfinished runs on Start.
 type Engine struct {
-	store Store
-	reg   *Registry
-	cfg   Config
-	clock Clock
-	log   *slog.Logger
+	store    Store
+	reg      *Registry
+	cfg      Config
+	versions *versions // stored versions and their compiled plans
+	clock    Clock
+	log      *slog.Logger
 
 	timers *timers
 	writer *writer
@@ -205,8 +205,14 @@ func New(store Store, reg *Registry, cfg Config) *Engine {
 	e.writer = newWriter(store, cfg.MaxBatch, cfg.Logger, cfg.Metrics)
 	e.lim = newLimiter(cfg.MaxActions, cfg.Metrics)
 	e.idEntropy = ulid.Monotonic(cryptoReader{}, 0)
+	e.versions = newVersions(cfg.Versions, cfg.Compiler, cfg.PlanCacheSize)
 	return e
 }
+
+// Compiler is the compiler the engine runs definitions with
+// (Config.Compiler): give the same to whatever checks definitions before
+// they are stored, so that what is accepted there runs here.
+func (e *Engine) Compiler() plan.Compiler { return e.cfg.Compiler }
 
 // Start starts the engine's goroutines and resumes every unfinished run
 // found in the store. The engine runs until Stop.

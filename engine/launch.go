@@ -1,9 +1,7 @@
 package engine
 
 import (
-	clist "container/list"
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 
@@ -11,26 +9,11 @@ import (
 	"github.com/baton-run/baton/models"
 )
 
-// VersionSource is what the launcher needs from persistence: the versions
-// of templates. *store.Store satisfies it.
-type VersionSource interface {
-	TemplateVersion(ctx context.Context, key string, n int) (*models.Version, error)
-	// LatestApprovedVersion returns NotFound for an unknown template and
-	// Conflict when no version is approved yet.
-	LatestApprovedVersion(ctx context.Context, key string) (*models.Version, error)
-}
-
 // LauncherConfig tunes a Launcher. The zero value works.
 type LauncherConfig struct {
 	// MaxActiveRuns caps the unfinished runs of one template (queued,
 	// running or waiting); ≤ 0 means DefaultMaxActiveRuns.
 	MaxActiveRuns int
-	// CacheSize is how many compiled plans are kept; ≤ 0 means 256.
-	CacheSize int
-	// Limits bounds definitions parsed by ParseDefinition and the plans the
-	// launcher compiles; give the engine the same (Config.Limits) so that
-	// resumed runs keep them.
-	Limits plan.Limits
 	// Logger receives a line for every run the launcher starts, retries or
 	// reruns, with the id of the HTTP request behind it when the context
 	// carries one (models.RequestIDFrom). Default: the engine's Logger.
@@ -40,52 +23,31 @@ type LauncherConfig struct {
 // DefaultMaxActiveRuns is the default per-template cap on unfinished runs.
 const DefaultMaxActiveRuns = 100
 
-// Launcher starts runs of stored templates: it loads the version, compiles
-// it (once per submitted version: a submitted version never changes, so its
-// plan is cached; drafts are compiled every time because they may change),
+// Launcher starts runs of stored templates: it loads the version and its
+// compiled plan through the engine (Config.Versions, Config.Compiler),
 // enforces that production runs use approved versions and that only
 // designers test-run the others, caps the active runs per template and calls
-// Engine.StartRun. It also resolves subworkflow steps (SubworkflowResolver)
-// and gives the HTTP layer the engine through models types only.
+// Engine.StartRun. It decides the operations on existing runs too (retry,
+// rerun, cancel, signal: runops.go), and gives the HTTP layer the engine
+// through models types only.
 type Launcher struct {
 	eng *Engine
-	src VersionSource
 	cfg LauncherConfig
-
-	cacheMu sync.Mutex
-	cache   map[planKey]*clist.Element
-	lru     *clist.List // of *cachedPlan, most recently used first
 
 	startMu sync.Mutex
 	starts  map[string]*sync.Mutex // per template: the limit check and the start are one step
 }
 
-type planKey struct {
-	template string
-	version  int
-}
-
-type cachedPlan struct {
-	key  planKey
-	plan *plan.Plan
-}
-
-// NewLauncher returns a launcher over src. Set it with SetEngine before use
-// when the engine needs the launcher as its Config.Subworkflows (the two
-// refer to each other).
-func NewLauncher(eng *Engine, src VersionSource, cfg LauncherConfig) *Launcher {
+// NewLauncher returns a launcher that starts runs on eng, of the versions
+// eng reads (Config.Versions), compiled by eng's compiler: the engine is
+// built first and needs nothing of the launcher, so there is one order of
+// construction and one place for the limits.
+func NewLauncher(eng *Engine, cfg LauncherConfig) *Launcher {
 	if cfg.MaxActiveRuns <= 0 {
 		cfg.MaxActiveRuns = DefaultMaxActiveRuns
 	}
-	if cfg.CacheSize <= 0 {
-		cfg.CacheSize = 256
-	}
-	return &Launcher{eng: eng, src: src, cfg: cfg, cache: map[planKey]*clist.Element{}, lru: clist.New(), starts: map[string]*sync.Mutex{}}
+	return &Launcher{eng: eng, cfg: cfg, starts: map[string]*sync.Mutex{}}
 }
-
-// SetEngine sets the engine the launcher starts runs on. Call it once,
-// before the launcher is used.
-func (l *Launcher) SetEngine(eng *Engine) { l.eng = eng }
 
 // Engine returns the engine runs start on.
 func (l *Launcher) Engine() *Engine { return l.eng }
@@ -94,61 +56,18 @@ func (l *Launcher) Engine() *Engine { return l.eng }
 // when contentType says so, JSON otherwise): BadRequest for a syntax error,
 // Invalid with every problem otherwise.
 func (l *Launcher) ParseDefinition(body []byte, contentType string) (models.Definition, error) {
-	return plan.Compiler{Limits: l.cfg.Limits}.ParseChecked(body, contentType)
+	return l.eng.cfg.Compiler.ParseChecked(body, contentType)
 }
 
 // Diff compares two definitions; see the package function Diff.
 func (l *Launcher) Diff(a, b models.Definition) models.DefinitionDiff { return plan.Diff(a, b) }
 
-// plan returns the compiled plan of a version, from the cache when the
-// version can no longer change.
-func (l *Launcher) plan(v *models.Version) (*plan.Plan, error) {
-	k := planKey{v.Template, v.Number}
-	immutable := v.Status != models.VersionDraft
-	if immutable {
-		l.cacheMu.Lock()
-		if el, ok := l.cache[k]; ok {
-			l.lru.MoveToFront(el)
-			p := el.Value.(*cachedPlan).plan
-			l.cacheMu.Unlock()
-			return p, nil
-		}
-		l.cacheMu.Unlock()
-	}
-	p, err := plan.Compiler{Limits: l.cfg.Limits}.Compile(v.Definition)
-	if err != nil {
-		return nil, fmt.Errorf("compile version %d of %q: %w", v.Number, v.Template, err)
-	}
-	if immutable {
-		l.cacheMu.Lock()
-		if _, ok := l.cache[k]; !ok {
-			l.cache[k] = l.lru.PushFront(&cachedPlan{key: k, plan: p})
-			for l.lru.Len() > l.cfg.CacheSize {
-				old := l.lru.Remove(l.lru.Back()).(*cachedPlan)
-				delete(l.cache, old.key)
-			}
-		}
-		l.cacheMu.Unlock()
-	}
-	return p, nil
-}
-
-// cached reports how many plans the cache holds (for tests).
-func (l *Launcher) cached() int {
-	l.cacheMu.Lock()
-	defer l.cacheMu.Unlock()
-	return l.lru.Len()
-}
+// plan returns the compiled plan of a version (cached once submitted).
+func (l *Launcher) plan(v *models.Version) (*plan.Plan, error) { return l.eng.versions.plan(v) }
 
 // version loads the version a request names: the latest approved when n is 0.
 func (l *Launcher) version(ctx context.Context, key string, n int) (*models.Version, error) {
-	if n < 0 {
-		return nil, models.Problems("invalid version", []models.Problem{{Path: "version", Message: "must be a positive version number"}})
-	}
-	if n == 0 {
-		return l.src.LatestApprovedVersion(ctx, key)
-	}
-	return l.src.TemplateVersion(ctx, key, n)
+	return l.eng.versions.version(ctx, key, n)
 }
 
 // Start starts a run as req says and returns its record once it is durable.
@@ -198,15 +117,12 @@ func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run
 }
 
 // logger is where launch lines go: LauncherConfig.Logger, else the
-// engine's logger (set after NewLauncher, hence looked up here).
+// engine's logger.
 func (l *Launcher) logger() *slog.Logger {
-	switch {
-	case l.cfg.Logger != nil:
+	if l.cfg.Logger != nil {
 		return l.cfg.Logger
-	case l.eng != nil && l.eng.log != nil:
-		return l.eng.log
 	}
-	return slog.Default()
+	return l.eng.log
 }
 
 // logLaunch writes one launch line, with the id of the HTTP request that
@@ -274,24 +190,6 @@ func (l *Launcher) checkActive(ctx context.Context, key string) error {
 	return nil
 }
 
-// Resolve implements SubworkflowResolver: version 0 is the latest approved
-// version; a named version must be approved, because a subworkflow runs in
-// production as part of its parent.
-func (l *Launcher) Resolve(ctx context.Context, key string, version int) (*plan.Plan, int, error) {
-	v, err := l.version(ctx, key, version)
-	if err != nil {
-		return nil, 0, err
-	}
-	if v.Status != models.VersionApproved {
-		return nil, 0, models.Errorf(models.Conflict, "version %d of %q is %s; a subworkflow must name an approved version", v.Number, key, v.Status)
-	}
-	p, err := l.plan(v)
-	if err != nil {
-		return nil, 0, err
-	}
-	return p, v.Number, nil
-}
-
 // Run returns a run record.
 func (l *Launcher) Run(ctx context.Context, id string) (models.Run, error) { return l.eng.Run(ctx, id) }
 
@@ -303,50 +201,6 @@ func (l *Launcher) ListRuns(ctx context.Context, f models.RunFilter) ([]models.R
 // Wait blocks until the run finishes or ctx ends.
 func (l *Launcher) Wait(ctx context.Context, id string) (models.Run, error) {
 	return l.eng.Wait(ctx, id)
-}
-
-// Cancel cancels an unfinished run.
-func (l *Launcher) Cancel(ctx context.Context, id string) error { return l.eng.Cancel(ctx, id) }
-
-// Signal delivers a signal to a run.
-func (l *Launcher) Signal(ctx context.Context, id, name string, payload any) error {
-	return l.eng.Signal(ctx, id, name, payload)
-}
-
-// Retry continues a failed, cancelled or timed-out run from its failed steps.
-func (l *Launcher) Retry(ctx context.Context, id string) (models.Run, error) {
-	run, err := l.eng.Retry(ctx, id)
-	if err != nil {
-		return run, err
-	}
-	l.logLaunch(ctx, slog.LevelInfo, "run retried", runAttrs(run)...)
-	return run, nil
-}
-
-// Rerun starts a new run linked to run id: on its own definition, or on the
-// template's latest approved version when req.Latest.
-func (l *Launcher) Rerun(ctx context.Context, id string, req models.RerunRequest) (models.Run, error) {
-	opt := RerunOptions{From: req.From, StartedBy: req.StartedBy}
-	if req.Latest {
-		old, err := l.eng.Run(ctx, id)
-		if err != nil {
-			return models.Run{}, err
-		}
-		v, err := l.src.LatestApprovedVersion(ctx, old.Template)
-		if err != nil {
-			return models.Run{}, err
-		}
-		if opt.Plan, err = l.plan(v); err != nil {
-			return models.Run{}, err
-		}
-		opt.Version = v.Number
-	}
-	run, err := l.eng.Rerun(ctx, id, opt)
-	if err != nil {
-		return run, err
-	}
-	l.logLaunch(ctx, slog.LevelInfo, "run started", append(runAttrs(run), slog.String("rerun_of", id))...)
-	return run, nil
 }
 
 // Events returns a run's stored events after afterSeq.

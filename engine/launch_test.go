@@ -65,14 +65,14 @@ func TestLauncherRules(t *testing.T) {
 		}
 
 		// Subworkflows resolve the latest approved version of the child.
-		p, n, err := e.Launcher.Resolve(ctx, "greet", 0)
+		p, n, err := engine.ResolveSubworkflow(e.Engine, ctx, "greet", 0)
 		if err != nil || n != 1 || p == nil {
 			t.Fatalf("Resolve: %v %d %v", p, n, err)
 		}
 		if _, err := e.Store.SaveDraft(ctx, "greet", mustParse(t, enginetest.Greet), "dana"); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = e.Launcher.Resolve(ctx, "greet", 2)
+		_, _, err = engine.ResolveSubworkflow(e.Engine, ctx, "greet", 2)
 		wantCode(t, err, models.Conflict) // a draft is not for production
 		e.Template(t, enginetest.Parent, true)
 		run, err := e.Launcher.Start(ctx, models.RunRequest{Template: "parent", AllowApproved: true})
@@ -95,7 +95,8 @@ func mustParse(t *testing.T, src string) models.Definition {
 }
 
 func TestLauncherActiveLimitAndCacheBound(t *testing.T) {
-	e := enginetest.New(t, storetest.OpenSQLite, engine.LauncherConfig{MaxActiveRuns: 2, CacheSize: 1})
+	st := storetest.OpenSQLite(t)
+	e := enginetest.WireEngine(t, st, st, engine.Config{PlanCacheSize: 1}, engine.LauncherConfig{MaxActiveRuns: 2})
 	ctx := context.Background()
 	e.Template(t, enginetest.Gate, true)
 	e.Template(t, enginetest.Greet, true)
@@ -116,7 +117,7 @@ func TestLauncherActiveLimitAndCacheBound(t *testing.T) {
 	if n := e.Launcher.CachedPlans(); n != 1 {
 		t.Fatalf("cache holds %d plans; its bound is 1", n)
 	}
-	if err := e.Launcher.Cancel(ctx, ids[0]); err != nil {
+	if err := e.Engine.Cancel(ctx, ids[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Launcher.Wait(ctx, ids[0]); err != nil {
@@ -126,12 +127,12 @@ func TestLauncherActiveLimitAndCacheBound(t *testing.T) {
 		t.Fatalf("after a cancel the limit has room: %v", err)
 	}
 	for _, id := range ids[1:] {
-		_ = e.Launcher.Cancel(ctx, id)
+		_ = e.Engine.Cancel(ctx, id)
 	}
 }
 
 func TestLauncherParseDefinition(t *testing.T) {
-	l := engine.NewLauncher(nil, nil, engine.LauncherConfig{})
+	l := engine.NewLauncher(engine.New(nil, nil, engine.Config{}), engine.LauncherConfig{})
 	def, err := l.ParseDefinition([]byte("id: y\nname: Y\nsteps:\n  - id: a\n    type: command\n    action: {kind: log, message: hi}\n"), "application/yaml")
 	if err != nil || def.ID != "y" || len(def.Steps) != 1 {
 		t.Fatalf("YAML: %+v, %v", def, err)
@@ -147,9 +148,8 @@ func TestLauncherParseDefinition(t *testing.T) {
 func BenchmarkLauncherStart(b *testing.B) {
 	st := storetest.OpenSQLite(b)
 	log := slog.New(slog.DiscardHandler)
-	l := engine.NewLauncher(nil, st, engine.LauncherConfig{})
-	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
-	l.SetEngine(eng)
+	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Versions: st})
+	l := engine.NewLauncher(eng, engine.LauncherConfig{})
 	ctx := context.Background()
 	if err := eng.Start(ctx); err != nil {
 		b.Fatal(err)
@@ -195,7 +195,7 @@ func TestLauncherLogsRequestID(t *testing.T) {
 	}
 	_, err = e.Launcher.Start(models.ContextWithRequestID(context.Background(), "req-2"), models.RunRequest{Template: "gate", AllowApproved: true})
 	wantCode(t, err, models.Conflict)
-	if err := e.Launcher.Cancel(context.Background(), run.ID); err != nil {
+	if err := e.Engine.Cancel(context.Background(), run.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Launcher.Wait(context.Background(), run.ID); err != nil {
@@ -205,7 +205,7 @@ func TestLauncherLogsRequestID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = e.Launcher.Cancel(context.Background(), scheduled.ID) }()
+	defer func() { _ = e.Engine.Cancel(context.Background(), scheduled.ID) }()
 
 	started := sink.Lines(t, "run started")
 	if len(started) != 2 {
@@ -261,7 +261,7 @@ func TestLauncherActiveLimitWhileARunEnds(t *testing.T) {
 	var ended models.Run
 	st.mu.Lock()
 	st.during = func() {
-		if err := l.Cancel(ctx, run.ID); err != nil {
+		if err := e.Engine.Cancel(ctx, run.ID); err != nil {
 			t.Error(err)
 		}
 		ended, err = l.Wait(ctx, run.ID)

@@ -113,7 +113,7 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 	if err := json.Unmarshal(snap.Run.Definition, &def); err != nil {
 		return nil, fmt.Errorf("read definition: %w", err)
 	}
-	compiled, err := plan.Compiler{Limits: e.cfg.Limits}.Compile(def)
+	compiled, err := e.cfg.Compiler.Compile(def)
 	if err != nil {
 		return nil, fmt.Errorf("compile definition: %w", err)
 	}
@@ -459,7 +459,7 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 		if err := json.Unmarshal(snap.Run.Definition, &def); err != nil {
 			return models.Run{}, fmt.Errorf("read run %s's definition: %w", id, err)
 		}
-		if compiled, err = (plan.Compiler{Limits: e.cfg.Limits}).Compile(def); err != nil {
+		if compiled, err = e.cfg.Compiler.Compile(def); err != nil {
 			return models.Run{}, fmt.Errorf("compile run %s's definition: %w", id, err)
 		}
 	} else {

@@ -150,11 +150,11 @@ steps:
 }
 
 // A run started from a plan compiled with non-default limits keeps them when
-// the engine rebuilds its plan after a restart: Config.Limits.
+// the engine rebuilds its plan after a restart: Config.Compiler.
 func TestRecoveredRunKeepsItsLimits(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
 		lim := plan.Limits{MaxOutputBytes: 100}
-		h := newHarness(t, open, func(c *engine.Config) { c.Limits = lim })
+		h := newHarness(t, open, func(c *engine.Config) { c.Compiler = plan.Compiler{Limits: lim} })
 		def, err := plan.Parse([]byte(`
 id: limits
 name: limits

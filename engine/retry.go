@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/baton-run/baton/engine/plan"
@@ -68,12 +67,10 @@ func toStepError(err error) *models.StepError {
 	return &models.StepError{Code: CodeAction, Message: err.Error(), Retryable: true}
 }
 
-// mayRetry reports whether the failed attempt may be followed by another.
+// mayRetry reports whether the failed attempt may be followed by another
+// (the rule is models.RetryPolicy.MayRetry, which the run page uses too).
 func mayRetry(p models.RetryPolicy, attempt int, e *models.StepError) bool {
-	if e == nil || !e.Retryable || attempt >= p.MaxAttempts {
-		return false
-	}
-	return !slices.Contains(p.NonRetryable, e.Code)
+	return p.MayRetry(attempt, e)
 }
 
 // backoff is the pause before attempt next (≥ 2): initialInterval ·

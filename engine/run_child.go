@@ -42,11 +42,11 @@ func (e *Engine) spawnChild(rs *runState, s *stepState, attempt int, act models.
 			rs.maybeFinish()
 			rs.flush()
 		}
-		if e.cfg.Subworkflows == nil {
+		if e.cfg.Versions == nil {
 			fail(Permanent(CodeSubworkflow, "subworkflows are not available here"))
 			return
 		}
-		compiled, version, err := e.cfg.Subworkflows.Resolve(rs.ctx, act.Template, act.Version)
+		compiled, version, err := e.resolveSubworkflow(rs.ctx, act.Template, act.Version)
 		if err != nil {
 			fail(Permanent(CodeSubworkflow, "subworkflow %q: %v", act.Template, err))
 			return

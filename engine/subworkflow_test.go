@@ -24,7 +24,7 @@ steps:
   - {id: out, type: command, dependencies: [pause], action: {kind: set, values: {v: 7}}}
 outputs: {v: "{{ steps.out.output.v }}"}
 `)
-		h := newHarness(t, open, withFakeClock(clock), func(c *engine.Config) { c.Subworkflows = resolver{"slowchild": child} })
+		h := newHarness(t, open, withFakeClock(clock), func(c *engine.Config) { c.Versions = resolver{"slowchild": child} })
 		parentDef := `
 id: parent
 name: parent
@@ -90,7 +90,7 @@ steps:
   - {id: out, type: command, action: {kind: set, values: {v: 1}}}
 outputs: {v: "{{ steps.out.output.v }}"}
 `)
-		h := newHarness(t, open, func(c *engine.Config) { c.Subworkflows = resolver{"quick": child} })
+		h := newHarness(t, open, func(c *engine.Config) { c.Versions = resolver{"quick": child} })
 		// Build the state a crash leaves: the parent's step running with
 		// its child's id, the child finished.
 		parent := compile(t, `
@@ -126,15 +126,20 @@ outputs: {v: "{{ steps.out.output.v }}"}
 	})
 }
 
-// resolver resolves subworkflows from a map of definitions.
+// resolver holds the templates subworkflows run, each as its approved
+// version 1.
 type resolver map[string]*plan.Plan
 
-func (r resolver) Resolve(_ context.Context, key string, _ int) (*plan.Plan, int, error) {
+func (r resolver) LatestApprovedVersion(_ context.Context, key string) (*models.Version, error) {
 	p, ok := r[key]
 	if !ok {
-		return nil, 0, models.Errorf(models.NotFound, "no template %q", key)
+		return nil, models.Errorf(models.NotFound, "no template %q", key)
 	}
-	return p, 1, nil
+	return &models.Version{Template: key, Number: 1, Status: models.VersionApproved, Definition: p.Definition}, nil
+}
+
+func (r resolver) TemplateVersion(ctx context.Context, key string, _ int) (*models.Version, error) {
+	return r.LatestApprovedVersion(ctx, key)
 }
 
 func TestSubworkflow(t *testing.T) {
@@ -148,7 +153,7 @@ steps:
   - {id: maybe_fail, type: command, when: "inputs.n < 0", action: {kind: fail, message: negative}}
 outputs: {v: "{{ steps.double.output.v }}"}
 `)
-		h := newHarness(t, open, func(c *engine.Config) { c.Subworkflows = resolver{"child": child} })
+		h := newHarness(t, open, func(c *engine.Config) { c.Versions = resolver{"child": child} })
 		run := h.run(`
 id: parent
 name: parent

@@ -214,6 +214,9 @@ type Definitions interface {
 	Check(body []byte, contentType string) error
 	// JSONSchema is the JSON Schema of the definition format.
 	JSONSchema() []byte
+	// InputTypes are the types an input declaration may name, in the
+	// order the designer offers them.
+	InputTypes() []string
 }
 
 // server holds the dependencies the handlers share.

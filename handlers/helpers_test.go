@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/handlers/auth"
 	"github.com/baton-run/baton/models"
@@ -65,6 +66,8 @@ func (fakeDefinitions) Check(body []byte, contentType string) error {
 	}
 	return nil
 }
+
+func (fakeDefinitions) InputTypes() []string { return plan.InputTypes() }
 
 func (fakeDefinitions) JSONSchema() []byte { return []byte(`{"$id":"workflow.json","type":"object"}`) }
 

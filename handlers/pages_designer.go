@@ -162,18 +162,24 @@ func (s *server) workflowPanel(c *fiber.Ctx) error {
 	}
 	slices.Sort(names)
 	for i, n := range names {
-		v.Inputs = append(v.Inputs, inputRow(i, n, def.Inputs[n]))
+		v.Inputs = append(v.Inputs, inputRow(i, n, def.Inputs[n], s.inputTypes()))
 	}
 	v.Other = attachWorkflowProblems(&v, s.problemsFor(body))
 	return s.render(c, http.StatusOK, views.WorkflowPanel(v))
 }
 
-// inputTypeOptions are the types an input may declare (engine/inputs.go).
-var inputTypeOptions = []string{models.TypeString, models.TypeNumber, models.TypeInteger, models.TypeBoolean, models.TypeObject, models.TypeArray}
+// inputTypes are the types an input may declare, as the compiler knows
+// them; none without Definitions (the select then offers the current one).
+func (s *server) inputTypes() []string {
+	if s.deps.Definitions == nil {
+		return nil
+	}
+	return s.deps.Definitions.InputTypes()
+}
 
 // inputRow is the editable row of one input declaration. Its fields are
 // named by row ("inputs[0].type"): the name itself is one of them.
-func inputRow(i int, name string, d models.InputDecl) views.InputRowView {
+func inputRow(i int, name string, d models.InputDecl, inputTypeOptions []string) views.InputRowView {
 	p := "inputs[" + strconv.Itoa(i) + "]."
 	typ := selectField(p+"type", "Type", d.Type, inputTypeOptions...)
 	if !slices.Contains(inputTypeOptions, d.Type) {
@@ -256,10 +262,13 @@ func appendOnce(list []string, msg string) []string {
 	return append(list, msg)
 }
 
+// kindLabels names the palette kinds: the command kinds and step types of
+// models, plus the canvas's own names for a decision table (a condition
+// with cases), a forEach (parallel) step and a wait for a signal.
 var kindLabels = map[string]string{
-	"http": "HTTP request", "set": "Set values", "log": "Log", "fail": "Fail", "subworkflow": "Sub-workflow",
-	"device": "Device command", "condition": "Condition", "decision": "Decision table", "foreach": "For each",
-	"wait": "Wait", "signal": "Wait for signal",
+	models.KindHTTP: "HTTP request", models.KindSet: "Set values", models.KindLog: "Log", models.KindFail: "Fail",
+	models.KindSubworkflow: "Sub-workflow", models.KindDevice: "Device command", models.StepCondition: "Condition",
+	"decision": "Decision table", "foreach": "For each", models.StepWait: "Wait", "signal": "Wait for signal",
 }
 
 // stepKind is the palette kind of a step, as the designer canvas names it.

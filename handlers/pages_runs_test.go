@@ -266,3 +266,32 @@ func TestRunPageOrderAndNames(t *testing.T) {
 		}
 	})
 }
+
+// TestRunPageShowsTheDefinitionThatRan: a test run of a draft, then the
+// draft is edited (a step added, a step renamed); the run's page still
+// draws, names and offers the steps of the definition that ran.
+func TestRunPageShowsTheDefinitionThatRan(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		f := newFlow(t, open)
+		dana := f.login(t, "dana", testPassword)
+		f.call(t, "POST", "/api/v1/templates", f.designer, `{"id":"draft","name":"Draft as run","steps":[
+		 {"id":"hello","name":"Say hello","type":"command","action":{"kind":"set","values":{"msg":"hi"}}}]}`, 201)
+		id := f.call(t, "POST", "/api/v1/templates/draft/runs?wait=10s", f.designer, `{"version":1}`, 201)["id"].(string)
+		f.waitRun(t, id, models.RunSucceeded)
+
+		saved := f.call(t, "PUT", "/api/v1/templates/draft/draft", f.designer, `{"id":"draft","name":"Draft edited","steps":[
+		 {"id":"hello","name":"Greet loudly","type":"command","action":{"kind":"set","values":{"msg":"HI"}}},
+		 {"id":"added_later","type":"command","dependencies":["hello"],"action":{"kind":"log","message":"later"}}]}`, 200)
+		if saved["number"] != 1.0 {
+			t.Fatalf("the edit was saved as version %v; the test needs it to change the draft that ran (version 1)", saved["number"])
+		}
+
+		page := f.page(t, dana, "/runs/"+id, 200, `data-testid="run-kind">test run`, "Draft as run", "Say hello", `data-definition="{`)
+		for _, edited := range []string{"added_later", "Greet loudly", "Draft edited"} {
+			if strings.Contains(page, edited) {
+				t.Errorf("the run page shows %q, from the draft as edited after the run:\n%s", edited, page)
+			}
+		}
+	})
+}

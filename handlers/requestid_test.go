@@ -51,7 +51,7 @@ func TestRunLogsCarryRequestID(t *testing.T) {
 	t.Parallel()
 	f := newFlow(t, openSQLite)
 	logs := &syncBuffer{}
-	launcher := engine.NewLauncher(f.eng, f.store, engine.LauncherConfig{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
+	launcher := engine.NewLauncher(f.eng, engine.LauncherConfig{Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	f.app = handlers.New(handlers.Deps{
 		Log: slog.New(slog.DiscardHandler), Store: f.store, Definitions: plan.Compiler{}, Registry: prometheus.NewRegistry(),
 		Templates: f.store, Runs: launcher, Now: f.clock.Now, RateLimit: -1,

@@ -198,18 +198,11 @@ func (s *server) getRun(c *fiber.Ctx) error {
 	return c.JSON(run)
 }
 
-// operable loads run :id and checks that the caller may act on it:
-// operators on any run, designers on the test runs of drafts.
-func (s *server) operable(c *fiber.Ctx, rs Runs) (models.Run, error) {
-	run, err := rs.Run(c.UserContext(), c.Params("id"))
-	if err != nil {
-		return run, err
-	}
+// actorOf is the caller as the launcher's run operations see it: who,
+// and what their roles let them do to runs.
+func actorOf(c *fiber.Ctx) models.RunActor {
 	u := principalOf(c).user
-	if u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)) {
-		return run, nil
-	}
-	return run, models.Errorf(models.Forbidden, "this needs the operator role")
+	return models.RunActor{Name: u.Name, AllowApproved: u.Can(models.RoleOperator), AllowDraft: u.Can(models.RoleDesigner)}
 }
 
 func (s *server) cancelRun(c *fiber.Ctx) error {
@@ -217,11 +210,8 @@ func (s *server) cancelRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.operable(c, rs); err != nil {
-		return err
-	}
 	ctx, id := c.UserContext(), c.Params("id")
-	if err := rs.Cancel(ctx, id); err != nil {
+	if err := rs.Cancel(ctx, id, actorOf(c)); err != nil {
 		return err
 	}
 	s.audit(c, principalOf(c).user.Name, auditRunCancelled, "run:"+id, nil)
@@ -237,10 +227,7 @@ func (s *server) retryRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.operable(c, rs); err != nil {
-		return err
-	}
-	run, err := rs.Retry(c.UserContext(), c.Params("id"))
+	run, err := rs.Retry(c.UserContext(), c.Params("id"), actorOf(c))
 	if err != nil {
 		return err
 	}
@@ -259,41 +246,14 @@ func (s *server) rerunRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	old, err := s.operable(c, rs)
-	if err != nil {
-		return err
-	}
 	var in rerunBody
 	if len(strings.TrimSpace(string(c.Body()))) > 0 {
 		if err := decodeJSON(c, &in); err != nil {
 			return err
 		}
 	}
-	req := models.RerunRequest{From: in.From, StartedBy: principalOf(c).user.Name}
-	switch in.Version {
-	case "", "same":
-	case "latest":
-		if old.Test && !principalOf(c).user.Can(models.RoleOperator) {
-			return models.Errorf(models.Forbidden, "re-running on the latest approved version needs the operator role")
-		}
-		req.Latest = true
-	default:
-		return models.Problems("invalid rerun request", []models.Problem{{Path: "version", Message: `must be "same" or "latest"`}})
-	}
-	if in.From != "" {
-		known := false
-		for _, st := range old.Steps {
-			known = known || st.ID == in.From
-		}
-		if !known && !req.Latest {
-			return models.Problems("invalid rerun request", []models.Problem{{Path: "from", Message: "the run has no step " + strconv.Quote(in.From)}})
-		}
-	}
-	run, err := rs.Rerun(c.UserContext(), old.ID, req)
+	run, err := rs.Rerun(c.UserContext(), c.Params("id"), models.RerunRequest{From: in.From, Version: in.Version, By: actorOf(c)})
 	if err != nil {
-		if models.IsCode(err, models.BadRequest) && in.From != "" {
-			return models.Problems("invalid rerun request", []models.Problem{{Path: "from", Message: errMessage(err)}})
-		}
 		return err
 	}
 	return c.Status(http.StatusCreated).JSON(run)
@@ -311,9 +271,6 @@ func (s *server) signalRun(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.operable(c, rs); err != nil {
-		return err
-	}
 	if ct := mediaType(c.Get(fiber.HeaderContentType)); ct != "" && ct != fiber.MIMEApplicationJSON {
 		return models.Errorf(models.BadRequest, "the body must be JSON (Content-Type: application/json), not %s", ct)
 	}
@@ -324,7 +281,7 @@ func (s *server) signalRun(c *fiber.Ctx) error {
 		}
 	}
 	id, name := c.Params("id"), c.Params("name")
-	if err := rs.Signal(c.UserContext(), id, name, payload); err != nil {
+	if err := rs.Signal(c.UserContext(), id, name, payload, actorOf(c)); err != nil {
 		return err
 	}
 	s.audit(c, principalOf(c).user.Name, auditRunSignalled, "run:"+id, map[string]any{"signal": name})

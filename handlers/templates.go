@@ -72,10 +72,18 @@ type Runs interface {
 	Run(ctx context.Context, id string) (models.Run, error)
 	ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error)
 	Wait(ctx context.Context, id string) (models.Run, error)
-	Cancel(ctx context.Context, id string) error
-	Signal(ctx context.Context, id, name string, payload any) error
-	Retry(ctx context.Context, id string) (models.Run, error)
+	// Cancel, Signal, Retry and Rerun operate on an existing run: the
+	// launcher decides whether by may (Forbidden), whether the request is
+	// valid (Invalid, with the field's path) and whether the run's state
+	// allows it (Conflict); handlers only render the outcome.
+	Cancel(ctx context.Context, id string, by models.RunActor) error
+	Signal(ctx context.Context, id, name string, payload any, by models.RunActor) error
+	Retry(ctx context.Context, id string, by models.RunActor) (models.Run, error)
 	Rerun(ctx context.Context, id string, req models.RerunRequest) (models.Run, error)
+	// RunDetail is what the run page draws beside the record: the
+	// definition stored with the run, each step's effective retry policy,
+	// every attempt.
+	RunDetail(ctx context.Context, id string) (models.RunDetail, error)
 	Events(ctx context.Context, runID string, afterSeq int64, limit int) ([]models.Event, error)
 	// Subscribe delivers events of one run ("" for all) after they are
 	// committed; the channel closes on stop or when the subscriber fell

@@ -14,7 +14,6 @@ import (
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
-	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/models"
@@ -50,9 +49,8 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 	b := setup(t, open)
 	f := &flow{bundle: b, fake: clockwork.NewFakeClockAt(time.Date(2026, 11, 27, 9, 0, 30, 0, time.UTC))}
 	log := slog.New(slog.DiscardHandler)
-	f.launcher = engine.NewLauncher(nil, b.store, engine.LauncherConfig{MaxActiveRuns: o.maxActive})
-	f.eng = engine.New(b.store, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: f.launcher})
-	f.launcher.SetEngine(f.eng)
+	f.eng = engine.New(b.store, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Versions: b.store})
+	f.launcher = engine.NewLauncher(f.eng, engine.LauncherConfig{MaxActiveRuns: o.maxActive})
 	if err := f.eng.Start(context.Background()); err != nil {
 		t.Fatalf("start engine: %v", err)
 	}
@@ -75,7 +73,7 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 		rate = -1 // most tests make many quick requests with one token
 	}
 	b.app = handlers.New(handlers.Deps{
-		Log: log, Store: b.store, Definitions: plan.Compiler{}, Registry: prometheus.NewRegistry(),
+		Log: log, Store: b.store, Definitions: f.eng.Compiler(), Registry: prometheus.NewRegistry(),
 		Templates: b.store, Runs: f.launcher, Schedules: f.sched, Now: b.clock.Now,
 		RateLimit: rate, RateBurst: o.rateBurst, WebhookBodyLimit: o.hookLimit,
 		HeartbeatInterval: o.heartbeat,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -180,6 +181,17 @@ type RetryPolicy struct {
 	// Jitter is a pointer because 0 (no jitter) differs from unset (0.1).
 	Jitter       *float64 `json:"jitter,omitempty"`
 	NonRetryable []string `json:"nonRetryable,omitempty"`
+}
+
+// MayRetry reports whether a failed attempt (attempt counts from 1) is
+// followed by another under this policy: the error says it is retryable,
+// attempts are left, and its code is not listed NonRetryable. The policy
+// is an effective one (the engine's compiled plan fills every field).
+func (p RetryPolicy) MayRetry(attempt int, err *StepError) bool {
+	if err == nil || !err.Retryable || attempt >= p.MaxAttempts {
+		return false
+	}
+	return !slices.Contains(p.NonRetryable, err.Code)
 }
 
 // Duration is a length of time in whole milliseconds. It is written as a

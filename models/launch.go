@@ -25,12 +25,44 @@ type RunRequest struct {
 	AllowDraft bool
 }
 
+// RunActor is who asks for an operation on an existing run (cancel, retry,
+// rerun, signal) and what their roles let them do; the launcher decides
+// with it, as it decides a start with RunRequest's Allow fields.
+type RunActor struct {
+	// Name is recorded as who started a rerun.
+	Name string
+	// AllowApproved permits operating any run, and re-running on the latest
+	// approved version (the operator role).
+	AllowApproved bool
+	// AllowDraft permits operating test runs (the designer role).
+	AllowDraft bool
+}
+
+// Rerun versions: which definition a rerun runs.
+const (
+	RerunSame   = "same"   // the earlier run's own definition (the default)
+	RerunLatest = "latest" // the template's latest approved version
+)
+
 // RerunRequest asks for a new run linked to an earlier one.
 type RerunRequest struct {
 	// From is the step to run again with everything downstream; "" for all.
 	From string
-	// Latest runs the template's latest approved version instead of the
-	// earlier run's own definition.
-	Latest    bool
-	StartedBy string
+	// Version is RerunSame ("" means the same) or RerunLatest; anything
+	// else is refused as invalid.
+	Version string
+	// By is who asks.
+	By RunActor
+}
+
+// RunDetail is what a run's page shows beside its record: the definition
+// the run was started with (stored with the run, so a draft edited since
+// does not change it), the retry policy each step's attempts run under (the
+// step's own, else the workflow's, else the defaults), and every attempt.
+type RunDetail struct {
+	Definition Definition
+	// RetryPolicies holds the effective policy by step id; empty when the
+	// stored definition no longer compiles under the current limits.
+	RetryPolicies map[string]RetryPolicy
+	Attempts      []StepRunRow
 }

@@ -78,7 +78,10 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 		return usageError("--resume needs --db: the database that holds the run")
 	}
 
-	compiled, err := loadPlan(file)
+	// One compiler (the spec's default limits) for the file and for the
+	// engine, which compiles subworkflow files and resumed runs with it.
+	compiler := plan.Compiler{}
+	compiled, err := loadPlan(compiler, file)
 	if err != nil {
 		printProblems(e.stderr, file, err)
 		return &exitError{code: 2}
@@ -117,7 +120,8 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 
 	progress := &progressPrinter{w: e.stderr, names: map[string]string{}}
 	eng := engine.New(st, engine.NewRegistry(actions.Builtins(slog.New(slog.DiscardHandler))...), engine.Config{
-		Subworkflows: fileResolver{dir: filepath.Dir(file)},
+		Compiler: compiler,
+		Versions: fileVersions{dir: filepath.Dir(file)},
 	})
 	// Subscribe before anything moves so that no event is missed.
 	sub := eng.Subscribe("", 1<<16)
@@ -205,16 +209,21 @@ func cmdRun(ctx context.Context, e *env, args []string) (err error) {
 }
 
 // loadPlan reads, parses and compiles a definition file.
-func loadPlan(file string) (*plan.Plan, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, unwrapPathError(err)
-	}
-	def, err := plan.Parse(data, plan.FormatFromName(file))
+func loadPlan(c plan.Compiler, file string) (*plan.Plan, error) {
+	def, err := loadDefinition(file)
 	if err != nil {
 		return nil, err
 	}
-	return plan.Compile(def)
+	return c.Compile(def)
+}
+
+// loadDefinition reads and parses a definition file.
+func loadDefinition(file string) (models.Definition, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return models.Definition{}, unwrapPathError(err)
+	}
+	return plan.Parse(data, plan.FormatFromName(file))
 }
 
 // parseInputs merges --inputs and --input; an --input value is JSON unless
@@ -246,25 +255,31 @@ func parseInputs(compiled *plan.Plan, inputsJSON string, pairs []string) (map[st
 	return in, nil
 }
 
-// fileResolver resolves a subworkflow's template as a definition file in
-// the parent file's folder: template "child" is child.yaml, child.yml or
-// child.json (a template key cannot hold a dot or a slash, so the key names
-// the file without its extension).
-type fileResolver struct{ dir string }
+// fileVersions are the templates subworkflows run: template "child" is
+// the definition file child.yaml, child.yml or child.json in the parent
+// file's folder (a template key cannot hold a dot or a slash, so the key
+// names the file without its extension). A file counts as the approved
+// version 0 of its template, whatever version the step names; the engine
+// compiles it with the run's compiler.
+type fileVersions struct{ dir string }
 
-func (r fileResolver) Resolve(_ context.Context, key string, _ int) (*plan.Plan, int, error) {
+func (r fileVersions) LatestApprovedVersion(_ context.Context, key string) (*models.Version, error) {
 	for _, ext := range []string{"", ".yaml", ".yml", ".json"} {
 		path := filepath.Join(r.dir, key+ext)
 		if st, err := os.Stat(path); err != nil || st.IsDir() {
 			continue
 		}
-		p, err := loadPlan(path)
+		def, err := loadDefinition(path)
 		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return p, 0, nil
+		return &models.Version{Template: key, Status: models.VersionApproved, Definition: def}, nil
 	}
-	return nil, 0, fmt.Errorf("no definition file %s.yaml, .yml or .json in %s", key, r.dir)
+	return nil, fmt.Errorf("no definition file %s.yaml, .yml or .json in %s", key, r.dir)
+}
+
+func (r fileVersions) TemplateVersion(ctx context.Context, key string, _ int) (*models.Version, error) {
+	return r.LatestApprovedVersion(ctx, key)
 }
 
 // progressPrinter writes one line per event a person can follow.

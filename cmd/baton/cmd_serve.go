@@ -135,15 +135,16 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		collectors.NewDBStatsCollector(st.SQLDB(), "baton"),
 	)
 
-	// The launcher resolves subworkflows for the engine and starts runs on
-	// it: the two refer to each other, so the engine is set afterwards.
-	launcher := engine.NewLauncher(nil, st, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
+	// The engine reads template versions (subworkflows) from the store and
+	// compiles everything with its one Compiler; the launcher starts runs on
+	// it, and the HTTP layer checks definitions with the same compiler.
 	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{
-		Logger:       log,
-		Subworkflows: launcher,
-		Metrics:      engine.NewMetrics(reg),
+		Logger:   log,
+		Compiler: plan.Compiler{},
+		Versions: st,
+		Metrics:  engine.NewMetrics(reg),
 	})
-	launcher.SetEngine(eng)
+	launcher := engine.NewLauncher(eng, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("start engine: %w", err)
 	}
@@ -182,7 +183,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	app := handlers.New(handlers.Deps{
 		Log:              log,
 		Store:            engineHealth{st, eng},
-		Definitions:      plan.Compiler{},
+		Definitions:      eng.Compiler(),
 		Templates:        st,
 		Runs:             launcher,
 		Schedules:        sched,

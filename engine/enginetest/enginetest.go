@@ -39,10 +39,21 @@ func New(t testing.TB, open func(testing.TB) *store.Store, cfg engine.LauncherCo
 // intercepts calls.
 func Wire(t testing.TB, st *store.Store, runs engine.Store, cfg engine.LauncherConfig) *Env {
 	t.Helper()
-	log := slog.New(slog.DiscardHandler)
-	l := engine.NewLauncher(nil, st, cfg)
-	eng := engine.New(runs, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
-	l.SetEngine(eng)
+	return WireEngine(t, st, runs, engine.Config{}, cfg)
+}
+
+// WireEngine is Wire with the engine configured by ecfg; its Versions
+// default to st and its Logger discards.
+func WireEngine(t testing.TB, st *store.Store, runs engine.Store, ecfg engine.Config, cfg engine.LauncherConfig) *Env {
+	t.Helper()
+	if ecfg.Logger == nil {
+		ecfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if ecfg.Versions == nil {
+		ecfg.Versions = st
+	}
+	eng := engine.New(runs, engine.NewRegistry(actions.Builtins(ecfg.Logger)...), ecfg)
+	l := engine.NewLauncher(eng, cfg)
 	if err := eng.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,10 @@
 package plan
 
-import "github.com/baton-run/baton/models"
+import (
+	"slices"
+
+	"github.com/baton-run/baton/models"
+)
 
 // Compiler is the definition language's one entry point: it parses,
 // checks and compiles definitions within its Limits. The launcher (runs
@@ -39,3 +43,11 @@ func (c Compiler) ParseChecked(body []byte, contentType string) (models.Definiti
 func (c Compiler) JSONSchema() []byte {
 	return jsonSchema(c.Limits.withDefaults())
 }
+
+// InputTypes returns the types an input declaration may name, in the
+// order a form offers them (the designer's input editor lists them).
+func InputTypes() []string { return slices.Clone(inputTypes) }
+
+// InputTypes is the package function InputTypes, for callers that reach
+// the language through an interface (the HTTP layer).
+func (Compiler) InputTypes() []string { return InputTypes() }

@@ -247,7 +247,7 @@ func TestSchedulerCatchUpOverlapSkip(t *testing.T) {
 		// later missed times come: each is skipped.
 		wantTimes(t, "skip: started", started, hours(base, 1))
 		wantTimes(t, "skip: skipped", skipped, hours(base, 0, 2, 3, 4, 5))
-		if err := e.Launcher.Cancel(ctx, busy); err != nil {
+		if err := e.Engine.Cancel(ctx, busy); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.Launcher.Wait(ctx, busy); err != nil {

@@ -155,7 +155,7 @@ func TestSchedulerOverlapAndReload(t *testing.T) {
 	if id, err := s.Fire(ctx, allow, at.Add(time.Minute)); err != nil || id == "" {
 		t.Fatalf("allow overlaps: %q, %v", id, err)
 	}
-	if err := e.Launcher.Cancel(ctx, busy); err != nil {
+	if err := e.Engine.Cancel(ctx, busy); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.Launcher.Wait(ctx, busy); err != nil {
@@ -187,7 +187,7 @@ func TestSchedulerOverlapAndReload(t *testing.T) {
 		t.Fatalf("still armed after disabling: %v", err)
 	}
 	for _, r := range scheduledRuns(t, e, "gate") {
-		_ = e.Launcher.Cancel(ctx, r.ID)
+		_ = e.Engine.Cancel(ctx, r.ID)
 	}
 }
 

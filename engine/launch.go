@@ -22,7 +22,8 @@ type VersionSource interface {
 // LauncherConfig tunes a Launcher. The zero value works.
 type LauncherConfig struct {
 	// MaxActiveRuns caps the unfinished runs of one template (queued,
-	// running or waiting); ≤ 0 means DefaultMaxActiveRuns.
+	// running or waiting), child runs and test runs included; a start over
+	// it gets models.Busy. ≤ 0 means DefaultMaxActiveRuns.
 	MaxActiveRuns int
 	// CacheSize is how many compiled plans are kept; ≤ 0 means 256.
 	CacheSize int
@@ -36,8 +37,10 @@ type LauncherConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultMaxActiveRuns is the default per-template cap on unfinished runs.
-const DefaultMaxActiveRuns = 100
+// DefaultMaxActiveRuns is the default per-template cap on unfinished runs:
+// above the 1,000 concurrent workflows the product is sized for, so that it
+// guards against a runaway client, not against ordinary load.
+const DefaultMaxActiveRuns = 10000
 
 // Launcher starts runs of stored templates: it loads the version, compiles
 // it (once per submitted version: a submitted version never changes, so its
@@ -54,9 +57,6 @@ type Launcher struct {
 	cacheMu sync.Mutex
 	cache   map[planKey]*clist.Element
 	lru     *clist.List // of *cachedPlan, most recently used first
-
-	startMu sync.Mutex
-	starts  map[string]*sync.Mutex // per template: the limit check and the start are one step
 }
 
 type planKey struct {
@@ -79,7 +79,7 @@ func NewLauncher(eng *Engine, src VersionSource, cfg LauncherConfig) *Launcher {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 256
 	}
-	return &Launcher{eng: eng, src: src, cfg: cfg, cache: map[planKey]*clist.Element{}, lru: clist.New(), starts: map[string]*sync.Mutex{}}
+	return &Launcher{eng: eng, src: src, cfg: cfg, cache: map[planKey]*clist.Element{}, lru: clist.New()}
 }
 
 // SetEngine sets the engine the launcher starts runs on. Call it once,
@@ -155,8 +155,8 @@ func (l *Launcher) version(ctx context.Context, key string, n int) (*models.Vers
 }
 
 // Start starts a run as req says and returns its record once it is durable.
-// Errors: NotFound (template or version), Conflict (no approved version, or
-// the template's active-run limit reached), Forbidden (a production run
+// Errors: NotFound (template or version), Conflict (no approved version),
+// Busy (the template's active-run limit reached), Forbidden (a production run
 // without AllowApproved, a test run without AllowDraft), Invalid (inputs,
 // with their paths).
 func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run, error) {
@@ -176,24 +176,21 @@ func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run
 	if err != nil {
 		return models.Run{}, err
 	}
-	// Check the inputs before taking the template's lock, so a bad request
-	// costs nothing and reports its paths.
+	// The engine checks the inputs again, but checking here first keeps a
+	// bad request from costing an admission.
 	if _, err := p.CheckInputs(req.Inputs); err != nil {
-		return models.Run{}, err
-	}
-	mu := l.templateLock(req.Template)
-	mu.Lock()
-	defer mu.Unlock()
-	if err := l.checkActive(ctx, req.Template); err != nil {
-		l.logLaunch(ctx, slog.LevelWarn, "run not started: active-run limit reached",
-			slog.String("template", v.Template), slog.Int("version", v.Number), slog.String("err", err.Error()))
 		return models.Run{}, err
 	}
 	run, err := l.eng.StartRun(ctx, p, RunOptions{
 		Inputs: req.Inputs, Template: v.Template, Version: v.Number,
 		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test, Schedule: req.Schedule,
+		MaxActive: l.cfg.MaxActiveRuns,
 	})
 	if err != nil {
+		if models.IsCode(err, models.Busy) {
+			l.logLaunch(ctx, slog.LevelWarn, "run not started: active-run limit reached",
+				slog.String("template", v.Template), slog.Int("version", v.Number), slog.String("err", err.Error()))
+		}
 		return run, err
 	}
 	l.logLaunch(ctx, slog.LevelInfo, "run started", runAttrs(run)...)
@@ -239,40 +236,17 @@ func runAttrs(run models.Run) []slog.Attr {
 	return attrs
 }
 
-func (l *Launcher) templateLock(key string) *sync.Mutex {
-	l.startMu.Lock()
-	defer l.startMu.Unlock()
-	mu, ok := l.starts[key]
-	if !ok {
-		mu = &sync.Mutex{}
-		l.starts[key] = mu
-	}
-	return mu
-}
-
-// activeStatuses are the statuses of runs that count against the limit.
-var activeStatuses = []models.RunStatus{models.RunQueued, models.RunRunning, models.RunWaiting}
-
-// checkActive refuses a start when the template has MaxActiveRuns unfinished
-// runs. The count is per process lock plus the store, so instances sharing
-// a database may briefly overshoot by the number of instances.
+// checkActive refuses a retry when the template has MaxActiveRuns
+// unfinished runs. It reads the store's counter (constant time). Unlike a
+// start, which the store admits atomically, a retry is checked then made:
+// instances racing to retry may overshoot by one each.
 func (l *Launcher) checkActive(ctx context.Context, key string) error {
-	// The store may still list as active a run that has just finished in
-	// memory (its final write is on its way); ListRuns shows the live
-	// status, so such runs are not counted, and a few extra rows are read
-	// so that they do not hide active ones.
-	runs, err := l.eng.ListRuns(ctx, models.RunFilter{Template: key, Statuses: activeStatuses, Limit: min(l.cfg.MaxActiveRuns+16, 500)})
+	active, err := l.eng.store.ActiveRuns(ctx, key)
 	if err != nil {
 		return err
 	}
-	active := 0
-	for _, r := range runs {
-		if !r.Status.Final() {
-			active++
-		}
-	}
 	if active >= l.cfg.MaxActiveRuns {
-		return models.Errorf(models.Conflict, "template %q already has %d unfinished runs, its limit; wait for some to finish or cancel them", key, active)
+		return models.Errorf(models.Busy, "template %q already has %d unfinished runs, its limit; wait for some to finish or cancel them (the limit is the server's --max-active-runs)", key, active)
 	}
 	return nil
 }
@@ -318,6 +292,17 @@ func (l *Launcher) Signal(ctx context.Context, id, name string, payload any) err
 
 // Retry continues a failed, cancelled or timed-out run from its failed steps.
 func (l *Launcher) Retry(ctx context.Context, id string) (models.Run, error) {
+	old, err := l.eng.Run(ctx, id)
+	if err != nil {
+		return models.Run{}, err
+	}
+	if !old.Status.Final() {
+		// The engine says why (not finished, or not retryable).
+		return l.eng.Retry(ctx, id)
+	}
+	if err := l.checkActive(ctx, old.Template); err != nil {
+		return models.Run{}, err
+	}
 	run, err := l.eng.Retry(ctx, id)
 	if err != nil {
 		return run, err
@@ -329,7 +314,7 @@ func (l *Launcher) Retry(ctx context.Context, id string) (models.Run, error) {
 // Rerun starts a new run linked to run id: on its own definition, or on the
 // template's latest approved version when req.Latest.
 func (l *Launcher) Rerun(ctx context.Context, id string, req models.RerunRequest) (models.Run, error) {
-	opt := RerunOptions{From: req.From, StartedBy: req.StartedBy}
+	opt := RerunOptions{From: req.From, StartedBy: req.StartedBy, MaxActive: l.cfg.MaxActiveRuns}
 	if req.Latest {
 		old, err := l.eng.Run(ctx, id)
 		if err != nil {

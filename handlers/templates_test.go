@@ -452,7 +452,11 @@ func TestActiveRunLimit(t *testing.T) {
 	f := newFlow(t, openSQLite, flowOptions{maxActive: 1})
 	f.publish(t, gateDef)
 	run := f.call(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 201)
-	f.refused(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 409, models.Conflict, "limit")
+	res := f.do(t, request{method: "POST", path: "/api/v1/templates/gate/runs", bearer: f.operator, body: `{}`})
+	if res.res.Header.Get("Retry-After") == "" {
+		t.Errorf("a start over the active-run limit has no Retry-After")
+	}
+	f.refused(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 429, models.Busy, "limit", "--max-active-runs")
 	f.call(t, "POST", "/api/v1/runs/"+run["id"].(string)+"/cancel", f.operator, "", 200)
 	f.waitRun(t, run["id"].(string), models.RunCancelled)
 	f.call(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 201)

@@ -321,4 +321,3 @@ func TestLauncherLogsRequestID(t *testing.T) {
 		t.Errorf("refused start logged as %v, want one warning with request_id req-2", refused)
 	}
 }
-

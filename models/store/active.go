@@ -106,11 +106,7 @@ func (s *Store) ActiveRunCounts(ctx context.Context) (counters, counted map[stri
 	if err := read("SELECT template, active FROM template_active_runs", counters); err != nil {
 		return nil, nil, err
 	}
-	fin := make([]any, len(finalStatuses))
-	for i, f := range finalStatuses {
-		fin[i] = f
-	}
-	if err := read("SELECT template, COUNT(*) FROM runs WHERE status NOT IN (?, ?, ?, ?, ?) GROUP BY template", counted, fin...); err != nil {
+	if err := read("SELECT template, COUNT(*) FROM runs WHERE "+unfinishedSQL+" GROUP BY template", counted); err != nil {
 		return nil, nil, err
 	}
 	return counters, counted, nil

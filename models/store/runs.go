@@ -549,11 +549,16 @@ var finalStatuses = []string{
 	string(models.RunTimedOut), string(models.RunRolledBack),
 }
 
+// unfinishedSQL selects the runs not in a final status. The statuses are
+// literals, not parameters, so that SQLite can use the partial index
+// runs_unfinished, whose WHERE clause it matches word for word.
+var unfinishedSQL = "status NOT IN ('" + strings.Join(finalStatuses, "', '") + "')"
+
 // UnfinishedRunIDs lists the runs not in a final status, oldest first.
 func (s *Store) UnfinishedRunIDs(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.read.WithContext(ctx).Model(&runRow{}).
-		Where("status NOT IN ?", finalStatuses).Order("id").Pluck("id", &ids).Error
+		Where(unfinishedSQL).Order("id").Pluck("id", &ids).Error
 	if err != nil {
 		return nil, mapErr(err, "unfinished runs")
 	}
@@ -581,7 +586,9 @@ func (s *Store) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run,
 		q = q.Where("status IN ?", st)
 	}
 	if f.ParentRunID != "" {
-		q = q.Where("parent_run_id = ?", f.ParentRunID)
+		// The second term lets both databases use the partial index
+		// runs_parent (SQLite cannot tell that a bound value is not '').
+		q = q.Where("parent_run_id = ? AND parent_run_id <> ''", f.ParentRunID)
 	}
 	if f.ScheduleID != 0 {
 		// The partial index runs_schedule serves this (00008).

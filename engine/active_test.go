@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -258,5 +259,48 @@ func TestActiveCounterMatchesCount(t *testing.T) {
 			}
 			checkCounters(t, e.st)
 		})
+	}
+}
+
+// BenchmarkLaunchHistory measures a start (admission included) and the run
+// of a one-step template to its end, on a fresh database and on one that
+// already holds 100,000 finished runs of the same template: the start path
+// must not grow with the history.
+//
+//	go test -run '^$' -bench LaunchHistory ./engine/
+func BenchmarkLaunchHistory(b *testing.B) {
+	for _, db := range storetest.Databases(b) {
+		for _, history := range []int{0, 100_000} {
+			b.Run(fmt.Sprintf("%s/history=%d", db.Name, history), func(b *testing.B) {
+				st := db.Open(b)
+				ctx := context.Background()
+				if history > 0 {
+					if _, err := st.FillHistory(ctx, store.HistoryOptions{Runs: history, Steps: 1, Templates: []string{"greet"}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				log := slog.New(slog.DiscardHandler)
+				l := engine.NewLauncher(nil, st, engine.LauncherConfig{})
+				eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{Logger: log, Subworkflows: l})
+				l.SetEngine(eng)
+				if err := eng.Start(ctx); err != nil {
+					b.Fatal(err)
+				}
+				defer func() { _ = eng.Stop(ctx) }()
+				e := &launchEnv{st: st, eng: eng, l: l}
+				e.template(b, launchGreet, true)
+				in := map[string]any{"who": "bench"}
+				b.ResetTimer()
+				for b.Loop() {
+					run, err := l.Start(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := l.Wait(ctx, run.ID); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

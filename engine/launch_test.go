@@ -42,7 +42,7 @@ func newLaunchEnv(t *testing.T, open func(testing.TB) *store.Store, cfg engine.L
 }
 
 // template stores src as a new template, approved when approve is set.
-func (e *launchEnv) template(t *testing.T, src string, approve bool) string {
+func (e *launchEnv) template(t testing.TB, src string, approve bool) string {
 	t.Helper()
 	def, err := engine.Parse([]byte(src), engine.FormatJSON)
 	if err != nil {
@@ -58,7 +58,7 @@ func (e *launchEnv) template(t *testing.T, src string, approve bool) string {
 	return def.ID
 }
 
-func (e *launchEnv) approve(t *testing.T, key string, n int) {
+func (e *launchEnv) approve(t testing.TB, key string, n int) {
 	t.Helper()
 	ctx := context.Background()
 	if _, err := e.st.SubmitVersion(ctx, key, n, "dana"); err != nil {

@@ -25,7 +25,7 @@ func TestPrune(t *testing.T) {
 			// An old run whose parent is still running is kept.
 			old := now.Add(-200 * 24 * time.Hour)
 			parent := models.RunRow{Run: models.Run{ID: "00000000000000000000PARENT", Template: "c", Status: models.RunRunning, CreatedAt: old, StartedAt: &old}}
-			child := models.RunRow{Run: models.Run{ID: "00000000000000000000CHILD1", Template: "a", Status: models.RunSucceeded, ParentRunID: parent.Run.ID,
+			child := models.RunRow{Run: models.Run{ID: "00000000000000000000CHILD1", Template: "a", Status: models.RunSucceeded, ParentRunID: parent.ID,
 				CreatedAt: old, StartedAt: &old, FinishedAt: &old}}
 			ok(t, st.ApplyRunWrites(ctx, &models.RunWrites{Runs: []models.RunRow{parent, child}}), "write")
 			// b keeps its runs for 10 days, whatever the server says.
@@ -59,11 +59,11 @@ func TestPrune(t *testing.T) {
 				t.Fatalf("%d runs left after pruning %d", len(all), got.Runs)
 			}
 			for _, r := range all {
-				if r.FinishedAt != nil && r.ID != child.Run.ID && now.Sub(*r.FinishedAt) > 30*24*time.Hour {
+				if r.FinishedAt != nil && r.ID != child.ID && now.Sub(*r.FinishedAt) > 30*24*time.Hour {
 					t.Fatalf("run %s of %s finished %s ago and was kept", r.ID, r.Template, now.Sub(*r.FinishedAt))
 				}
 			}
-			if _, err := st.LoadRun(ctx, child.Run.ID); err != nil {
+			if _, err := st.LoadRun(ctx, child.ID); err != nil {
 				t.Fatalf("the child of a running run was pruned: %v", err)
 			}
 			// Steps and events went with their runs.

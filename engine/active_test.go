@@ -150,8 +150,8 @@ func checkCounters(t *testing.T, st *store.Store) {
 const launchBoom = `{"id":"boom","name":"Boom","steps":[{"id":"x","type":"command","action":{"kind":"fail","message":"boom"}}]}`
 
 // After a mixed workload (starts that succeed, fail, wait and are
-// cancelled, retries, reruns, child runs, test runs, two instances) each template's counter equals COUNT(*) of its
-// unfinished runs.
+// cancelled, retries, reruns, child runs, test runs, two instances) each
+// template's counter equals COUNT(*) of its unfinished runs.
 func TestActiveCounterMatchesCount(t *testing.T) {
 	for name, url := range sharedDatabases(t) {
 		t.Run(name, func(t *testing.T) {

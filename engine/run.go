@@ -219,7 +219,17 @@ func (e *Engine) launch(ctx context.Context, rs *runState, prepare func()) (mode
 		// run must leave no trace, and a batch must not fail for one run.
 		row := rs.row
 		row.Steps = nil
-		if err := e.store.AdmitRun(ctx, &row, rs.maxActive); err != nil {
+		err := e.store.AdmitRun(ctx, &row, rs.maxActive)
+		if models.IsCode(err, models.Busy) && e.writer.depth() > 0 {
+			// A run may have finished in memory (a client saw it
+			// cancelled) with its final write still queued: once the
+			// queue ahead is committed, the counter has room for it.
+			if werr := e.writer.barrier(ctx); werr != nil {
+				return models.Run{}, werr
+			}
+			err = e.store.AdmitRun(ctx, &row, rs.maxActive)
+		}
+		if err != nil {
 			return models.Run{}, err
 		}
 		rs.stored.Store(true)

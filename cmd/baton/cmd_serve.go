@@ -53,7 +53,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	secure := s.add("secure-cookies", "BATON_SECURE_COOKIES", "false", "mark cookies Secure (set when served over HTTPS)")
 	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", "100", "most unfinished runs one template may have")
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
-	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
+	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "0", "API requests per second on average (bursts of five times as many) for each token that sets no limit of its own (baton token create --rate-limit); 0: no limit")
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
 	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", engine.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(engine.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
@@ -173,10 +173,6 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	defer cancelRequests()
 	streamsCtx, endStreams := context.WithCancel(baseCtx)
 	defer endStreams()
-	rate := cfg.rateLimit
-	if rate == 0 {
-		rate = -1 // handlers: negative turns the limit off
-	}
 	app := handlers.New(handlers.Deps{
 		Log:              log,
 		Store:            engineHealth{st, eng},
@@ -187,7 +183,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Registry:         reg,
 		BodyLimit:        cfg.bodyLimit,
 		WebhookBodyLimit: cfg.webhookLimit,
-		RateLimit:        rate,
+		RateLimit:        cfg.rateLimit,
 		SecureCookies:    cfg.secureCookies,
 		TrustedProxies:   cfg.trustedProxies,
 		RequestTimeout:   cfg.requestTimeout,

@@ -37,8 +37,8 @@ type flowOptions struct {
 	rateBurst int
 	// defaultRate leaves Deps.RateLimit at its default instead of off.
 	defaultRate bool
-	hookLimit int
-	heartbeat time.Duration
+	hookLimit   int
+	heartbeat   time.Duration
 }
 
 func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	clients := s.add("clients", "", "16", "clients of the async workload")
 	timeout := s.add("timeout", "", "10m", "the longest the whole benchmark may take")
 	asJSON := s.add("json", "", "false", "print JSON instead of a table")
+	cpuProfile := s.add("cpuprofile", "", "", "in process: write a CPU profile of the HTTP workloads (server and client) to this file, for go tool pprof")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -108,8 +110,8 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 
 	var rep *bench.Report
 	if target.value != "" {
-		if db.value != "" || maxActive.value != "" {
-			return usageError("--db and --max-active-runs configure the in-process server; with --url the server is already configured")
+		if db.value != "" || maxActive.value != "" || cpuProfile.value != "" {
+			return usageError("--db, --max-active-runs and --cpuprofile are for the in-process server; with --url, profile the server through its /debug/pprof/profile")
 		}
 		if token.value == "" {
 			return usageError("--url needs --token (a user with the designer and operator roles)")
@@ -124,6 +126,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 				return usageError("--max-active-runs: %q is not a positive whole number", maxActive.value)
 			}
 		}
+		cfg.cpuProfile = cpuProfile.value
 		rep, err = benchInProcess(ctx, e, cfg, db.value, maxActive.value)
 	}
 	if err != nil {
@@ -140,6 +143,7 @@ type benchConfig struct {
 	runs, atOnce, async, clients int
 	timeout                      time.Duration
 	json                         bool
+	cpuProfile                   string
 }
 
 func (c benchConfig) has(w string) bool { return slices.Contains(c.workloads, w) }
@@ -261,6 +265,20 @@ func benchInProcess(ctx context.Context, e *env, cfg benchConfig, dbURL, maxActi
 	defer ap.Close()
 	if err := bench.Setup(ctx, c, ap); err != nil {
 		return nil, err
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return nil, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return nil, err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			err = errors.Join(err, f.Close())
+		}()
 	}
 	rep.Results = append(rep.Results, runHTTPWorkloads(ctx, cfg, c, &bench.PeakRSS{})...)
 	return rep, nil

@@ -220,6 +220,7 @@ type server struct {
 	assets  *assets
 	metrics *httpMetrics
 	limiter *rateLimiter
+	tokens  *tokenCache
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -234,6 +235,7 @@ func New(d Deps) *fiber.App {
 		assets:  loadAssets(d.Log),
 		metrics: newHTTPMetrics(d.Registry, d.Log),
 		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
+		tokens:  newTokenCache(),
 	}
 	app := fiber.New(fiber.Config{
 		AppName: "baton",

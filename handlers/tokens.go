@@ -115,6 +115,7 @@ func (s *server) revokeToken(c *fiber.Ctx, id int64) error {
 	if err := s.store.RevokeToken(ctx, id, s.now()); err != nil {
 		return err
 	}
+	s.tokens.forgetToken(id)
 	detail := map[string]any{"token": id, "name": tok.Name, "owner": tok.UserID}
 	s.audit(c, p.user.Name, models.AuditTokenRevoked, tok.Prefix, detail)
 	return nil

@@ -287,6 +287,13 @@ type RunOptions struct {
 	// Schedule is the schedule and fire time that started the run, stored
 	// with it (trigger "schedule"); nil otherwise.
 	Schedule *models.RunSchedule
+	// Finished, when not nil, receives the run's final record once it is
+	// committed, as Wait's would; it needs room for one value. It is
+	// closed instead when the engine stops first. Registered before the
+	// run's first step runs, so a run that finishes at once is not missed
+	// (and not read back from the store, as a Wait after StartRun may
+	// have to).
+	Finished chan models.Run
 }
 
 // StartRun checks the inputs against the plan, stores a new run and starts
@@ -306,6 +313,7 @@ func (e *Engine) StartRun(ctx context.Context, plan *Plan, opt RunOptions) (mode
 	if err != nil {
 		return models.Run{}, err
 	}
+	rs.finished = opt.Finished
 	return e.launch(ctx, rs, nil)
 }
 

@@ -67,7 +67,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	async := s.add("async", "", "2000", "runs the async workload starts")
 	clients := s.add("clients", "", "16", "clients of the async workload")
 	timeout := s.add("timeout", "", "10m", "the longest the whole benchmark may take")
-	asJSON := s.add("json", "", "false", "print JSON instead of a table")
+	asJSON := s.fs.Bool("json", false, "print JSON instead of a table")
 	cpuProfile := s.add("cpuprofile", "", "", "in process: write a CPU profile of the HTTP workloads (server and client) to this file, for go tool pprof")
 	rest, err := s.parse(args)
 	if err != nil {
@@ -102,9 +102,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	if cfg.timeout <= 0 {
 		return usageError("--timeout: must be positive")
 	}
-	if cfg.json, err = asJSON.boolean(); err != nil {
-		return err
-	}
+	cfg.json = *asJSON
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 

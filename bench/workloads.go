@@ -117,8 +117,8 @@ func (c *Client) call(ctx context.Context, method, path, contentType string, bod
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
+	_ = res.Body.Close() // all of the body was read; nothing is lost
 	if err != nil {
 		return err
 	}

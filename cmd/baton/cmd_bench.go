@@ -179,7 +179,7 @@ func benchInProcess(ctx context.Context, e *env, cfg benchConfig, dbURL, maxActi
 		if err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // a temporary folder: best effort
 		dbURL = "sqlite://" + filepath.ToSlash(filepath.Join(dir, "bench.db"))
 	}
 	st, err := store.Open(ctx, dbURL)

@@ -51,9 +51,10 @@ type Launcher struct {
 	src VersionSource
 	cfg LauncherConfig
 
-	cacheMu sync.Mutex
-	cache   map[planKey]*clist.Element
-	lru     *clist.List // of *cachedPlan, most recently used first
+	cacheMu  sync.Mutex
+	cache    map[planKey]*clist.Element
+	lru      *clist.List // of *cachedPlan, most recently used first
+	approved map[planKey]*models.Version
 
 	startMu sync.Mutex
 	starts  map[string]*sync.Mutex // per template: the limit check and the start are one step
@@ -79,7 +80,7 @@ func NewLauncher(eng *Engine, src VersionSource, cfg LauncherConfig) *Launcher {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = 256
 	}
-	return &Launcher{eng: eng, src: src, cfg: cfg, cache: map[planKey]*clist.Element{}, lru: clist.New(), starts: map[string]*sync.Mutex{}}
+	return &Launcher{eng: eng, src: src, cfg: cfg, cache: map[planKey]*clist.Element{}, lru: clist.New(), approved: map[planKey]*models.Version{}, starts: map[string]*sync.Mutex{}}
 }
 
 // SetEngine sets the engine the launcher starts runs on. Call it once,
@@ -149,9 +150,48 @@ func (l *Launcher) version(ctx context.Context, key string, n int) (*models.Vers
 		return nil, models.Problems("invalid version", []models.Problem{{Path: "version", Message: "must be a positive version number"}})
 	}
 	if n == 0 {
-		return l.src.LatestApprovedVersion(ctx, key)
+		ln, ok := l.src.(latestApprovedNumber)
+		if !ok {
+			return l.src.LatestApprovedVersion(ctx, key)
+		}
+		var err error
+		if n, err = ln.LatestApprovedNumber(ctx, key); err != nil {
+			return nil, err
+		}
 	}
-	return l.src.TemplateVersion(ctx, key, n)
+	if v := l.approvedVersion(key, n); v != nil {
+		return v, nil
+	}
+	v, err := l.src.TemplateVersion(ctx, key, n)
+	if err == nil && v.Status == models.VersionApproved {
+		l.keepApproved(v)
+	}
+	return v, err
+}
+
+// latestApprovedNumber is what *store.Store offers beyond VersionSource:
+// which approved version is latest, without loading it. With it a start
+// costs one small query instead of loading and decoding the definition.
+type latestApprovedNumber interface {
+	LatestApprovedNumber(ctx context.Context, key string) (int, error)
+}
+
+// approvedVersion returns a kept approved version, or nil. An approved
+// version never changes (a new approval makes a new number), so it is kept
+// without expiry; only which number is latest is asked each time.
+func (l *Launcher) approvedVersion(key string, n int) *models.Version {
+	l.cacheMu.Lock()
+	defer l.cacheMu.Unlock()
+	return l.approved[planKey{key, n}]
+}
+
+func (l *Launcher) keepApproved(v *models.Version) {
+	l.cacheMu.Lock()
+	defer l.cacheMu.Unlock()
+	if len(l.approved) >= l.cfg.CacheSize {
+		clear(l.approved) // rare: more approved versions in use than plans cached
+	}
+	l.approved[planKey{v.Template, v.Number}] = v
 }
 
 // Start starts a run as req says and returns its record once it is durable.

@@ -1,0 +1,58 @@
+package plan
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// hostileYAML are the documents of issue 12, each at most 1 MiB (the
+// definition size limit), that used to take seconds and gigabytes.
+func hostileYAML() map[string][]byte {
+	var keys strings.Builder
+	keys.WriteString("id: x\nname: X\noutputs:\n")
+	for i := range 50_000 {
+		fmt.Fprintf(&keys, "  k%d: v\n", i)
+	}
+	bomb := "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		bomb += n + ": &" + n + " [" + strings.Repeat("*"+prev+", ", 9) + "*" + prev + "]\n"
+		prev = n
+	}
+	var flat strings.Builder // many small maps: under every limit, the largest honest-looking shape
+	flat.WriteString("id: x\nname: X\noutputs:\n")
+	for i := 0; flat.Len() < 1<<20-200; i++ {
+		fmt.Fprintf(&flat, "  m%d: {a: 1, b: 2}\n", i)
+	}
+	return map[string][]byte{
+		"NestedBrackets100KB": []byte(strings.Repeat("[", 100_000)),
+		"Keys50000OneMap":     []byte(keys.String()),
+		"AliasBomb":           []byte(bomb),
+		"ManySmallMaps1MiB":   []byte(flat.String()),
+	}
+}
+
+// BenchmarkParseHostileYAML reports, besides time, the bytes allocated
+// per parse (alloc-B/parse) and the heap the runtime had to reserve
+// (heap-sys-B, which covers the peak in use), for the ceiling stated in
+// docs/security.md.
+//
+//	go test -run='^$' -bench=ParseHostileYAML -benchmem ./engine/plan
+func BenchmarkParseHostileYAML(b *testing.B) {
+	for name, data := range hostileYAML() {
+		b.Run(name, func(b *testing.B) {
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Compiler{}.ParseAndCompile(data, FormatYAML)
+			}
+			runtime.ReadMemStats(&after)
+			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N), "alloc-B/parse")
+			b.ReportMetric(float64(after.HeapSys), "heap-sys-B")
+		})
+	}
+}

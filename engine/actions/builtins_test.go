@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"

@@ -111,6 +111,11 @@ type Config struct {
 	// forEach list, a larger output) would fail once resumed. The zero value
 	// is the spec's defaults.
 	Limits plan.Limits
+	// MaxSubworkflowDepth bounds how deeply subworkflow runs nest: a child
+	// that would be deeper fails its parent's step with
+	// subworkflow_too_deep instead of starting, so a workflow that calls
+	// itself ends. Defaults to 8.
+	MaxSubworkflowDepth int
 	// ResumeInterval is how often the engine tries to resume runs suspended
 	// because their changes could not be committed. Defaults to 1s.
 	ResumeInterval time.Duration
@@ -127,6 +132,7 @@ func (c Config) withDefaults() Config {
 	c.MaxBatch = cmp.Or(c.MaxBatch, 1024)
 	c.MaxOutputBytes = cmp.Or(c.MaxOutputBytes, 1<<20)
 	c.ResumeInterval = cmp.Or(c.ResumeInterval, time.Second)
+	c.MaxSubworkflowDepth = cmp.Or(c.MaxSubworkflowDepth, 8)
 	return c
 }
 

@@ -167,4 +167,3 @@ func TestParseEgressRules(t *testing.T) {
 		}
 	}
 }
-

@@ -41,6 +41,8 @@ type serveConfig struct {
 	trustedProxies  []netip.Prefix
 	catchUpWindow   time.Duration
 	catchUpLimit    int
+	httpAllow       []actions.EgressRule
+	httpDeny        []actions.EgressRule
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -59,6 +61,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
 	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", schedule.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
+	httpAllow := s.add("http-allow", "BATON_HTTP_ALLOW", "", "destinations the http action may reach despite the built-in blocks and --http-deny (CIDRs, IPs and host patterns such as *.internal, comma-separated); 127.0.0.0/8,::1 opens loopback")
+	httpDeny := s.add("http-deny", "BATON_HTTP_DENY", "", "destinations the http action may not reach (CIDRs, IPs and host patterns, comma-separated); * makes --http-allow the only destinations")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -107,6 +111,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if cfg.trustedProxies, err = handlers.ParseTrustedProxies(proxies.value); err != nil {
 		return usageError("%s: %v", proxies.name(), err)
 	}
+	if cfg.httpAllow, err = actions.ParseEgressRules(httpAllow.value); err != nil {
+		return usageError("%s: %v", httpAllow.name(), err)
+	}
+	if cfg.httpDeny, err = actions.ParseEgressRules(httpDeny.value); err != nil {
+		return usageError("%s: %v", httpDeny.name(), err)
+	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return usageError("%s: %q is not host:port", addr.name(), cfg.addr)
 	}
@@ -138,7 +148,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	// The launcher resolves subworkflows for the engine and starts runs on
 	// it: the two refer to each other, so the engine is set afterwards.
 	launcher := engine.NewLauncher(nil, st, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
-	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{
+	// Runs may not reach loopback (this machine's private services) nor
+	// the server itself unless --http-allow opens them; the listen address
+	// is known exactly once listening (port 0), and roughly before.
+	egress := &actions.EgressPolicy{Allow: cfg.httpAllow, Deny: cfg.httpDeny, DenyLoopback: true}
+	egress.SetSelf(cfg.addr)
+	eng := engine.New(st, engine.NewRegistry(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress})...), engine.Config{
 		Logger:       log,
 		Subworkflows: launcher,
 		Metrics:      engine.NewMetrics(reg),
@@ -171,6 +186,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		stopEngine()
 		return fmt.Errorf("listen on %s (--addr / BATON_ADDR): %w", cfg.addr, err)
 	}
+	egress.SetSelf(ln.Addr().String())
 	baseCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	streamsCtx, endStreams := context.WithCancel(baseCtx)

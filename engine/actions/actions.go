@@ -13,9 +13,17 @@ import (
 	"github.com/baton-run/baton/models"
 )
 
-// Builtins returns every built-in action with its default settings.
+// Builtins returns every built-in action with its default settings (the
+// http action with the zero EgressPolicy: metadata and link-local
+// refused, loopback permitted, as `baton run` wants).
 func Builtins(log *slog.Logger) []engine.Action {
-	return []engine.Action{NewHTTP(HTTPConfig{}), Set{}, Log{Logger: log}, Fail{}}
+	return BuiltinsWith(log, HTTPConfig{})
+}
+
+// BuiltinsWith returns every built-in action, the http action configured
+// by h (baton serve passes its egress policy here).
+func BuiltinsWith(log *slog.Logger, h HTTPConfig) []engine.Action {
+	return []engine.Action{NewHTTP(h), Set{}, Log{Logger: log}, Fail{}}
 }
 
 // Set outputs its values, already rendered by the engine.

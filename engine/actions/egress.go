@@ -102,8 +102,10 @@ func (r EgressRule) matches(host string, ip netip.Addr) bool {
 // SetSelf records the server's listen address, which runs may not reach.
 // A wildcard listen address (":8080", "0.0.0.0:8080") covers the port on
 // every address of the machine.
-func (p *EgressPolicy) SetSelf(addr net.Addr) {
-	ap, err := netip.ParseAddrPort(addr.String())
+// addr is host:port with an IP host (net.Listener.Addr().String()); other
+// forms are ignored.
+func (p *EgressPolicy) SetSelf(addr string) {
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return
 	}

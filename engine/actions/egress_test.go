@@ -138,7 +138,7 @@ func TestEgressSelfAndDenyRules(t *testing.T) {
 	defer srv.Close()
 	p, d := policy(t, "", "", nil)
 	p.DenyLoopback = false // baton run's default
-	p.SetSelf(srv.Listener.Addr())
+	p.SetSelf(srv.Listener.Addr().String())
 	_, err := get(t, p, srv.URL+"/metrics")
 	wantDenied(t, err, "is this server's own listen address")
 	// A denied name is refused before it is even looked up.

@@ -183,7 +183,8 @@ func decodeJSONBounded(data []byte) (any, error) {
 					n++
 					k, _ := kt.(string)
 					if _, dup := m[k]; dup {
-						line, col := at()
+						// Point at the key's opening quote.
+						line, col := lineCol(data, max(0, int(dec.InputOffset())-len(k)-2))
 						return nil, models.Errorf(models.BadRequest, "JSON syntax error at line %d, column %d: the key %q is written twice in one object", line, col, k)
 					}
 					if len(m) >= maxMapKeys {

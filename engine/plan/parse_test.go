@@ -306,7 +306,7 @@ func TestParseHostileShapes(t *testing.T) {
 		{"YAMLFlowManyKeys", flowKeys.String(), FormatYAML, models.Invalid, "a map holds more than 2000 keys"},
 		{"JSONNestedBrackets", strings.Repeat("[", 100_000), FormatJSON, models.Invalid, "line 1, column 65: the definition is nested more than 64 levels deep"},
 		{"JSONManyKeys", flowKeys.String(), FormatJSON, models.Invalid, "a map holds more than 2000 keys"},
-		{"JSONDuplicateKey", "{\"id\": \"x\",\n \"id\": \"y\"}", FormatJSON, models.BadRequest, `JSON syntax error at line 2, column`},
+		{"JSONDuplicateKey", "{\"id\": \"x\",\n \"id\": \"y\"}", FormatJSON, models.BadRequest, `JSON syntax error at line 2, column 2: the key "id" is written twice in one object`},
 		{"JSONHugeNumber", "{\"id\": \"x\",\n \"timeout\": 1e400}", FormatJSON, models.BadRequest, "JSON syntax error at line 2, column 13: the number 1e400 is out of range"},
 		{"JSONInexactInteger", `{"id": "x", "name": "X", "steps": [], "outputs": {"n": 9007199254740993}}`, FormatJSON, models.Invalid, "the integer 9007199254740993 is beyond ±2^53"},
 		{"YAMLInexactInteger", "id: x\nname: X\noutputs:\n  n: 9007199254740993\n", FormatYAML, models.Invalid, "the integer 9007199254740993 is beyond ±2^53"},

@@ -10,6 +10,7 @@ package store
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ type Store struct {
 	read    *gorm.DB // reads
 	sqlDB   *sql.DB
 	readDB  *sql.DB // same as sqlDB on PostgreSQL
+	secrets cipher.AEAD // nil until UseSecretsKey
 }
 
 // Open connects to the database named by url, creating an SQLite file and

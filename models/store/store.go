@@ -40,7 +40,7 @@ type Store struct {
 	db      *gorm.DB // writes, and reads that must see this transaction
 	read    *gorm.DB // reads
 	sqlDB   *sql.DB
-	readDB  *sql.DB // same as sqlDB on PostgreSQL
+	readDB  *sql.DB     // same as sqlDB on PostgreSQL
 	secrets cipher.AEAD // nil until UseSecretsKey
 }
 

@@ -91,6 +91,9 @@ type Deps struct {
 	RateLimit float64
 	// RateBurst is the burst size of RateLimit; default five times RateLimit.
 	RateBurst int
+	// Secrets keeps the secrets workflows use; *store.Store (with a
+	// secrets key) satisfies it. When nil the secret routes answer 503.
+	Secrets SecretStore
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -274,6 +277,7 @@ func New(d Deps) *fiber.App {
 		s.settingsRoutes(),
 		s.userRoutes(),
 		s.tokenRoutes(),
+		s.secretRoutes(),
 		s.validateRoutes(),
 		s.templateRoutes(),
 		s.versionRoutes(),

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -41,6 +42,8 @@ type serveConfig struct {
 	trustedProxies  []netip.Prefix
 	catchUpWindow   time.Duration
 	catchUpLimit    int
+	secretsKey      string
+	dataDir         string
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -59,6 +62,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
 	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", schedule.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
+	secretsKey := s.add("secrets-key", "BATON_SECRETS_KEY", "", "key that seals secrets at rest: base64 of 32 bytes; empty uses (and on first start creates) secrets.key in the data directory. Instances sharing a PostgreSQL database must share it")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -70,7 +74,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := serveConfig{addr: addr.value, adminPassword: e.getenv("BATON_ADMIN_PASSWORD")}
+	cfg := serveConfig{addr: addr.value, adminPassword: e.getenv("BATON_ADMIN_PASSWORD"),
+		secretsKey: secretsKey.value, dataDir: dbs.dataDir.value}
 	if cfg.dbURL, err = dbs.url(); err != nil {
 		return err
 	}
@@ -125,6 +130,17 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	log.Info("database ready", "dialect", st.Dialect(), "url", redactURL(cfg.dbURL))
 
 	if err := ensureAdmin(ctx, log, st, cfg.adminPassword); err != nil {
+		return err
+	}
+	key, created, err := loadSecretsKey(cfg.secretsKey, cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Warn("created a secrets key file; back it up with the database, and give every instance on one database the same key (--secrets-key)",
+			"file", filepath.Join(cfg.dataDir, secretsKeyFile))
+	}
+	if err := st.UseSecretsKey(key); err != nil {
 		return err
 	}
 
@@ -184,6 +200,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Store:            engineHealth{st, eng},
 		Definitions:      plan.Compiler{},
 		Templates:        st,
+		Secrets:          st,
 		Runs:             launcher,
 		Schedules:        sched,
 		Registry:         reg,

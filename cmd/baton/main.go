@@ -75,6 +75,7 @@ func commands() []command {
 		{"run", "run one workflow definition file with the embedded engine", cmdRun},
 		{"user", "manage users (baton user add NAME --role ROLE…)", cmdUser},
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
+		{"secret", "manage secrets (printf %s \"$VALUE\" | baton secret set NAME)", cmdSecret},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -94,6 +94,9 @@ type Config struct {
 	// MaxBatch caps the write requests committed in one transaction.
 	// Defaults to 1024.
 	MaxBatch int
+	// Secrets resolves {{ secrets.NAME }} when a step runs (and audits the
+	// use); *store.Store satisfies it. Without it such steps fail.
+	Secrets plan.SecretResolver
 	// Subworkflows resolves subworkflow steps; without it they fail.
 	Subworkflows SubworkflowResolver
 	// Metrics, when set, are updated as runs progress.

@@ -2,6 +2,7 @@ package models
 
 import (
 	"regexp"
+	"sort"
 	"time"
 )
 
@@ -39,4 +40,23 @@ func CheckSecretName(name string) error {
 		return Errorf(Invalid, "secret name %q: use letters, digits and _ (not first), at most %d characters", name, MaxSecretNameLen)
 	}
 	return nil
+}
+
+// secretRefs finds every {{ secrets.NAME }} in any text.
+var secretRefs = regexp.MustCompile(`\{\{\s*secrets\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
+
+// SecretRefs returns the secret names a definition's text refers to as
+// {{ secrets.NAME }}, sorted and without repeats, so that validating or
+// saving a definition can check that they exist.
+func SecretRefs(definition []byte) []string {
+	seen := map[string]bool{}
+	for _, m := range secretRefs.FindAllSubmatch(definition, -1) {
+		seen[string(m[1])] = true
+	}
+	out := make([]string, 0, len(seen))
+	for n := range seen {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -157,6 +157,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{
 		Logger:       log,
 		Subworkflows: launcher,
+		Secrets:      st,
 		Metrics:      engine.NewMetrics(reg),
 	})
 	launcher.SetEngine(eng)

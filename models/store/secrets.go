@@ -222,7 +222,7 @@ func (s *Store) MissingSecrets(ctx context.Context, names []string) ([]string, e
 
 // SecretValue opens one secret for the run runID and audits that use (the
 // run and the secret's name, never the value). NotFound when absent.
-func (s *Store) SecretValue(ctx context.Context, name string, runID int64) (string, error) {
+func (s *Store) SecretValue(ctx context.Context, name, runID string) (string, error) {
 	if _, err := s.aead(); err != nil {
 		return "", err
 	}

@@ -51,14 +51,14 @@ func TestSecrets(t *testing.T) {
 				t.Fatalf("stored value is not sealed: %q", sealed)
 			}
 
-			v, err := st.SecretValue(ctx, "API_KEY", 42)
+			v, err := st.SecretValue(ctx, "API_KEY", "r42")
 			if err != nil || v != "s3cr3t-value" {
 				t.Fatalf("value = %q, %v", v, err)
 			}
 			if _, err := st.RotateSecret(ctx, "API_KEY", "n3w-value", nil, "bob", ""); err != nil {
 				t.Fatal(err)
 			}
-			if v, _ := st.SecretValue(ctx, "API_KEY", 43); v != "n3w-value" {
+			if v, _ := st.SecretValue(ctx, "API_KEY", "r43"); v != "n3w-value" {
 				t.Errorf("after rotation: %q", v)
 			}
 			if _, err := st.RotateSecret(ctx, "NOPE", "x", nil, "bob", ""); models.ErrorCode(err) != models.NotFound {
@@ -77,7 +77,7 @@ func TestSecrets(t *testing.T) {
 			if err := st.UseSecretsKey(secretsKey(2)); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := st.SecretValue(ctx, "API_KEY", 44); models.ErrorCode(err) != models.Unavailable {
+			if _, err := st.SecretValue(ctx, "API_KEY", "r44"); models.ErrorCode(err) != models.Unavailable {
 				t.Errorf("wrong key: %v, want Unavailable", err)
 			}
 			_ = st.UseSecretsKey(secretsKey(1))

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
@@ -28,6 +29,7 @@ type SecretStore interface {
 	RotateSecret(ctx context.Context, name, value string, desc *string, by, ip string) (*models.StoredSecret, error)
 	DeleteSecret(ctx context.Context, name, by, ip string) error
 	ListSecrets(ctx context.Context, limit int, after string) ([]models.StoredSecret, error)
+	MissingSecrets(ctx context.Context, names []string) ([]string, error)
 }
 
 func (s *server) secrets() (SecretStore, error) {
@@ -123,4 +125,24 @@ func (s *server) deleteSecret(c *fiber.Ctx) error {
 		return err
 	}
 	return c.SendStatus(http.StatusNoContent)
+}
+
+// secretProblems names each {{ secrets.NAME }} of a definition that no
+// stored secret answers, e.g. after DELETE /api/v1/secrets/NAME. Without a
+// secrets store it finds none: the run would then fail on the step.
+func (s *server) secretProblems(ctx context.Context, def []byte) ([]models.Problem, error) {
+	refs := models.SecretRefs(def)
+	if s.deps.Secrets == nil || len(refs) == 0 {
+		return nil, nil
+	}
+	missing, err := s.deps.Secrets.MissingSecrets(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	ps := make([]models.Problem, 0, len(missing))
+	for _, n := range missing {
+		ps = append(ps, models.Problem{Path: "secrets." + n,
+			Message: fmt.Sprintf("no secret named %q exists: an admin creates it under Secrets (or with baton secret set %s)", n, n)})
+	}
+	return ps, nil
 }

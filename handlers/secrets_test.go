@@ -16,6 +16,7 @@ func TestSecretsAPI(t *testing.T) {
 		designer := b.token(t, b.user(t, "dora", models.RoleDesigner))
 		const value = "sk_live_very_secret_42"
 		body := `{"name":"VENDOR_KEY","value":"` + value + `","description":"vendor API"}`
+		uses := `{"steps":[{"id":"a","action":{"kind":"set","values":{"k":"{{ secrets.VENDOR_KEY }}"}}}]}`
 		for _, sc := range []scenario{
 			{name: "viewer cannot list", req: request{method: "GET", path: "/api/v1/secrets", bearer: b.viewerToken}, status: 403},
 			{name: "designer cannot create", req: request{method: "POST", path: "/api/v1/secrets", body: body, bearer: designer}, status: 403},
@@ -31,7 +32,10 @@ func TestSecretsAPI(t *testing.T) {
 				notContains: []string{"rotated-value-9"}},
 			{name: "rotate missing", req: request{method: "PUT", path: "/api/v1/secrets/NOPE", body: `{"value":"x"}`, bearer: b.adminToken}, status: 404},
 			{name: "designer cannot delete", req: request{method: "DELETE", path: "/api/v1/secrets/VENDOR_KEY", bearer: designer}, status: 403},
+			{name: "a definition naming it is valid", req: request{method: "POST", path: "/api/v1/validate", body: uses, bearer: designer}, status: 200},
 			{name: "admin deletes", req: request{method: "DELETE", path: "/api/v1/secrets/VENDOR_KEY", bearer: b.adminToken}, status: 204},
+			{name: "after deletion the definition names a missing secret", req: request{method: "POST", path: "/api/v1/validate", body: uses, bearer: designer}, status: 422,
+				contains: []string{"secrets.VENDOR_KEY", `no secret named \"VENDOR_KEY\" exists`}},
 			{name: "delete twice", req: request{method: "DELETE", path: "/api/v1/secrets/VENDOR_KEY", bearer: b.adminToken}, status: 404},
 		} {
 			b.run(t, sc)

@@ -202,6 +202,7 @@ type LoginThrottle interface {
 	RecordLoginFailure(ctx context.Context, user, ip string, at time.Time) error
 	CountLoginFailures(ctx context.Context, user, ip string, since time.Time) (int64, error)
 	ClearLoginFailures(ctx context.Context, user, ip string) error
+	ReserveLoginAttempt(ctx context.Context, user, ip string, at, since time.Time, limit int) (bool, error)
 }
 
 // Auditor writes the audit log.

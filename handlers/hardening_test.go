@@ -1,0 +1,59 @@
+package handlers_test
+
+import (
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/baton-run/baton/models/store"
+)
+
+// 100 parallel wrong passwords for one user: at most LoginAttempts of them
+// reach the password check (401); the rest are throttled (429).
+func TestParallelWrongPasswordsAreThrottledAtomically(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		b := setup(t, open)
+		var mu sync.Mutex
+		counts := map[int]int{}
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := b.postLogin(t, "alice", "wrong password", "")
+				mu.Lock()
+				counts[res.status]++
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if counts[500] > 0 {
+			for _, l := range strings.Split(b.logs.String(), "\n") {
+				if strings.Contains(l, "ERROR") {
+					t.Log(l)
+					break
+				}
+			}
+		}
+		if counts[401] > 5 || counts[401]+counts[429] != 100 {
+			t.Errorf("answers = %v; want at most 5 × 401 and the rest 429", counts)
+		}
+	})
+}
+
+// next= accepts only same-origin absolute paths.
+func TestLoginNextStaysOnSite(t *testing.T) {
+	t.Parallel()
+	b := setup(t, openSQLite)
+	for _, next := range []string{"/\t/evil.com", "//evil.com", "/\\evil.com", "https://evil.com", "/\n/evil.com", "/%09/x\x7f"} {
+		res := b.postLogin(t, "alice", testPassword, next)
+		if loc := res.res.Header.Get("Location"); loc != "/" {
+			t.Errorf("next=%q: Location %q; want /", next, loc)
+		}
+	}
+	res := b.postLogin(t, "alice", testPassword, "/runs?x=1")
+	if loc := res.res.Header.Get("Location"); !strings.HasPrefix(loc, "/runs") {
+		t.Errorf("a good next: Location %q", loc)
+	}
+}

@@ -57,3 +57,18 @@ func TestLoginNextStaysOnSite(t *testing.T) {
 		t.Errorf("a good next: Location %q", loc)
 	}
 }
+
+// The CSRF token counts only in the header or a form body, not in the URL.
+func TestCSRFTokenNotFromQueryString(t *testing.T) {
+	t.Parallel()
+	b := setup(t, openSQLite)
+	br := b.login(t, "alice", testPassword)
+	res := b.do(t, request{method: "POST", path: "/api/v1/tokens?_csrf=" + br.csrf, body: `{"name":"x"}`, browser: br, noCSRF: true})
+	if res.status != 403 {
+		t.Errorf("token in the query: %d; want 403", res.status)
+	}
+	res = b.do(t, request{method: "POST", path: "/api/v1/tokens", body: `{"name":"x"}`, browser: br})
+	if res.status != 201 {
+		t.Errorf("token in the header: %d; want 201: %s", res.status, res.body)
+	}
+}

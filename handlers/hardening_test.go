@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
 
@@ -71,4 +72,19 @@ func TestCSRFTokenNotFromQueryString(t *testing.T) {
 	if res.status != 201 {
 		t.Errorf("token in the header: %d; want 201: %s", res.status, res.body)
 	}
+}
+
+// A designer may cancel, signal and rerun only their own test runs; another
+// designer gets 403, an operator keeps acting on any run.
+func TestDesignersActOnlyOnTheirOwnTestRuns(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, openSQLite)
+	f.call(t, "POST", "/api/v1/templates", f.designer, greetDef, 201)
+	test := f.call(t, "POST", "/api/v1/templates/greet/runs?wait=10s", f.designer, `{"inputs":{"who":"test"},"version":1}`, 201)
+	id := test["id"].(string)
+	f.refused(t, "POST", "/api/v1/runs/"+id+"/rerun", f.designer2, "", 403, models.Forbidden, "own test runs")
+	f.refused(t, "POST", "/api/v1/runs/"+id+"/cancel", f.designer2, "", 403, models.Forbidden, "own test runs")
+	f.refused(t, "POST", "/api/v1/runs/"+id+"/signals/go", f.designer2, `{}`, 403, models.Forbidden, "own test runs")
+	f.call(t, "POST", "/api/v1/runs/"+id+"/rerun", f.designer, "", 201)
+	f.call(t, "POST", "/api/v1/runs/"+id+"/rerun", f.operator, "", 201)
 }

@@ -103,7 +103,7 @@ func (s *server) runsView(c *fiber.Ctx) (views.RunsView, error) {
 		v.Rows = append(v.Rows, views.RunRow{
 			ID: r.ID, Template: r.Template, TemplateName: cmp.Or(names[r.Template], r.Template), Version: r.Version, Status: string(r.Status), Trigger: r.Trigger,
 			StartedBy: r.StartedBy, Created: views.FormatTime(r.CreatedAt), Duration: runDuration(r.DurationMs), Test: r.Test,
-			CanRetry: retryable(r.Status) && (u.Can(models.RoleOperator) || (r.Test && u.Can(models.RoleDesigner))),
+			CanRetry: retryable(r.Status) && canOperate(u, r),
 		})
 	}
 	v.CanStart = u.Can(models.RoleOperator) || u.Can(models.RoleDesigner)
@@ -369,7 +369,7 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		ID: run.ID, ShortID: shortRunID(run.ID), Template: run.Template, TemplateName: run.Template, Version: run.Version, Status: string(run.Status), Trigger: run.Trigger,
 		StartedBy: run.StartedBy, Test: run.Test, ParentRunID: run.ParentRunID, Created: views.FormatTime(run.CreatedAt),
 		Duration: runDuration(run.DurationMs), Inputs: runPretty(run.Inputs), Final: run.Status.Final(),
-		CanOperate: u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)),
+		CanOperate: canOperate(u, run),
 		CSRF:       pageCSRF(c), DesignerJS: s.assets.url("designer.js"), DesignerCSS: s.assets.url("designer.css"),
 	}
 	if sc := run.Schedule; sc != nil {

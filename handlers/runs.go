@@ -199,17 +199,26 @@ func (s *server) getRun(c *fiber.Ctx) error {
 }
 
 // operable loads run :id and checks that the caller may act on it:
-// operators on any run, designers on the test runs of drafts.
+// operators on any run, designers on their own test runs of drafts.
 func (s *server) operable(c *fiber.Ctx, rs Runs) (models.Run, error) {
 	run, err := rs.Run(c.UserContext(), c.Params("id"))
 	if err != nil {
 		return run, err
 	}
 	u := principalOf(c).user
-	if u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)) {
+	if canOperate(u, run) {
 		return run, nil
 	}
+	if run.Test && u.Can(models.RoleDesigner) {
+		return run, models.Errorf(models.Forbidden, "this test run was started by %s: a designer may act only on their own test runs", run.StartedBy)
+	}
 	return run, models.Errorf(models.Forbidden, "this needs the operator role")
+}
+
+// canOperate says whether u may cancel, signal or rerun run: operators any
+// run, designers their own test runs.
+func canOperate(u *models.User, run models.Run) bool {
+	return u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner) && run.StartedBy == u.Name)
 }
 
 func (s *server) cancelRun(c *fiber.Ctx) error {

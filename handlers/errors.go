@@ -120,13 +120,19 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	} else {
 		log.Debug("request refused", "method", c.Method(), "path", c.Path(), "status", p.status, "err", err)
 	}
-	if p.code == models.Unauthenticated && !wantsJSON(c) {
+	// An oversized body fasthttp met while reading the request (a chunked
+	// one) reaches here before routing, with the request reset: no path
+	// says whether it was for /api. Browsers never send chunked bodies and
+	// no page takes a body over the limit, so the client is a program:
+	// answer JSON.
+	asJSON := wantsJSON(c) || (p.status == http.StatusRequestEntityTooLarge && c.Path() == "/")
+	if p.code == models.Unauthenticated && !asJSON {
 		return s.redirectToLogin(c)
 	}
 	if p.details == nil {
 		p.details = []models.Problem{}
 	}
-	if wantsJSON(c) {
+	if asJSON {
 		return c.Status(p.status).JSON(errorJSON{Error: errorFields{
 			Code: p.code, Message: p.message, Details: p.details, RequestID: rid,
 		}})
@@ -181,7 +187,8 @@ func (s *server) redirectToLogin(c *fiber.Ctx) error {
 // wantsJSON reports whether the client should get JSON rather than HTML:
 // everything under /api and /hooks, and any client that prefers JSON.
 func wantsJSON(c *fiber.Ctx) bool {
-	if strings.HasPrefix(c.Path(), "/api/") || c.Path() == "/api" || strings.HasPrefix(c.Path(), hooksPrefix) {
+	path := c.Path()
+	if strings.HasPrefix(path, "/api/") || path == "/api" || strings.HasPrefix(path, hooksPrefix) {
 		return true
 	}
 	if c.Get(fiber.HeaderAccept) == "" {

@@ -1,6 +1,11 @@
 package handlers_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -87,4 +92,28 @@ func TestDesignersActOnlyOnTheirOwnTestRuns(t *testing.T) {
 	f.refused(t, "POST", "/api/v1/runs/"+id+"/signals/go", f.designer2, `{}`, 403, models.Forbidden, "own test runs")
 	f.call(t, "POST", "/api/v1/runs/"+id+"/rerun", f.designer, "", 201)
 	f.call(t, "POST", "/api/v1/runs/"+id+"/rerun", f.operator, "", 201)
+}
+
+// An oversized chunked body under /api gets the JSON 413, not an HTML page.
+func TestOversizedChunkedBodyGetsJSON413(t *testing.T) {
+	t.Parallel()
+	b := setup(t, openSQLite, options{bodyLimit: 1024})
+	addr := b.listen(t)
+	for _, path := range []string{"/api/v1/validate", "/hooks/x"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(addr, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chunk := strings.Repeat("a", 4096)
+		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", path, len(chunk), chunk)
+		res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		_ = conn.Close()
+		if res.StatusCode != 413 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(string(body), `"too_large"`) {
+			t.Errorf("%s: %d %s %s", path, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+	}
 }

@@ -94,6 +94,9 @@ type Deps struct {
 	// Secrets keeps the secrets workflows use; *store.Store (with a
 	// secrets key) satisfies it. When nil the secret routes answer 503.
 	Secrets SecretStore
+	// MaxStreamsPerUser caps the event streams one user may hold open
+	// (429 above it); default 32.
+	MaxStreamsPerUser int
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -135,6 +138,7 @@ func (d Deps) withDefaults() Deps {
 	d.LoginWindow = positiveOr(d.LoginWindow, DefaultLoginWindow)
 	d.MaxWait = positiveOr(d.MaxWait, DefaultMaxWait)
 	d.HeartbeatInterval = positiveOr(d.HeartbeatInterval, DefaultHeartbeat)
+	d.MaxStreamsPerUser = positiveOr(d.MaxStreamsPerUser, DefaultMaxStreamsPerUser)
 	d.WebhookBodyLimit = min(positiveOr(d.WebhookBodyLimit, DefaultWebhookBodyLimit), d.BodyLimit)
 	if d.RateLimit == 0 {
 		d.RateLimit = DefaultRateLimit
@@ -229,6 +233,7 @@ type server struct {
 	assets  *assets
 	metrics *httpMetrics
 	limiter *rateLimiter
+	streams *streamCounter
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -243,6 +248,7 @@ func New(d Deps) *fiber.App {
 		assets:  loadAssets(d.Log),
 		metrics: newHTTPMetrics(d.Registry, d.Log),
 		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
+		streams: &streamCounter{max: d.MaxStreamsPerUser, open: map[int64]int{}},
 	}
 	app := fiber.New(fiber.Config{
 		AppName: "baton",

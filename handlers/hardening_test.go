@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -115,5 +116,40 @@ func TestOversizedChunkedBodyGetsJSON413(t *testing.T) {
 		if res.StatusCode != 413 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(string(body), `"too_large"`) {
 			t.Errorf("%s: %d %s %s", path, res.StatusCode, res.Header.Get("Content-Type"), body)
 		}
+	}
+}
+
+// One user may hold at most 32 event streams; the 33rd gets 429, and a
+// closed stream frees its slot.
+func TestEventStreamsPerUserAreCapped(t *testing.T) {
+	t.Parallel()
+	// A short heartbeat: a closed client's stream ends at its next write.
+	f := newFlow(t, openSQLite, flowOptions{heartbeat: 50 * time.Millisecond})
+	base := f.listen(t)
+	open := func() *http.Response {
+		req, _ := http.NewRequest("GET", base+"/api/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+f.operator)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	var streams []*http.Response
+	for range 32 {
+		res := open()
+		if res.StatusCode != 200 {
+			t.Fatalf("stream: %d", res.StatusCode)
+		}
+		streams = append(streams, res)
+	}
+	res := open()
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	if res.StatusCode != 429 || !strings.Contains(string(body), "event streams open") {
+		t.Errorf("33rd stream: %d %s; want 429", res.StatusCode, body)
+	}
+	for _, s := range streams {
+		_ = s.Body.Close()
 	}
 }

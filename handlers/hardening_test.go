@@ -112,6 +112,7 @@ func TestOversizedChunkedBodyGetsJSON413(t *testing.T) {
 			t.Fatal(err)
 		}
 		body, _ := io.ReadAll(res.Body)
+		_ = res.Body.Close()
 		_ = conn.Close()
 		if res.StatusCode != 413 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || !strings.Contains(string(body), `"too_large"`) {
 			t.Errorf("%s: %d %s %s", path, res.StatusCode, res.Header.Get("Content-Type"), body)
@@ -126,30 +127,48 @@ func TestEventStreamsPerUserAreCapped(t *testing.T) {
 	// A short heartbeat: a closed client's stream ends at its next write.
 	f := newFlow(t, openSQLite, flowOptions{heartbeat: 50 * time.Millisecond})
 	base := f.listen(t)
-	open := func() *http.Response {
+	// open starts a stream; close ends it (after reading the answer of a
+	// refused one).
+	open := func() (status int, body string, close func()) {
 		req, _ := http.NewRequest("GET", base+"/api/v1/events", nil)
 		req.Header.Set("Authorization", "Bearer "+f.operator)
-		res, err := http.DefaultClient.Do(req)
+		res, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed by the close func returned
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res
-	}
-	var streams []*http.Response
-	for range 32 {
-		res := open()
 		if res.StatusCode != 200 {
-			t.Fatalf("stream: %d", res.StatusCode)
+			b, _ := io.ReadAll(res.Body)
+			body = string(b)
 		}
-		streams = append(streams, res)
+		return res.StatusCode, body, func() { _ = res.Body.Close() }
 	}
-	res := open()
-	body, _ := io.ReadAll(res.Body)
-	_ = res.Body.Close()
-	if res.StatusCode != 429 || !strings.Contains(string(body), "event streams open") {
-		t.Errorf("33rd stream: %d %s; want 429", res.StatusCode, body)
+	var closers []func()
+	for range 32 {
+		status, _, closeIt := open()
+		closers = append(closers, closeIt)
+		if status != 200 {
+			t.Fatalf("stream: %d", status)
+		}
 	}
-	for _, s := range streams {
-		_ = s.Body.Close()
+	status, body, closeIt := open()
+	closeIt()
+	if status != 429 || !strings.Contains(body, "event streams open") {
+		t.Errorf("33rd stream: %d %s; want 429", status, body)
+	}
+	for _, c := range closers {
+		c()
+	}
+	// The closed streams end at their next heartbeat and free their slots.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _, closeIt := open()
+		closeIt()
+		if status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after closing every stream a new one still gets %d", status)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -94,6 +94,10 @@ type Deps struct {
 	// Secrets keeps the secrets workflows use; *store.Store (with a
 	// secrets key) satisfies it. When nil the secret routes answer 503.
 	Secrets SecretStore
+	// WebhookLegacySignatures accepts webhook calls signed over the body
+	// only ("sha256="), which a captured call can replay under a new
+	// delivery id; default false. For migrating senders only.
+	WebhookLegacySignatures bool
 	// MaxStreamsPerUser caps the event streams one user may hold open
 	// (429 above it); default 32.
 	MaxStreamsPerUser int

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bufio"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
@@ -170,5 +172,45 @@ func TestEventStreamsPerUserAreCapped(t *testing.T) {
 			t.Fatalf("after closing every stream a new one still gets %d", status)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A captured webhook call cannot be replayed: not under a new delivery id
+// (the signature covers it), not later than the tolerance, and not in the
+// old body-only form unless the legacy setting allows it.
+func TestWebhookReplayIsRefused(t *testing.T) {
+	t.Parallel()
+	for _, legacy := range []bool{false, true} {
+		f := newFlow(t, openSQLite, flowOptions{legacySig: legacy})
+		f.publish(t, greetDef)
+		created := f.call(t, "POST", "/api/v1/templates/greet/webhook", f.operator, `{"mode":"hmac"}`, 201)
+		secret, url := created["secret"].(string), created["url"].(string)
+		body := `{"who":"hook"}`
+		captured := f.signed(secret, body, "d-1")
+		if r := f.hook(t, url, body, captured); r.status != 201 {
+			t.Fatalf("first delivery = %d\n%s", r.status, r.body)
+		}
+		replay := map[string]string{}
+		for k, v := range captured {
+			replay[k] = v
+		}
+		replay["X-Baton-Delivery"] = "d-2"
+		if r := f.hook(t, url, body, replay); r.status != 401 || !strings.Contains(r.body, "delivery id") {
+			t.Errorf("replay under a new delivery id = %d\n%s", r.status, r.body)
+		}
+		late := f.signed(secret, body, "d-3")
+		f.clock.Advance(handlers.HookTolerance + time.Second)
+		if r := f.hook(t, url, body, late); r.status != 401 || !strings.Contains(r.body, "X-Baton-Timestamp") {
+			t.Errorf("a call signed too long ago = %d\n%s", r.status, r.body)
+		}
+		old := map[string]string{"X-Baton-Delivery": "d-4",
+			"X-Baton-Signature": "sha256=" + hex.EncodeToString(handlers.HookSignature(secret, []byte(body)))}
+		r := f.hook(t, url, body, old)
+		if legacy && r.status != 201 {
+			t.Errorf("legacy signature with the setting on = %d\n%s", r.status, r.body)
+		}
+		if !legacy && (r.status != 401 || !strings.Contains(r.body, "turned off")) {
+			t.Errorf("legacy signature with the setting off = %d\n%s", r.status, r.body)
+		}
 	}
 }

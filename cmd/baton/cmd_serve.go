@@ -43,6 +43,7 @@ type serveConfig struct {
 	catchUpWindow   time.Duration
 	catchUpLimit    int
 	secretsKey      string
+	legacyHookSigs  bool
 	dataDir         string
 }
 
@@ -63,6 +64,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", schedule.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
 	secretsKey := s.add("secrets-key", "BATON_SECRETS_KEY", "", "key that seals secrets at rest: base64 of 32 bytes; empty uses (and on first start creates) secrets.key in the data directory. Instances sharing a PostgreSQL database must share it")
+	legacySigs := s.add("webhook-legacy-signatures", "BATON_WEBHOOK_LEGACY_SIGNATURES", "false", "also accept webhook calls signed over the body only (sha256=), which can be replayed under a new delivery id; only while senders migrate to v1= signatures")
 	rest, err := s.parse(args)
 	if err != nil {
 		return err
@@ -89,6 +91,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if cfg.secureCookies, err = secure.boolean(); err != nil {
+		return err
+	}
+	if cfg.legacyHookSigs, err = legacySigs.boolean(); err != nil {
 		return err
 	}
 	if cfg.maxActiveRuns, err = strconv.Atoi(maxActive.value); err != nil || cfg.maxActiveRuns < 1 {
@@ -197,24 +202,25 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		rate = -1 // handlers: negative turns the limit off
 	}
 	app := handlers.New(handlers.Deps{
-		Log:              log,
-		Store:            engineHealth{st, eng},
-		Definitions:      plan.Compiler{},
-		Templates:        st,
-		Secrets:          st,
-		Runs:             launcher,
-		Schedules:        sched,
-		Registry:         reg,
-		BodyLimit:        cfg.bodyLimit,
-		WebhookBodyLimit: cfg.webhookLimit,
-		RateLimit:        rate,
-		SecureCookies:    cfg.secureCookies,
-		TrustedProxies:   cfg.trustedProxies,
-		RequestTimeout:   cfg.requestTimeout,
-		BaseContext:      baseCtx,
-		Streams:          streamsCtx,
-		Version:          version,
-		Examples:         examples.FS,
+		Log:                     log,
+		Store:                   engineHealth{st, eng},
+		Definitions:             plan.Compiler{},
+		Templates:               st,
+		Secrets:                 st,
+		WebhookLegacySignatures: cfg.legacyHookSigs,
+		Runs:                    launcher,
+		Schedules:               sched,
+		Registry:                reg,
+		BodyLimit:               cfg.bodyLimit,
+		WebhookBodyLimit:        cfg.webhookLimit,
+		RateLimit:               rate,
+		SecureCookies:           cfg.secureCookies,
+		TrustedProxies:          cfg.trustedProxies,
+		RequestTimeout:          cfg.requestTimeout,
+		BaseContext:             baseCtx,
+		Streams:                 streamsCtx,
+		Version:                 version,
+		Examples:                examples.FS,
 	})
 
 	served := make(chan error, 1)

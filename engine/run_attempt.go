@@ -184,7 +184,7 @@ func (rs *runState) classifyRaw(s *stepState, err error) *models.StepError {
 // cancelled.
 func (rs *runState) finishAttempt(s *stepState, out any, se *models.StepError) {
 	if se != nil {
-		se.Message = rs.scope.RedactString(se.Message)
+		se.Message = redactURLs(rs.scope.RedactString(se.Message))
 	}
 	now := rs.now()
 	rs.running--

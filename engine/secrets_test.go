@@ -99,3 +99,20 @@ steps:
 		}
 	})
 }
+
+// An invalid URL's error shows neither its credentials nor its query.
+func TestInvalidURLErrorHidesCredentials(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		h := newHarness(t, open)
+		run := h.run(`
+id: bad-url
+name: bad url
+steps:
+  - {id: call, type: command, action: {kind: http, url: "ftp://ann:pa55word@example.com/x?token=abc123"}}
+`, nil)
+		e := step(t, run, "call").Error
+		if e == nil || strings.Contains(e.Message, "pa55word") || strings.Contains(e.Message, "abc123") || !strings.Contains(e.Message, "example.com/x") {
+			t.Errorf("error = %+v; want the URL without credentials or query", e)
+		}
+	})
+}

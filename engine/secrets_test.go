@@ -55,6 +55,10 @@ steps:
   - {id: copy, type: command, action: {kind: set, values: {v: "{{ secrets.API_TOKEN }}"}}}
   - {id: boom, type: command, action: {kind: fail, message: "token {{ secrets.API_TOKEN }} refused"}}
   - {id: missing, type: command, action: {kind: set, values: {v: "{{ secrets.NOPE }}"}}}
+  - id: each
+    type: parallel
+    action: {forEach: "[1, 2]", step: {kind: set, values: {v: "{{ secrets.API_TOKEN }}"}}}
+outputs: {leak: "x{{ secrets.API_TOKEN }}"}
 `, nil)
 		mu.Lock()
 		if gotAuth != "Bearer "+value {
@@ -70,6 +74,16 @@ steps:
 		}
 		if !strings.Contains(string(rec), "Bearer ***") {
 			t.Errorf("the echoed header is not shown as ***:\n%s", rec)
+		}
+		ok := h.run(`
+id: secret-output
+name: secret output
+steps:
+  - {id: a, type: command, action: {kind: set, values: {v: "{{ secrets.API_TOKEN }}"}}}
+outputs: {leak: "x{{ secrets.API_TOKEN }}"}
+`, nil)
+		if b, _ := json.Marshal(ok); ok.Status != models.RunSucceeded || !strings.Contains(string(b), `"leak":"x***"`) || strings.Contains(string(b), value) {
+			t.Errorf("a run output naming a secret is not ***:\n%s", b)
 		}
 		if e := step(t, run, "boom").Error; e == nil || e.Message != "token *** refused" {
 			t.Errorf("boom error = %+v; want the value redacted", e)

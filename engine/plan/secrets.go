@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Secrets in templates: {{ secrets.NAME }} is a placeholder of its own kind,
@@ -34,7 +35,24 @@ type secretState struct {
 	ctx      context.Context
 	resolver SecretResolver
 	runID    string
-	values   map[string]string // name → value, resolved once per run
+	// mu guards values: forEach elements run (and are redacted) on their
+	// own goroutines while the run renders other steps.
+	mu     sync.Mutex
+	values map[string]string // name → value, resolved once per run
+}
+
+// snapshot copies the values resolved so far.
+func (st *secretState) snapshot() map[string]string {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.values) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(st.values))
+	for k, v := range st.values {
+		out[k] = v
+	}
+	return out
 }
 
 // SetSecrets lets this run's templates resolve {{ secrets.NAME }} through r;
@@ -66,14 +84,19 @@ func (s *Scope) secret(name string) (string, error) {
 	if st.resolver == nil {
 		return "", errors.New("this server has no secrets store")
 	}
-	if v, ok := st.values[name]; ok {
+	st.mu.Lock()
+	v, ok := st.values[name]
+	st.mu.Unlock()
+	if ok {
 		return v, nil
 	}
 	v, err := st.resolver.SecretValue(st.ctx, name, st.runID)
 	if err != nil {
 		return "", err
 	}
+	st.mu.Lock()
 	st.values[name] = v
+	st.mu.Unlock()
 	return v, nil
 }
 
@@ -82,19 +105,27 @@ func (s *Scope) secret(name string) (string, error) {
 // v itself when there is nothing to replace.
 func (s *Scope) Redact(v any) any {
 	st := s.secretState()
-	if st == nil || len(st.values) == 0 {
+	if st == nil {
 		return v
 	}
-	return redactValue(v, st.values)
+	values := st.snapshot()
+	if values == nil {
+		return v
+	}
+	return redactValue(v, values)
 }
 
 // RedactString is Redact for one string.
 func (s *Scope) RedactString(str string) string {
 	st := s.secretState()
-	if st == nil || len(st.values) == 0 {
+	if st == nil {
 		return str
 	}
-	return redactString(str, st.values)
+	values := st.snapshot()
+	if values == nil {
+		return str
+	}
+	return redactString(str, values)
 }
 
 func redactString(str string, values map[string]string) string {

@@ -45,7 +45,14 @@ test("every event type of a run's stream is known", () => {
 
 test("palette kinds carry the labels the step panel shows", () => {
   const go = block(read("handlers/pages_designer.go"), "var kindLabels");
-  const labels = new Map([...go.matchAll(/"(\w+)": "([^"]+)"/g)].map((m) => [m[1], m[2]]));
+  // Keys are string literals or models constants (models.KindHTTP): the
+  // constants are read from the models sources.
+  const consts = new Map();
+  for (const f of ["models/definition.go", "models/run.go"]) {
+    for (const m of read(f).matchAll(/^\t(\w+)\s+(?:\w+\s+)?= "(\w+)"/gm)) consts.set(m[1], m[2]);
+  }
+  const key = (k) => (k.startsWith("models.") ? consts.get(k.slice(7)) : k.slice(1, -1));
+  const labels = new Map([...go.matchAll(/("\w+"|models\.\w+): "([^"]+)"/g)].map((m) => [key(m[1]), m[2]]));
   for (const k of STEP_KINDS) assert.equal(k.label, labels.get(k.kind), `label of ${k.kind}`);
 });
 

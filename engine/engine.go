@@ -294,6 +294,10 @@ type RunOptions struct {
 	// Schedule is the schedule and fire time that started the run, stored
 	// with it (trigger "schedule"); nil otherwise.
 	Schedule *models.RunSchedule
+	// MaxActive caps the unfinished runs of the template: the run is
+	// admitted (Store.AdmitRun) only while fewer are active, models.Busy
+	// otherwise. 0: no cap.
+	MaxActive int
 }
 
 // StartRun checks the inputs against the plan, stores a new run and starts

@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"log/slog"
-	"sync"
 
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
@@ -12,7 +11,8 @@ import (
 // LauncherConfig tunes a Launcher. The zero value works.
 type LauncherConfig struct {
 	// MaxActiveRuns caps the unfinished runs of one template (queued,
-	// running or waiting); ≤ 0 means DefaultMaxActiveRuns.
+	// running or waiting), child runs and test runs included; a start over
+	// it gets models.Busy. ≤ 0 means DefaultMaxActiveRuns.
 	MaxActiveRuns int
 	// Logger receives a line for every run the launcher starts, retries or
 	// reruns, with the id of the HTTP request behind it when the context
@@ -20,8 +20,10 @@ type LauncherConfig struct {
 	Logger *slog.Logger
 }
 
-// DefaultMaxActiveRuns is the default per-template cap on unfinished runs.
-const DefaultMaxActiveRuns = 100
+// DefaultMaxActiveRuns is the default per-template cap on unfinished runs:
+// above the 1,000 concurrent workflows the product is sized for, so that it
+// guards against a runaway client, not against ordinary load.
+const DefaultMaxActiveRuns = 10000
 
 // Launcher starts runs of stored templates: it loads the version and its
 // compiled plan through the engine (Config.Versions, Config.Compiler),
@@ -34,8 +36,6 @@ type Launcher struct {
 	eng *Engine
 	cfg LauncherConfig
 
-	startMu sync.Mutex
-	starts  map[string]*sync.Mutex // per template: the limit check and the start are one step
 }
 
 // NewLauncher returns a launcher that starts runs on eng, of the versions
@@ -46,7 +46,7 @@ func NewLauncher(eng *Engine, cfg LauncherConfig) *Launcher {
 	if cfg.MaxActiveRuns <= 0 {
 		cfg.MaxActiveRuns = DefaultMaxActiveRuns
 	}
-	return &Launcher{eng: eng, cfg: cfg, starts: map[string]*sync.Mutex{}}
+	return &Launcher{eng: eng, cfg: cfg}
 }
 
 // Engine returns the engine runs start on.
@@ -71,8 +71,8 @@ func (l *Launcher) version(ctx context.Context, key string, n int) (*models.Vers
 }
 
 // Start starts a run as req says and returns its record once it is durable.
-// Errors: NotFound (template or version), Conflict (no approved version, or
-// the template's active-run limit reached), Forbidden (a production run
+// Errors: NotFound (template or version), Conflict (no approved version),
+// Busy (the template's active-run limit reached), Forbidden (a production run
 // without AllowApproved, a test run without AllowDraft), Invalid (inputs,
 // with their paths).
 func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run, error) {
@@ -92,24 +92,21 @@ func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run
 	if err != nil {
 		return models.Run{}, err
 	}
-	// Check the inputs before taking the template's lock, so a bad request
-	// costs nothing and reports its paths.
+	// The engine checks the inputs again, but checking here first keeps a
+	// bad request from costing an admission.
 	if _, err := p.CheckInputs(req.Inputs); err != nil {
-		return models.Run{}, err
-	}
-	mu := l.templateLock(req.Template)
-	mu.Lock()
-	defer mu.Unlock()
-	if err := l.checkActive(ctx, req.Template); err != nil {
-		l.logLaunch(ctx, slog.LevelWarn, "run not started: active-run limit reached",
-			slog.String("template", v.Template), slog.Int("version", v.Number), slog.String("err", err.Error()))
 		return models.Run{}, err
 	}
 	run, err := l.eng.StartRun(ctx, p, RunOptions{
 		Inputs: req.Inputs, Template: v.Template, Version: v.Number,
 		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test, Schedule: req.Schedule,
+		MaxActive: l.cfg.MaxActiveRuns,
 	})
 	if err != nil {
+		if models.IsCode(err, models.Busy) {
+			l.logLaunch(ctx, slog.LevelWarn, "run not started: active-run limit reached",
+				slog.String("template", v.Template), slog.Int("version", v.Number), slog.String("err", err.Error()))
+		}
 		return run, err
 	}
 	l.logLaunch(ctx, slog.LevelInfo, "run started", runAttrs(run)...)
@@ -152,40 +149,17 @@ func runAttrs(run models.Run) []slog.Attr {
 	return attrs
 }
 
-func (l *Launcher) templateLock(key string) *sync.Mutex {
-	l.startMu.Lock()
-	defer l.startMu.Unlock()
-	mu, ok := l.starts[key]
-	if !ok {
-		mu = &sync.Mutex{}
-		l.starts[key] = mu
-	}
-	return mu
-}
-
-// activeStatuses are the statuses of runs that count against the limit.
-var activeStatuses = []models.RunStatus{models.RunQueued, models.RunRunning, models.RunWaiting}
-
-// checkActive refuses a start when the template has MaxActiveRuns unfinished
-// runs. The count is per process lock plus the store, so instances sharing
-// a database may briefly overshoot by the number of instances.
+// checkActive refuses a retry when the template has MaxActiveRuns
+// unfinished runs. It reads the store's counter (constant time). Unlike a
+// start, which the store admits atomically, a retry is checked then made:
+// instances racing to retry may overshoot by one each.
 func (l *Launcher) checkActive(ctx context.Context, key string) error {
-	// The store may still list as active a run that has just finished in
-	// memory (its final write is on its way); ListRuns shows the live
-	// status, so such runs are not counted, and a few extra rows are read
-	// so that they do not hide active ones.
-	runs, err := l.eng.ListRuns(ctx, models.RunFilter{Template: key, Statuses: activeStatuses, Limit: min(l.cfg.MaxActiveRuns+16, 500)})
+	active, err := l.eng.store.ActiveRuns(ctx, key)
 	if err != nil {
 		return err
 	}
-	active := 0
-	for _, r := range runs {
-		if !r.Status.Final() {
-			active++
-		}
-	}
 	if active >= l.cfg.MaxActiveRuns {
-		return models.Errorf(models.Conflict, "template %q already has %d unfinished runs, its limit; wait for some to finish or cancel them", key, active)
+		return models.Errorf(models.Busy, "template %q already has %d unfinished runs, its limit; wait for some to finish or cancel them (the limit is the server's --max-active-runs)", key, active)
 	}
 	return nil
 }

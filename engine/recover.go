@@ -440,6 +440,8 @@ type RerunOptions struct {
 	// Version is the version number of Plan (when Plan is set).
 	Version   int
 	StartedBy string
+	// MaxActive caps the template's unfinished runs as RunOptions.MaxActive.
+	MaxActive int
 }
 
 // Rerun starts a new run linked to run id (its ParentRunID), from the start
@@ -466,7 +468,8 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 		version = opt.Version
 	}
 	runOpt := RunOptions{Inputs: snap.Run.Inputs, Template: snap.Run.Template, Version: version,
-		Trigger: models.TriggerRerun, StartedBy: opt.StartedBy, Test: snap.Run.Test, ParentRunID: id}
+		Trigger: models.TriggerRerun, StartedBy: opt.StartedBy, Test: snap.Run.Test, ParentRunID: id,
+		MaxActive: opt.MaxActive}
 	if opt.From == "" {
 		return e.StartRun(ctx, compiled, runOpt)
 	}

@@ -95,6 +95,9 @@ type runState struct {
 	// stored is set once a write of the run's row is committed: later
 	// writes send only the columns that change (RunRow.Stored).
 	stored atomic.Bool
+	// maxActive is the template's cap on unfinished runs that the run was
+	// started under (RunOptions.MaxActive), 0 for none.
+	maxActive int
 }
 
 // stepState is one step of an active run.
@@ -168,7 +171,9 @@ func (e *Engine) newRunState(compiled *plan.Plan, opt RunOptions, inputs map[str
 		ParentStepID: parentStep,
 		InputsJSON:   inputsJSON,
 	}
-	return e.buildRunState(compiled, row), nil
+	rs := e.buildRunState(compiled, row)
+	rs.maxActive = opt.MaxActive
+	return rs, nil
 }
 
 // buildRunState makes the in-memory state of a run row; every step pending.
@@ -208,6 +213,27 @@ func (e *Engine) buildRunState(compiled *plan.Plan, row models.RunRow) *runState
 // launch registers a new run, writes its start and its first steps, and
 // returns its record once that is committed.
 func (e *Engine) launch(ctx context.Context, rs *runState, prepare func()) (models.Run, error) {
+	if rs.maxActive > 0 {
+		// The limit is checked and the run's row inserted in one
+		// transaction of the store's, outside the group commit: a refused
+		// run must leave no trace, and a batch must not fail for one run.
+		row := rs.row
+		row.Steps = nil
+		err := e.store.AdmitRun(ctx, &row, rs.maxActive)
+		if models.IsCode(err, models.Busy) && e.writer.depth() > 0 {
+			// A run may have finished in memory (a client saw it
+			// cancelled) with its final write still queued: once the
+			// queue ahead is committed, the counter has room for it.
+			if werr := e.writer.barrier(ctx); werr != nil {
+				return models.Run{}, werr
+			}
+			err = e.store.AdmitRun(ctx, &row, rs.maxActive)
+		}
+		if err != nil {
+			return models.Run{}, err
+		}
+		rs.stored.Store(true)
+	}
 	e.mu.Lock()
 	e.runs[rs.row.ID] = rs
 	e.mu.Unlock()

@@ -54,8 +54,16 @@ func (l *Launcher) Signal(ctx context.Context, id, name string, payload any, by 
 
 // Retry continues a failed, cancelled or timed-out run from its failed steps.
 func (l *Launcher) Retry(ctx context.Context, id string, by models.RunActor) (models.Run, error) {
-	if _, err := l.operable(ctx, id, by); err != nil {
+	old, err := l.operable(ctx, id, by)
+	if err != nil {
 		return models.Run{}, err
+	}
+	if old.Status.Final() {
+		// A retry makes the run active again, so it counts against the
+		// limit (an unfinished run: the engine says why it cannot retry).
+		if err := l.checkActive(ctx, old.Template); err != nil {
+			return models.Run{}, err
+		}
 	}
 	run, err := l.eng.Retry(ctx, id)
 	if err != nil {
@@ -74,7 +82,7 @@ func (l *Launcher) Rerun(ctx context.Context, id string, req models.RerunRequest
 	if err != nil {
 		return models.Run{}, err
 	}
-	opt := RerunOptions{From: req.From, StartedBy: req.By.Name}
+	opt := RerunOptions{From: req.From, StartedBy: req.By.Name, MaxActive: l.cfg.MaxActiveRuns}
 	switch req.Version {
 	case "", models.RerunSame:
 		if req.From != "" && !slices.ContainsFunc(old.Steps, func(st models.StepState) bool { return st.ID == req.From }) {

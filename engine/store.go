@@ -22,6 +22,15 @@ type Store interface {
 	UnfinishedRunIDs(ctx context.Context) ([]string, error)
 	// ListRuns lists runs, newest first, without their steps.
 	ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error)
+	// AdmitRun stores a new run's first row when its template has fewer
+	// than maxActive unfinished runs, checking and inserting in one
+	// transaction so that the limit holds across instances sharing the
+	// database; models.Busy when the limit is reached (maxActive ≤ 0: no
+	// limit). The engine's later writes of the run update that row.
+	AdmitRun(ctx context.Context, row *models.RunRow, maxActive int) error
+	// ActiveRuns returns the number of unfinished runs of a template, in
+	// constant time (a counter the store keeps with the run rows).
+	ActiveRuns(ctx context.Context, template string) (int, error)
 	// RunEvents returns a run's events with seq > afterSeq, in order, at most
 	// limit of them (limit ≤ 0: all).
 	RunEvents(ctx context.Context, runID string, afterSeq int64, limit int) ([]models.Event, error)

@@ -63,6 +63,20 @@ func (wr *writer) submit(w models.RunWrites, done func(error)) {
 	}
 }
 
+// barrier returns once every request queued before it has been committed
+// (or has failed), or when ctx ends. It must not be called from a done
+// callback (it waits for the writer goroutine).
+func (wr *writer) barrier(ctx context.Context) error {
+	done := make(chan struct{})
+	wr.submit(models.RunWrites{}, func(error) { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // depth is the number of requests waiting for a commit.
 func (wr *writer) depth() int {
 	wr.mu.Lock()

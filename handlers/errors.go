@@ -29,9 +29,13 @@ var statusOf = map[models.Code]int{
 	models.Conflict:        http.StatusConflict,
 	models.TooLarge:        http.StatusRequestEntityTooLarge,
 	models.RateLimited:     http.StatusTooManyRequests,
+	models.Busy:            http.StatusTooManyRequests,
 	models.Unavailable:     http.StatusServiceUnavailable,
 	models.Internal:        http.StatusInternalServerError,
 }
+
+// busyRetryAfter is the Retry-After (seconds) of a models.Busy refusal.
+const busyRetryAfter = "1"
 
 // codeOfStatus maps the statuses fiber produces itself back to codes.
 var codeOfStatus = map[int]models.Code{
@@ -122,6 +126,11 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	}
 	if p.code == models.Unauthenticated && !wantsJSON(c) {
 		return s.redirectToLogin(c)
+	}
+	if p.code == models.Busy && c.GetRespHeader(fiber.HeaderRetryAfter) == "" {
+		// A cap on work in progress: the client may try again once some
+		// runs finish, which a second usually sees.
+		c.Set(fiber.HeaderRetryAfter, busyRetryAfter)
 	}
 	if p.details == nil {
 		p.details = []models.Problem{}

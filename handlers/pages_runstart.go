@@ -177,7 +177,7 @@ func (s *server) startSubmit(c *fiber.Ctx) error {
 		AllowApproved: u.Can(models.RoleOperator), AllowDraft: u.Can(models.RoleDesigner),
 	})
 	if err != nil {
-		if code := models.ErrorCode(err); code == models.Invalid || code == models.Conflict || code == models.Forbidden {
+		if code := models.ErrorCode(err); code == models.Invalid || code == models.Conflict || code == models.Forbidden || code == models.Busy {
 			// Show the engine's findings next to their fields.
 			v.Error = errMessage(err)
 			for _, p := range models.ErrorDetails(err) {

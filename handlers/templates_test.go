@@ -265,6 +265,14 @@ func TestTemplateReviewFlow(t *testing.T) {
 		if s := f.call(t, "PATCH", "/api/v1/templates/greet/settings", f.adminToken, `{"requiredApprovals":2}`, 200); s["requiredApprovals"] != 2.0 {
 			t.Fatalf("settings: %v", s)
 		}
+		// A template's own retention: shown as written, "" follows the server again.
+		if s := f.call(t, "PATCH", "/api/v1/templates/greet/settings", f.adminToken, `{"retention":"2160h"}`, 200); s["retention"] != "90d" {
+			t.Fatalf("retention: %v", s)
+		}
+		f.refused(t, "PATCH", "/api/v1/templates/greet/settings", f.adminToken, `{"retention":"soon"}`, 422, models.Invalid, "90d")
+		if s := f.call(t, "PATCH", "/api/v1/templates/greet/settings", f.adminToken, `{"retention":""}`, 200); s["retention"] != nil {
+			t.Fatalf("retention reset: %v", s)
+		}
 		base2 := "/api/v1/templates/greet/versions/2"
 		f.call(t, "POST", base2+"/submit", f.designer, "", 200)
 		f.refused(t, "POST", base2+"/approve", f.dual, "", 403, models.Forbidden, "four eyes")
@@ -452,7 +460,11 @@ func TestActiveRunLimit(t *testing.T) {
 	f := newFlow(t, openSQLite, flowOptions{maxActive: 1})
 	f.publish(t, gateDef)
 	run := f.call(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 201)
-	f.refused(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 409, models.Conflict, "limit")
+	res := f.do(t, request{method: "POST", path: "/api/v1/templates/gate/runs", bearer: f.operator, body: `{}`})
+	if res.res.Header.Get("Retry-After") == "" {
+		t.Errorf("a start over the active-run limit has no Retry-After")
+	}
+	f.refused(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 429, models.Busy, "limit", "--max-active-runs")
 	f.call(t, "POST", "/api/v1/runs/"+run["id"].(string)+"/cancel", f.operator, "", 200)
 	f.waitRun(t, run["id"].(string), models.RunCancelled)
 	f.call(t, "POST", "/api/v1/templates/gate/runs", f.operator, `{}`, 201)

@@ -23,6 +23,7 @@ const (
 	Conflict        Code = "conflict"        // 409: wrong state, or already exists
 	TooLarge        Code = "too_large"       // 413
 	RateLimited     Code = "rate_limited"    // 429
+	Busy            Code = "busy"            // 429 + Retry-After: a cap on work in progress (a template's active runs); try again a little later
 	Unavailable     Code = "unavailable"     // 503
 	Internal        Code = "internal"        // 500: never shown in detail to a client
 )

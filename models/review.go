@@ -51,6 +51,10 @@ type TemplateSettings struct {
 	// RequiredApprovals is how many different approvers a version needs
 	// (1 to MaxRequiredApprovals).
 	RequiredApprovals *int `json:"requiredApprovals,omitempty"`
+	// Retention overrides the server's --retention for this template's
+	// finished runs: an age ("90d", "12h", "2w"), "keep" for every run, or
+	// "" to follow the server again.
+	Retention *string `json:"retention,omitempty"`
 }
 
 // MaxRequiredApprovals caps TemplateSettings.RequiredApprovals: a quorum no

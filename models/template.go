@@ -4,14 +4,17 @@ import "time"
 
 // Template is a workflow with a stable key and a history of versions.
 type Template struct {
-	Key               string    `json:"key"`
-	Name              string    `json:"name"`
-	Description       string    `json:"description,omitempty"`
-	Tags              []string  `json:"tags,omitempty"`
-	RequiredApprovals int       `json:"requiredApprovals"`
-	CreatedBy         string    `json:"createdBy"`
-	CreatedAt         time.Time `json:"createdAt"`
-	UpdatedAt         time.Time `json:"updatedAt"`
+	Key               string   `json:"key"`
+	Name              string   `json:"name"`
+	Description       string   `json:"description,omitempty"`
+	Tags              []string `json:"tags,omitempty"`
+	RequiredApprovals int      `json:"requiredApprovals"`
+	// Retention is how long the template's finished runs are kept ("90d",
+	// "keep"); "" follows the server's --retention.
+	Retention string    `json:"retention,omitempty"`
+	CreatedBy string    `json:"createdBy"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 // VersionStatus is where a version stands in review.

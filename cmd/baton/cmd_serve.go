@@ -41,6 +41,7 @@ type serveConfig struct {
 	trustedProxies  []netip.Prefix
 	catchUpWindow   time.Duration
 	catchUpLimit    int
+	retention       time.Duration // 0 keeps every run (templates may still set their own)
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -53,7 +54,8 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	reqTimeout := s.add("request-timeout", "BATON_REQUEST_TIMEOUT", "30s", "longest time one request may take")
 	shutTimeout := s.add("shutdown-timeout", "BATON_SHUTDOWN_TIMEOUT", "30s", "how long a shutdown waits for requests in flight")
 	secure := s.add("secure-cookies", "BATON_SECURE_COOKIES", "false", "mark cookies Secure (set when served over HTTPS)")
-	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", "100", "most unfinished runs one template may have")
+	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", strconv.Itoa(engine.DefaultMaxActiveRuns), "most unfinished runs one template may have (child and test runs included); a start over it gets 429 with Retry-After")
+	retention := s.add("retention", "BATON_RETENTION", "keep", "delete finished runs older than this (90d, 12h, 2w) every few minutes, in small batches; keep: never (a template's own retention still applies)")
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
 	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
@@ -88,6 +90,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.maxActiveRuns, err = strconv.Atoi(maxActive.value); err != nil || cfg.maxActiveRuns < 1 {
 		return usageError("%s: %q is not a positive whole number", maxActive.name(), maxActive.value)
+	}
+	if cfg.retention, err = models.ParseRetention(retention.value); err != nil {
+		return usageError("%s: %v", retention.name(), err)
 	}
 	if cfg.catchUpWindow, err = catchUpWindow.duration(); err != nil {
 		return err
@@ -165,6 +170,14 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		stopEngine()
 		return fmt.Errorf("start scheduler: %w", err)
 	}
+
+	housekeepingDone := make(chan struct{})
+	housekeepingCtx, stopHousekeeping := context.WithCancel(ctx)
+	defer func() { stopHousekeeping(); <-housekeepingDone }()
+	go func() {
+		defer close(housekeepingDone)
+		housekeeping(housekeepingCtx, log, st, cfg.retention, housekeepingEvery)
+	}()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -298,4 +311,31 @@ func (h engineHealth) Ping(ctx context.Context) error {
 		return err
 	}
 	return h.Store.Ping(ctx)
+}
+
+// housekeepingEvery is how often serve prunes runs past their retention.
+const housekeepingEvery = 5 * time.Minute
+
+// housekeeping prunes finished runs past their retention (the server's,
+// or their template's own) every interval until ctx ends. Prune works in
+// transactions of 500 runs, so the engine's writes wait for at most one.
+func housekeeping(ctx context.Context, log *slog.Logger, st *store.Store, retention, every time.Duration) {
+	t := time.NewTimer(time.Minute) // not in the way of start-up
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		stats, err := st.Prune(ctx, store.PruneOptions{OlderThan: retention})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("pruning old runs failed; trying again later", "err", err, "deleted", stats.Runs)
+		case stats.Runs > 0:
+			log.Info("pruned old runs", "deleted", stats.Runs, "by_template", stats.ByTemplate, "took", time.Since(start).Round(time.Millisecond))
+		}
+		t.Reset(every)
+	}
 }

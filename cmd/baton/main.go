@@ -71,6 +71,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web app, the API and the engine", cmdServe},
 		{"migrate", "apply database migrations and exit", cmdMigrate},
+		{"prune", "delete finished runs older than an age (baton prune --older-than 90d [--dry-run])", cmdPrune},
 		{"validate", "check workflow definition files", cmdValidate},
 		{"run", "run one workflow definition file with the embedded engine", cmdRun},
 		{"user", "manage users (baton user add NAME --role ROLE…)", cmdUser},

@@ -137,6 +137,9 @@ type templateRow struct {
 	CreatedBy         string
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
+	// RetentionSeconds overrides the server's retention (migration 00009):
+	// NULL follows it, 0 keeps every run.
+	RetentionSeconds *int64
 }
 
 func (templateRow) TableName() string { return "templates" }

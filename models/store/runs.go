@@ -450,39 +450,16 @@ func (s *Store) applyRunWrites(w *models.RunWrites, run stmtFunc) error {
 		return out
 	}
 	if len(w.Runs) > 0 {
-		b := batchInsert{s: s, table: "runs", key: []string{"id"}, update: []string{
-			"status", "outputs", "error", "generation", "seq", "started_at", "finished_at", "duration_ms"},
-			cols: []string{"id", "template", "version", "status", "run_trigger", "started_by", "test", "parent_run_id",
-				"parent_step_id", "inputs", "outputs", "error", "definition", "generation", "seq", "created_at",
-				"started_at", "finished_at", "duration_ms", "schedule_id", "schedule_fire_at", "schedule_caught_up"}}
+		if s.dialect == migrations.Postgres && len(w.Runs) > 1 {
+			// The triggers of migration 00009 lock each run's counter row
+			// (template_active_runs) as the rows are written: writing them
+			// in one order, by template, keeps two instances' commits from
+			// locking two templates in opposite orders (a deadlock).
+			slices.SortStableFunc(w.Runs, func(a, b models.RunRow) int { return strings.Compare(a.Template, b.Template) })
+		}
+		b := batchInsert{s: s, table: "runs", key: []string{"id"}, update: runUpdateCols, cols: runCols}
 		err := b.exec(run, len(w.Runs), func(i int, a []any) []any {
-			r := &w.Runs[i]
-			// A row that exists is updated by the conflict clause, which
-			// never changes inputs and definition: they are only
-			// placeholders then, so large inputs and definitions are not
-			// encoded, sent and re-parsed with every change of the run.
-			// The schedule columns, likewise never updated, are NULL
-			// placeholders then (and for runs no schedule started).
-			def, in := "{}", "{}"
-			var schedID, schedFireAt, schedCaughtUp any
-			if !r.Stored {
-				if sc := r.Schedule; sc != nil {
-					schedID, schedFireAt, schedCaughtUp = sc.ID, utc(sc.FireAt), sc.CaughtUp
-				}
-				if len(r.Definition) > 0 {
-					def = string(r.Definition)
-				}
-				switch {
-				case r.InputsJSON != nil:
-					in = string(r.InputsJSON)
-				case r.Inputs != nil:
-					in = j(r.Inputs)
-				}
-			}
-			return append(a, r.ID, r.Template, r.Version, string(r.Status), r.Trigger, r.StartedBy, r.Test,
-				r.ParentRunID, r.ParentStepID, in, j(r.Outputs), j(r.Error), def, r.Generation,
-				r.Seq, utc(r.CreatedAt), utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs,
-				schedID, schedFireAt, schedCaughtUp)
+			return runArgs(&w.Runs[i], a, j)
 		}, "run")
 		if err != nil {
 			return err
@@ -556,6 +533,45 @@ func (s *Store) applyRunWrites(w *models.RunWrites, run stmtFunc) error {
 	return nil
 }
 
+// runCols are the columns of a run row the engine writes; runUpdateCols
+// those an update of a stored run changes.
+var (
+	runCols = []string{"id", "template", "version", "status", "run_trigger", "started_by", "test", "parent_run_id",
+		"parent_step_id", "inputs", "outputs", "error", "definition", "generation", "seq", "created_at",
+		"started_at", "finished_at", "duration_ms", "schedule_id", "schedule_fire_at", "schedule_caught_up"}
+	runUpdateCols = []string{"status", "outputs", "error", "generation", "seq", "started_at", "finished_at", "duration_ms"}
+)
+
+// runArgs appends the values of r's runCols to a; j encodes JSON values.
+func runArgs(r *models.RunRow, a []any, j func(any) string) []any {
+	// A row that exists is updated by the conflict clause, which never
+	// changes inputs and definition: they are only placeholders then, so
+	// large inputs and definitions are not encoded, sent and re-parsed with
+	// every change of the run. The schedule columns, likewise never
+	// updated, are NULL placeholders then (and for runs no schedule
+	// started).
+	def, in := "{}", "{}"
+	var schedID, schedFireAt, schedCaughtUp any
+	if !r.Stored {
+		if sc := r.Schedule; sc != nil {
+			schedID, schedFireAt, schedCaughtUp = sc.ID, utc(sc.FireAt), sc.CaughtUp
+		}
+		if len(r.Definition) > 0 {
+			def = string(r.Definition)
+		}
+		switch {
+		case r.InputsJSON != nil:
+			in = string(r.InputsJSON)
+		case r.Inputs != nil:
+			in = j(r.Inputs)
+		}
+	}
+	return append(a, r.ID, r.Template, r.Version, string(r.Status), r.Trigger, r.StartedBy, r.Test,
+		r.ParentRunID, r.ParentStepID, in, j(r.Outputs), j(r.Error), def, r.Generation,
+		r.Seq, utc(r.CreatedAt), utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs,
+		schedID, schedFireAt, schedCaughtUp)
+}
+
 // rebind turns ? placeholders into PostgreSQL's $n.
 func (s *Store) rebind(q string) string {
 	if s.dialect != migrations.Postgres {
@@ -623,11 +639,16 @@ var finalStatuses = []string{
 	string(models.RunTimedOut), string(models.RunRolledBack),
 }
 
+// unfinishedSQL selects the runs not in a final status. The statuses are
+// literals, not parameters, so that SQLite can use the partial index
+// runs_unfinished, whose WHERE clause it matches word for word.
+var unfinishedSQL = "status NOT IN ('" + strings.Join(finalStatuses, "', '") + "')"
+
 // UnfinishedRunIDs lists the runs not in a final status, oldest first.
 func (s *Store) UnfinishedRunIDs(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := s.read.WithContext(ctx).Model(&runRow{}).
-		Where("status NOT IN ?", finalStatuses).Order("id").Pluck("id", &ids).Error
+		Where(unfinishedSQL).Order("id").Pluck("id", &ids).Error
 	if err != nil {
 		return nil, mapErr(err, "unfinished runs")
 	}
@@ -655,7 +676,9 @@ func (s *Store) ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run,
 		q = q.Where("status IN ?", st)
 	}
 	if f.ParentRunID != "" {
-		q = q.Where("parent_run_id = ?", f.ParentRunID)
+		// The second term lets both databases use the partial index
+		// runs_parent (SQLite cannot tell that a bound value is not '').
+		q = q.Where("parent_run_id = ? AND parent_run_id <> ''", f.ParentRunID)
 	}
 	if f.ScheduleID != 0 {
 		// The partial index runs_schedule serves this (00008).

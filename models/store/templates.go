@@ -97,11 +97,15 @@ func (r *templateRow) model() models.Template {
 	if tags == nil {
 		tags = []string{}
 	}
-	return models.Template{
+	t := models.Template{
 		Key: r.Key, Name: r.Name, Description: r.Description, Tags: tags,
 		RequiredApprovals: quorum(r.RequiredApprovals), CreatedBy: r.CreatedBy,
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
 	}
+	if r.RetentionSeconds != nil {
+		t.Retention = models.FormatRetention(time.Duration(*r.RetentionSeconds) * time.Second)
+	}
+	return t
 }
 
 // quorum is the number of approvals a version of the template needs: the
@@ -342,6 +346,19 @@ func (s *Store) UpdateTemplateSettings(ctx context.Context, key string, set mode
 		}
 		updates["required_approvals"] = n
 		detail["requiredApprovals"] = n
+	}
+	if set.Retention != nil {
+		if strings.TrimSpace(*set.Retention) == "" {
+			updates["retention_seconds"] = nil
+			detail["retention"] = ""
+		} else {
+			d, err := models.ParseRetention(*set.Retention)
+			if err != nil {
+				return nil, err
+			}
+			updates["retention_seconds"] = int64(d / time.Second)
+			detail["retention"] = models.FormatRetention(d)
+		}
 	}
 	var out models.Template
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {

@@ -35,7 +35,6 @@ const DefaultMaxActiveRuns = 10000
 type Launcher struct {
 	eng *Engine
 	cfg LauncherConfig
-
 }
 
 // NewLauncher returns a launcher that starts runs on eng, of the versions

@@ -298,6 +298,13 @@ type RunOptions struct {
 	// admitted (Store.AdmitRun) only while fewer are active, models.Busy
 	// otherwise. 0: no cap.
 	MaxActive int
+	// Finished, when not nil, receives the run's final record once it is
+	// committed, as Wait's would; it needs room for one value. It is
+	// closed instead when the engine stops first. Registered before the
+	// run's first step runs, so a run that finishes at once is not missed
+	// (and not read back from the store, as a Wait after StartRun may
+	// have to).
+	Finished chan models.Run
 }
 
 // StartRun checks the inputs against the plan, stores a new run and starts
@@ -317,6 +324,7 @@ func (e *Engine) StartRun(ctx context.Context, compiled *plan.Plan, opt RunOptio
 	if err != nil {
 		return models.Run{}, err
 	}
+	rs.finished = opt.Finished
 	return e.launch(ctx, rs, nil)
 }
 

@@ -75,6 +75,34 @@ func (l *Launcher) version(ctx context.Context, key string, n int) (*models.Vers
 // without AllowApproved, a test run without AllowDraft), Invalid (inputs,
 // with their paths).
 func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run, error) {
+	return l.start(ctx, req, nil)
+}
+
+// StartWait starts a run as Start does, then waits until it finishes or
+// wait ends, and returns its latest record: the final one, or the live one
+// when wait ended first. The wait is registered with the start, so a run
+// that finishes before StartWait would have called Wait costs no read of
+// the store.
+func (l *Launcher) StartWait(ctx context.Context, req models.RunRequest, wait context.Context) (models.Run, error) {
+	done := make(chan models.Run, 1)
+	run, err := l.start(ctx, req, done)
+	if err != nil {
+		return run, err
+	}
+	select {
+	case rec, ok := <-done:
+		if ok {
+			return rec, nil
+		}
+	case <-wait.Done():
+	}
+	if got, err := l.eng.Run(context.WithoutCancel(ctx), run.ID); err == nil {
+		return got, nil
+	}
+	return run, nil
+}
+
+func (l *Launcher) start(ctx context.Context, req models.RunRequest, finished chan models.Run) (models.Run, error) {
 	v, err := l.version(ctx, req.Template, req.Version)
 	if err != nil {
 		return models.Run{}, err
@@ -100,6 +128,7 @@ func (l *Launcher) Start(ctx context.Context, req models.RunRequest) (models.Run
 		Inputs: req.Inputs, Template: v.Template, Version: v.Number,
 		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test, Schedule: req.Schedule,
 		MaxActive: l.cfg.MaxActiveRuns,
+		Finished: finished,
 	})
 	if err != nil {
 		if models.IsCode(err, models.Busy) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
@@ -80,6 +81,16 @@ func TestLauncherRules(t *testing.T) {
 		}
 		if run, err = e.Launcher.Wait(ctx, run.ID); err != nil || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi child" {
 			t.Fatalf("parent run: %+v, %v", run, err)
+		}
+
+		// Approved versions are kept, but a newly approved one is used by
+		// the very next start, and StartWait returns the finished run.
+		e.Approve(t, "greet", 2)
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		run, err = e.Launcher.StartWait(ctx, models.RunRequest{Template: "greet", Inputs: in, AllowApproved: true}, wctx)
+		if err != nil || run.Version != 2 || run.Status != models.RunSucceeded || run.Outputs["msg"] != "hi x" {
+			t.Fatalf("StartWait after approving v2: %+v, %v", run, err)
 		}
 	})
 }

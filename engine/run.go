@@ -86,6 +86,9 @@ type runState struct {
 	w  models.RunWrites
 	fx []func()
 
+	// finished is RunOptions.Finished, registered as a waiter at launch.
+	finished chan models.Run
+
 	// suspended is set when a write of the run could not be committed: its
 	// state in memory is then ahead of the store, so nothing more of it is
 	// written or started; the engine resumes it from the store later (see
@@ -236,6 +239,9 @@ func (e *Engine) launch(ctx context.Context, rs *runState, prepare func()) (mode
 	}
 	e.mu.Lock()
 	e.runs[rs.row.ID] = rs
+	if rs.finished != nil {
+		e.waiters[rs.row.ID] = append(e.waiters[rs.row.ID], rs.finished)
+	}
 	e.mu.Unlock()
 	e.cfg.Metrics.runStarted()
 
@@ -263,7 +269,13 @@ func (e *Engine) launch(ctx context.Context, rs *runState, prepare func()) (mode
 	case <-ctx.Done():
 		return rec, ctx.Err()
 	}
-	return e.Run(context.WithoutCancel(ctx), rec.ID)
+	// The run's state as of now, as Run would return it; read from rs
+	// rather than through Run, because a short run may already have
+	// finished and left memory, and Run would then read it back from the
+	// store (what it would find is the same: its final state).
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.record(), nil
 }
 
 // kick decides every pending step whose incoming edges have all settled

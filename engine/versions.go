@@ -30,9 +30,10 @@ type versions struct {
 	compiler plan.Compiler
 	size     int
 
-	mu    sync.Mutex
-	cache map[planKey]*clist.Element
-	lru   *clist.List // of *cachedPlan, most recently used first
+	mu       sync.Mutex
+	cache    map[planKey]*clist.Element
+	lru      *clist.List // of *cachedPlan, most recently used first
+	approved map[planKey]*models.Version
 }
 
 type planKey struct {
@@ -49,7 +50,7 @@ func newVersions(src VersionSource, compiler plan.Compiler, size int) *versions 
 	if size <= 0 {
 		size = 256
 	}
-	return &versions{src: src, compiler: compiler, size: size, cache: map[planKey]*clist.Element{}, lru: clist.New()}
+	return &versions{src: src, compiler: compiler, size: size, cache: map[planKey]*clist.Element{}, lru: clist.New(), approved: map[planKey]*models.Version{}}
 }
 
 // version loads the version a request names: the latest approved when n is 0.
@@ -61,9 +62,48 @@ func (vs *versions) version(ctx context.Context, key string, n int) (*models.Ver
 		return nil, models.Errorf(models.Unavailable, "stored templates are not available here")
 	}
 	if n == 0 {
-		return vs.src.LatestApprovedVersion(ctx, key)
+		ln, ok := vs.src.(latestApprovedNumber)
+		if !ok {
+			return vs.src.LatestApprovedVersion(ctx, key)
+		}
+		var err error
+		if n, err = ln.LatestApprovedNumber(ctx, key); err != nil {
+			return nil, err
+		}
 	}
-	return vs.src.TemplateVersion(ctx, key, n)
+	if v := vs.approvedVersion(key, n); v != nil {
+		return v, nil
+	}
+	v, err := vs.src.TemplateVersion(ctx, key, n)
+	if err == nil && v.Status == models.VersionApproved {
+		vs.keepApproved(v)
+	}
+	return v, err
+}
+
+// latestApprovedNumber is what *store.Store offers beyond VersionSource:
+// which approved version is latest, without loading it. With it a start
+// costs one small query instead of loading and decoding the definition.
+type latestApprovedNumber interface {
+	LatestApprovedNumber(ctx context.Context, key string) (int, error)
+}
+
+// approvedVersion returns a kept approved version, or nil. An approved
+// version never changes (a new approval makes a new number), so it is kept
+// without expiry; only which number is latest is asked each time.
+func (vs *versions) approvedVersion(key string, n int) *models.Version {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	return vs.approved[planKey{key, n}]
+}
+
+func (vs *versions) keepApproved(v *models.Version) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	if len(vs.approved) >= vs.size {
+		clear(vs.approved) // rare: more approved versions in use than plans cached
+	}
+	vs.approved[planKey{v.Template, v.Number}] = v
 }
 
 // plan returns the compiled plan of a version, from the cache when the

@@ -188,9 +188,10 @@ func (s *server) redirectToLogin(c *fiber.Ctx) error {
 }
 
 // wantsJSON reports whether the client should get JSON rather than HTML:
-// everything under /api and /hooks, and any client that prefers JSON.
+// everything under /api, /hooks and /debug (the profiler, which tools call:
+// a sign-in redirect would hide the 401), and any client that prefers JSON.
 func wantsJSON(c *fiber.Ctx) bool {
-	if strings.HasPrefix(c.Path(), "/api/") || c.Path() == "/api" || strings.HasPrefix(c.Path(), hooksPrefix) {
+	if strings.HasPrefix(c.Path(), "/api/") || c.Path() == "/api" || strings.HasPrefix(c.Path(), hooksPrefix) || strings.HasPrefix(c.Path(), "/debug/") {
 		return true
 	}
 	if c.Get(fiber.HeaderAccept) == "" {

@@ -85,11 +85,13 @@ type Deps struct {
 	// WebhookBodyLimit is the largest webhook body accepted, in bytes;
 	// default 256 KiB (never more than BodyLimit).
 	WebhookBodyLimit int
-	// RateLimit is how many requests per second one API token may make on
-	// average, with bursts of RateBurst; default 20/s, burst 100. A negative
-	// RateLimit turns the limit off.
+	// RateLimit is how many requests per second an API token that sets no
+	// limit of its own may make on average, with bursts of RateBurst.
+	// Default 0: no limit (limiting is opt-in, per token or here); a
+	// negative RateLimit means the same.
 	RateLimit float64
 	// RateBurst is the burst size of RateLimit; default five times RateLimit.
+	// A token's own limit always bursts to five times its rate.
 	RateBurst int
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
@@ -107,7 +109,6 @@ const (
 	DefaultMaxWait          = 5 * time.Minute
 	DefaultHeartbeat        = 15 * time.Second
 	DefaultWebhookBodyLimit = 256 << 10
-	DefaultRateLimit        = 20.0
 )
 
 func (d Deps) withDefaults() Deps {
@@ -133,12 +134,6 @@ func (d Deps) withDefaults() Deps {
 	d.MaxWait = positiveOr(d.MaxWait, DefaultMaxWait)
 	d.HeartbeatInterval = positiveOr(d.HeartbeatInterval, DefaultHeartbeat)
 	d.WebhookBodyLimit = min(positiveOr(d.WebhookBodyLimit, DefaultWebhookBodyLimit), d.BodyLimit)
-	if d.RateLimit == 0 {
-		d.RateLimit = DefaultRateLimit
-	}
-	if d.RateBurst <= 0 {
-		d.RateBurst = max(int(5*d.RateLimit), 1)
-	}
 	return d
 }
 
@@ -228,6 +223,7 @@ type server struct {
 	assets  *assets
 	metrics *httpMetrics
 	limiter *rateLimiter
+	tokens  *tokenCache
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -242,6 +238,7 @@ func New(d Deps) *fiber.App {
 		assets:  loadAssets(d.Log),
 		metrics: newHTTPMetrics(d.Registry, d.Log),
 		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
+		tokens:  newTokenCache(),
 	}
 	app := fiber.New(fiber.Config{
 		AppName: "baton",
@@ -286,6 +283,7 @@ func New(d Deps) *fiber.App {
 		s.hookRoutes(),
 		s.scheduleRoutes(),
 		s.healthRoutes(),
+		s.pprofRoutes(),
 		s.staticRoutes(),
 	} {
 		s.register(app, rs)

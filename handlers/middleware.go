@@ -258,15 +258,21 @@ func (s *server) bearer(c *fiber.Ctx, header string) (*principal, error) {
 		return nil, invalid
 	}
 	ctx := c.UserContext()
-	tok, user, err := s.store.TokenByHash(ctx, auth.HashToken(plain))
-	if models.IsCode(err, models.NotFound) {
-		return nil, invalid
-	}
-	if err != nil {
-		return nil, err
-	}
-	if tok.RevokedAt != nil || user.Disabled {
-		return nil, invalid
+	hash := auth.HashToken(plain)
+	tok, user, cached := s.tokens.get(hash)
+	if !cached {
+		var err error
+		tok, user, err = s.store.TokenByHash(ctx, hash)
+		if models.IsCode(err, models.NotFound) {
+			return nil, invalid
+		}
+		if err != nil {
+			return nil, err
+		}
+		if tok.RevokedAt != nil || user.Disabled {
+			return nil, invalid
+		}
+		s.tokens.put(hash, tok, user)
 	}
 	now := s.now()
 	if tok.LastUsedAt == nil || now.Sub(*tok.LastUsedAt) >= touchEvery {
@@ -275,6 +281,7 @@ func (s *server) bearer(c *fiber.Ctx, header string) (*principal, error) {
 			// time is not worth failing it for.
 			s.logOf(c).Warn("record token use", "token_id", tok.ID, "err", err)
 		}
+		s.tokens.touched(hash, now)
 	}
 	return &principal{user: user, token: tok}, nil
 }

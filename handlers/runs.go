@@ -76,16 +76,23 @@ func (s *server) startRun(c *fiber.Ctx) error {
 	if principalOf(c).session != nil {
 		trigger = models.TriggerManual
 	}
-	run, err := rs.Start(c.UserContext(), models.RunRequest{
+	req := models.RunRequest{
 		Template: c.Params("key"), Version: in.Version, Inputs: in.Inputs,
 		Trigger: trigger, StartedBy: u.Name,
 		AllowApproved: u.Can(models.RoleOperator), AllowDraft: u.Can(models.RoleDesigner),
-	})
+	}
+	var run models.Run
+	if wait > 0 {
+		// The wait outlives the request timeout on purpose (the caller
+		// asked for it), but not a server shutdown.
+		wctx, cancel := context.WithTimeout(s.deps.BaseContext, wait)
+		defer cancel()
+		run, err = rs.StartWait(c.UserContext(), req, wctx)
+	} else {
+		run, err = rs.Start(c.UserContext(), req)
+	}
 	if err != nil {
 		return err
-	}
-	if wait > 0 {
-		run = s.waitFor(c, rs, run, wait)
 	}
 	return c.Status(http.StatusCreated).JSON(run)
 }
@@ -110,22 +117,6 @@ func (s *server) waitParam(c *fiber.Ctx) (time.Duration, error) {
 		return 0, models.Problems("invalid query", []models.Problem{{Path: "wait", Message: "must not be negative"}})
 	}
 	return min(d, s.deps.MaxWait), nil
-}
-
-// waitFor waits up to d for run to finish and returns its latest record.
-// The wait outlives the request timeout on purpose (the caller asked for
-// it), but not a server shutdown.
-func (s *server) waitFor(c *fiber.Ctx, rs Runs, run models.Run, d time.Duration) models.Run {
-	ctx, cancel := context.WithTimeout(s.deps.BaseContext, d)
-	defer cancel()
-	got, err := rs.Wait(ctx, run.ID)
-	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		s.logOf(c).Warn("wait for run", "run", run.ID, "err", err)
-	}
-	if got.ID == "" {
-		return run
-	}
-	return got
 }
 
 func (s *server) listRuns(c *fiber.Ctx) error {

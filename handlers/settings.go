@@ -32,7 +32,7 @@ func (s *server) settings(c *fiber.Ctx) error {
 }
 
 func (s *server) settingsCreateToken(c *fiber.Ctx) error {
-	tok, plain, err := s.createToken(c, c.FormValue("name"))
+	tok, plain, err := s.createToken(c, c.FormValue("name"), nil)
 	if err != nil {
 		return err
 	}

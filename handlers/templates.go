@@ -69,6 +69,9 @@ type Runs interface {
 	ParseDefinition(body []byte, contentType string) (models.Definition, error)
 	Diff(a, b models.Definition) models.DefinitionDiff
 	Start(ctx context.Context, req models.RunRequest) (models.Run, error)
+	// StartWait starts a run and waits until it finishes or wait ends; it
+	// returns the latest record (final, or live when wait ended first).
+	StartWait(ctx context.Context, req models.RunRequest, wait context.Context) (models.Run, error)
 	Run(ctx context.Context, id string) (models.Run, error)
 	ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error)
 	Wait(ctx context.Context, id string) (models.Run, error)

@@ -36,8 +36,10 @@ type flowOptions struct {
 	maxActive int
 	rateLimit float64
 	rateBurst int
-	hookLimit int
-	heartbeat time.Duration
+	// defaultRate leaves Deps.RateLimit at its default instead of off.
+	defaultRate bool
+	hookLimit   int
+	heartbeat   time.Duration
 }
 
 func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {
@@ -69,7 +71,7 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 		_ = f.eng.Stop(ctx)
 	})
 	rate := o.rateLimit
-	if rate == 0 {
+	if rate == 0 && !o.defaultRate {
 		rate = -1 // most tests make many quick requests with one token
 	}
 	b.app = handlers.New(handlers.Deps{
@@ -481,4 +483,50 @@ func TestRateLimitPerToken(t *testing.T) {
 	}
 	// Another token has its own bucket.
 	f.call(t, "GET", "/api/v1/templates", f.operator, "", 200)
+	// A token created with "rateLimit": 0 is not limited even though the
+	// server's default is.
+	tok := f.call(t, "POST", "/api/v1/tokens", f.operator, `{"name": "unlimited", "rateLimit": 0}`, 201)
+	if tok["rateLimit"] != 0.0 {
+		t.Fatalf("created token's rateLimit = %v; want 0", tok["rateLimit"])
+	}
+	for range 20 {
+		f.call(t, "GET", "/api/v1/templates", tok["token"].(string), "", 200)
+	}
+}
+
+// On default settings a token is not rate limited (one client must be able
+// to start 1,000 runs at once); a token created with its own rateLimit is,
+// with 429 and Retry-After, on both databases (the limit is stored).
+func TestRateLimitOptInPerToken(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		f := newFlow(t, open, flowOptions{defaultRate: true})
+		for range 300 {
+			f.call(t, "GET", "/api/v1/me", f.operator, "", 200)
+		}
+		limited := f.call(t, "POST", "/api/v1/tokens", f.operator, `{"name": "script", "rateLimit": 0.2}`, 201)
+		if limited["rateLimit"] != 0.2 {
+			t.Fatalf("created token's rateLimit = %v; want 0.2", limited["rateLimit"])
+		}
+		plain := limited["token"].(string)
+		// 0.2/s bursts to one request (five times the rate, at least 1).
+		f.call(t, "GET", "/api/v1/me", plain, "", 200)
+		res := f.do(t, request{method: "GET", path: "/api/v1/me", bearer: plain})
+		if res.status != 429 || !strings.Contains(res.body, `"code":"rate_limited"`) || res.res.Header.Get("Retry-After") != "5" {
+			t.Fatalf("second request = %d (Retry-After %q)\n%s", res.status, res.res.Header.Get("Retry-After"), res.body)
+		}
+		list := f.call(t, "GET", "/api/v1/tokens", f.operator, "", 200)
+		found := false
+		for _, x := range list["tokens"].([]any) {
+			if m := x.(map[string]any); m["name"] == "script" {
+				found = m["rateLimit"] == 0.2
+			} else if m["rateLimit"] != nil {
+				t.Errorf("token %v without a limit of its own lists rateLimit %v; want null", m["name"], m["rateLimit"])
+			}
+		}
+		if !found {
+			t.Errorf("token list does not show script's rateLimit 0.2:\n%v", list)
+		}
+		f.refused(t, "POST", "/api/v1/tokens", f.operator, `{"name": "bad", "rateLimit": -1}`, 422, models.Invalid, "rateLimit")
+	})
 }

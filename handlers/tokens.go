@@ -47,12 +47,13 @@ func (s *server) listTokens(c *fiber.Ctx) error {
 
 func (s *server) createTokenAPI(c *fiber.Ctx) error {
 	var in struct {
-		Name string `json:"name"`
+		Name      string   `json:"name"`
+		RateLimit *float64 `json:"rateLimit"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	tok, plain, err := s.createToken(c, in.Name)
+	tok, plain, err := s.createToken(c, in.Name, in.RateLimit)
 	if err != nil {
 		return err
 	}
@@ -71,7 +72,8 @@ func (s *server) revokeTokenAPI(c *fiber.Ctx) error {
 }
 
 // createToken makes a token for the caller; the API and the settings page share it.
-func (s *server) createToken(c *fiber.Ctx, name string) (*models.APIToken, string, error) {
+// rate is the token's own rate limit (nil: the server's default).
+func (s *server) createToken(c *fiber.Ctx, name string, rate *float64) (*models.APIToken, string, error) {
 	name = strings.TrimSpace(name)
 	if name == "" {
 		return nil, "", models.Problems("invalid token", []models.Problem{{Path: "name", Message: "is required"}})
@@ -79,16 +81,19 @@ func (s *server) createToken(c *fiber.Ctx, name string) (*models.APIToken, strin
 	if utf8.RuneCountInString(name) > maxTokenName {
 		return nil, "", models.Problems("invalid token", []models.Problem{{Path: "name", Message: "must have at most 100 characters"}})
 	}
+	if rate != nil && *rate < 0 {
+		return nil, "", models.Problems("invalid token", []models.Problem{{Path: "rateLimit", Message: "must be 0 (unlimited) or more requests per second"}})
+	}
 	p := principalOf(c)
 	plain, hash, prefix, err := auth.NewToken()
 	if err != nil {
 		return nil, "", err
 	}
-	tok := &models.APIToken{UserID: p.user.ID, Name: name, Hash: hash, Prefix: prefix, CreatedAt: s.now()}
+	tok := &models.APIToken{UserID: p.user.ID, Name: name, Hash: hash, Prefix: prefix, CreatedAt: s.now(), RateLimit: rate}
 	if err := s.store.CreateToken(c.UserContext(), tok); err != nil {
 		return nil, "", err
 	}
-	s.audit(c, p.user.Name, models.AuditTokenCreated, p.user.Name, map[string]any{"token": tok.ID, "name": name, "prefix": prefix})
+	s.audit(c, p.user.Name, models.AuditTokenCreated, p.user.Name, map[string]any{"token": tok.ID, "name": name, "prefix": prefix, "rateLimit": rate})
 	return tok, plain, nil
 }
 
@@ -110,6 +115,7 @@ func (s *server) revokeToken(c *fiber.Ctx, id int64) error {
 	if err := s.store.RevokeToken(ctx, id, s.now()); err != nil {
 		return err
 	}
+	s.tokens.forgetToken(id)
 	detail := map[string]any{"token": id, "name": tok.Name, "owner": tok.UserID}
 	s.audit(c, p.user.Name, models.AuditTokenRevoked, tok.Prefix, detail)
 	return nil

@@ -122,6 +122,7 @@ func (s *server) changeRoles(c *fiber.Ctx, name string, roleNames []string) (*mo
 	if err := s.store.SetUserRoles(ctx, u.ID, roles); err != nil {
 		return nil, err
 	}
+	s.tokens.forgetUser(u.ID)
 	u.Roles = roles
 	s.audit(c, p.user.Name, models.AuditRolesChanged, u.Name, map[string]any{"from": before, "to": rolesText(roles)})
 	return u, nil

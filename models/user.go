@@ -64,6 +64,10 @@ type APIToken struct {
 	CreatedAt  time.Time  `json:"createdAt"`
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`
+	// RateLimit is the token's own limit in requests per second on average
+	// (bursts of five times as many): nil uses the server's default
+	// (--rate-limit), 0 means unlimited.
+	RateLimit *float64 `json:"rateLimit"`
 }
 
 // Session is a browser login; only the hash of its cookie value is stored.

@@ -85,6 +85,17 @@ func TestUsersAndTokensFromTheCommandLine(t *testing.T) {
 			if _, stderr, code := runBaton(t, vars, "token", "revoke", "999999"); code != 1 || !strings.Contains(stderr, "token 999999") {
 				t.Errorf("revoking an unknown token: exit %d, %q", code, stderr)
 			}
+			mustRun("token", "create", "--user", "ann", "--name", "script", "--rate-limit", "50")
+			mustRun("token", "create", "--user", "ann", "--name", "batch", "--rate-limit", "0")
+			out, _ = mustRun("token", "list", "--user", "ann")
+			if !regexp.MustCompile(`(?m)\tscript\t.*\trate limit 50/s\t`).MatchString(out) ||
+				!regexp.MustCompile(`(?m)\tbatch\t.*\tno rate limit\t`).MatchString(out) ||
+				!regexp.MustCompile(`(?m)\tlaptop\t.*\tserver rate limit\t`).MatchString(out) {
+				t.Errorf("token list must show each token's rate limit:\n%s", out)
+			}
+			if _, stderr, code := runBaton(t, vars, "token", "create", "--user", "ann", "--rate-limit", "-3"); code != 2 || !strings.Contains(stderr, "--rate-limit") {
+				t.Errorf("a negative --rate-limit: exit %d, %q", code, stderr)
+			}
 			if _, stderr, code := runBaton(t, vars, "token", "create", "--user", "nobody"); code != 1 || !strings.Contains(stderr, `user "nobody"`) {
 				t.Errorf("a token for an unknown user: exit %d, %q", code, stderr)
 			}

@@ -42,9 +42,21 @@ type serveConfig struct {
 	catchUpWindow   time.Duration
 	catchUpLimit    int
 	retention       time.Duration // 0 keeps every run (templates may still set their own)
+	// listening, when set, is told the address once the server accepts
+	// connections (baton bench's in-process server listens on port 0).
+	listening func(addr net.Addr)
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
+	log, cfg, err := parseServe(e, args)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, log, cfg)
+}
+
+// parseServe resolves serve's flags, variables and defaults.
+func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	s := newSettings("serve [flags]", "Runs the web app, the JSON API and the workflow engine in one process.", e.getenv, e.stderr)
 	addr := s.add("addr", "BATON_ADDR", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	dbs := addDBSettings(s)
@@ -57,65 +69,65 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", strconv.Itoa(engine.DefaultMaxActiveRuns), "most unfinished runs one template may have (child and test runs included); a start over it gets 429 with Retry-After")
 	retention := s.add("retention", "BATON_RETENTION", "keep", "delete finished runs older than this (90d, 12h, 2w) every few minutes, in small batches; keep: never (a template's own retention still applies)")
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
-	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "20", "API requests per second per token on average (bursts of five times as many); 0 turns the limit off")
+	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "0", "API requests per second on average (bursts of five times as many) for each token that sets no limit of its own (baton token create --rate-limit); 0: no limit")
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
 	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", schedule.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
 	rest, err := s.parse(args)
 	if err != nil {
-		return err
+		return nil, serveConfig{}, err
 	}
 	if len(rest) > 0 {
-		return usageError("serve takes no arguments, got %q", rest[0])
+		return nil, serveConfig{}, usageError("serve takes no arguments, got %q", rest[0])
 	}
 	log, err := newLogger(e.stderr, logFormat, logLevel)
 	if err != nil {
-		return err
+		return nil, serveConfig{}, err
 	}
 	cfg := serveConfig{addr: addr.value, adminPassword: e.getenv("BATON_ADMIN_PASSWORD")}
 	if cfg.dbURL, err = dbs.url(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.bodyLimit, err = bodyLimit.bytes(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.requestTimeout, err = reqTimeout.duration(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.shutdownTimeout, err = shutTimeout.duration(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.secureCookies, err = secure.boolean(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.maxActiveRuns, err = strconv.Atoi(maxActive.value); err != nil || cfg.maxActiveRuns < 1 {
-		return usageError("%s: %q is not a positive whole number", maxActive.name(), maxActive.value)
+		return nil, cfg, usageError("%s: %q is not a positive whole number", maxActive.name(), maxActive.value)
 	}
 	if cfg.retention, err = models.ParseRetention(retention.value); err != nil {
-		return usageError("%s: %v", retention.name(), err)
+		return nil, cfg, usageError("%s: %v", retention.name(), err)
 	}
 	if cfg.catchUpWindow, err = catchUpWindow.duration(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.catchUpWindow == 0 {
-		return usageError("%s: %q: use a duration such as 168h; a schedule that should not catch up has catchUp none", catchUpWindow.name(), catchUpWindow.value)
+		return nil, cfg, usageError("%s: %q: use a duration such as 168h; a schedule that should not catch up has catchUp none", catchUpWindow.name(), catchUpWindow.value)
 	}
 	if cfg.catchUpLimit, err = strconv.Atoi(catchUpLimit.value); err != nil || cfg.catchUpLimit < 1 {
-		return usageError("%s: %q is not a positive whole number", catchUpLimit.name(), catchUpLimit.value)
+		return nil, cfg, usageError("%s: %q is not a positive whole number", catchUpLimit.name(), catchUpLimit.value)
 	}
 	if cfg.webhookLimit, err = hookLimit.bytes(); err != nil {
-		return err
+		return nil, cfg, err
 	}
 	if cfg.rateLimit, err = strconv.ParseFloat(rateLimit.value, 64); err != nil || cfg.rateLimit < 0 {
-		return usageError("%s: %q is not a number of requests per second", rateLimit.name(), rateLimit.value)
+		return nil, cfg, usageError("%s: %q is not a number of requests per second", rateLimit.name(), rateLimit.value)
 	}
 	if cfg.trustedProxies, err = handlers.ParseTrustedProxies(proxies.value); err != nil {
-		return usageError("%s: %v", proxies.name(), err)
+		return nil, cfg, usageError("%s: %v", proxies.name(), err)
 	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
-		return usageError("%s: %q is not host:port", addr.name(), cfg.addr)
+		return nil, cfg, usageError("%s: %q is not host:port", addr.name(), cfg.addr)
 	}
-	return serve(ctx, log, cfg)
+	return log, cfg, nil
 }
 
 // serve wires the store, the engine and the web app, and blocks until ctx
@@ -189,10 +201,6 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	defer cancelRequests()
 	streamsCtx, endStreams := context.WithCancel(baseCtx)
 	defer endStreams()
-	rate := cfg.rateLimit
-	if rate == 0 {
-		rate = -1 // handlers: negative turns the limit off
-	}
 	app := handlers.New(handlers.Deps{
 		Log:              log,
 		Store:            engineHealth{st, eng},
@@ -203,7 +211,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Registry:         reg,
 		BodyLimit:        cfg.bodyLimit,
 		WebhookBodyLimit: cfg.webhookLimit,
-		RateLimit:        rate,
+		RateLimit:        cfg.rateLimit,
 		SecureCookies:    cfg.secureCookies,
 		TrustedProxies:   cfg.trustedProxies,
 		RequestTimeout:   cfg.requestTimeout,
@@ -216,6 +224,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
 	log.Info("Baton is listening", "url", "http://"+ln.Addr().String())
+	if cfg.listening != nil {
+		cfg.listening(ln.Addr())
+	}
 
 	select {
 	case err := <-served:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -11,7 +12,7 @@ import (
 )
 
 func cmdToken(ctx context.Context, e *env, args []string) error {
-	const usage = "usage: baton token create --user NAME [--name LABEL] | baton token list --user NAME | baton token revoke ID"
+	const usage = "usage: baton token create --user NAME [--name LABEL] [--rate-limit N] | baton token list --user NAME | baton token revoke ID"
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(e.stderr, usage)
 		if len(args) == 0 {
@@ -31,9 +32,10 @@ func cmdToken(ctx context.Context, e *env, args []string) error {
 }
 
 func tokenCreate(ctx context.Context, e *env, args []string) (err error) {
-	s := newSettings("token create --user NAME [--name LABEL] [flags]", "Prints a new API token for a user, once. Only its hash is stored.", e.getenv, e.stderr)
+	s := newSettings("token create --user NAME [--name LABEL] [--rate-limit N] [flags]", "Prints a new API token for a user, once. Only its hash is stored.", e.getenv, e.stderr)
 	user := s.add("user", "", "", "the user the token acts as (required)")
 	label := s.add("name", "", "cli", "a label to tell tokens apart")
+	rateLimit := s.add("rate-limit", "", "", "this token's limit in API requests per second on average (bursts of five times as many); 0: unlimited; unset: the server's --rate-limit")
 	dbs := addDBSettings(s)
 	rest, err := s.parse(args)
 	if err != nil {
@@ -44,6 +46,14 @@ func tokenCreate(ctx context.Context, e *env, args []string) (err error) {
 	}
 	if user.value == "" {
 		return usageError("--user is required")
+	}
+	var rate *float64
+	if rateLimit.value != "" {
+		r, err := strconv.ParseFloat(rateLimit.value, 64)
+		if err != nil || r < 0 || math.IsInf(r, 0) || math.IsNaN(r) {
+			return usageError("--rate-limit: %q is not a number of requests per second (0 or more; 0: unlimited)", rateLimit.value)
+		}
+		rate = &r
 	}
 	st, _, err := openStore(ctx, dbs)
 	if err != nil {
@@ -58,12 +68,12 @@ func tokenCreate(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	t := &models.APIToken{UserID: u.ID, Name: label.value, Hash: hash, Prefix: prefix}
+	t := &models.APIToken{UserID: u.ID, Name: label.value, Hash: hash, Prefix: prefix, RateLimit: rate}
 	if err := st.CreateToken(ctx, t); err != nil {
 		return err
 	}
 	if err := st.Audit(ctx, &models.AuditEntry{Actor: "cli", Action: models.AuditTokenCreated, Target: u.Name,
-		Detail: map[string]any{"tokenId": t.ID, "name": t.Name}}); err != nil {
+		Detail: map[string]any{"tokenId": t.ID, "name": t.Name, "rateLimit": rate}}); err != nil {
 		return err
 	}
 	fmt.Fprintln(e.stdout, plain)
@@ -103,7 +113,14 @@ func tokenList(ctx context.Context, e *env, args []string) (err error) {
 		if t.LastUsedAt != nil {
 			last = "last used " + t.LastUsedAt.Format(time.RFC3339)
 		}
-		fmt.Fprintf(e.stdout, "%d\t%s\t%s…\t%s\t%s\n", t.ID, t.Name, t.Prefix, last, state)
+		limit := "server rate limit"
+		if t.RateLimit != nil {
+			limit = "rate limit " + strconv.FormatFloat(*t.RateLimit, 'g', -1, 64) + "/s"
+			if *t.RateLimit == 0 {
+				limit = "no rate limit"
+			}
+		}
+		fmt.Fprintf(e.stdout, "%d\t%s\t%s…\t%s\t%s\t%s\n", t.ID, t.Name, t.Prefix, last, limit, state)
 	}
 	return nil
 }

@@ -76,6 +76,7 @@ func commands() []command {
 		{"run", "run one workflow definition file with the embedded engine", cmdRun},
 		{"user", "manage users (baton user add NAME --role ROLE…)", cmdUser},
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
+		{"bench", "measure runs through the API (W1–W4, async) against the engine alone", cmdBench},
 		{"version", "print the version", cmdVersion},
 	}
 }

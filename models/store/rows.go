@@ -46,6 +46,7 @@ type apiTokenRow struct {
 	CreatedAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	RateLimit  *float64
 }
 
 func (apiTokenRow) TableName() string { return "api_tokens" }
@@ -60,6 +61,7 @@ func (r *apiTokenRow) model() *models.APIToken {
 		CreatedAt:  r.CreatedAt.UTC(),
 		LastUsedAt: utcPtr(r.LastUsedAt),
 		RevokedAt:  utcPtr(r.RevokedAt),
+		RateLimit:  r.RateLimit,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"gorm.io/gorm"
@@ -18,6 +19,9 @@ func (s *Store) CreateToken(ctx context.Context, t *models.APIToken) error {
 	if t.Hash == "" {
 		return models.Errorf(models.Invalid, "an API token needs a hash")
 	}
+	if r := t.RateLimit; r != nil && (*r < 0 || math.IsNaN(*r) || math.IsInf(*r, 0)) {
+		return models.Problems("invalid token", []models.Problem{{Path: "rateLimit", Message: "must be a number of requests per second, 0 or more (0: unlimited)"}})
+	}
 	row := apiTokenRow{
 		UserID:     t.UserID,
 		Name:       t.Name,
@@ -26,6 +30,7 @@ func (s *Store) CreateToken(ctx context.Context, t *models.APIToken) error {
 		CreatedAt:  orNow(t.CreatedAt),
 		LastUsedAt: utcPtr(t.LastUsedAt),
 		RevokedAt:  utcPtr(t.RevokedAt),
+		RateLimit:  t.RateLimit,
 	}
 	err := s.db.WithContext(ctx).Create(&row).Error
 	if errors.Is(err, gorm.ErrForeignKeyViolated) {

@@ -142,6 +142,16 @@ func exerciseRestoreVersion(t *testing.T, st *store.Store) {
 	wantErr(t, err, models.Conflict, "nothing approved", "no approved version")
 	_, err = st.LatestApprovedVersion(ctx, "nope")
 	wantErr(t, err, models.NotFound, "latest of unknown template")
+	// LatestApprovedNumber agrees, errors included (v3 is a draft).
+	n, err := st.LatestApprovedNumber(ctx, "orders")
+	must(t, err, "latest approved number")
+	if n != 2 {
+		t.Errorf("latest approved number = %d; want 2", n)
+	}
+	_, err = st.LatestApprovedNumber(ctx, "fresh")
+	wantErr(t, err, models.Conflict, "number: nothing approved", "no approved version")
+	_, err = st.LatestApprovedNumber(ctx, "nope")
+	wantErr(t, err, models.NotFound, "number of unknown template")
 }
 
 // exerciseImmutableAfterSubmit checks that the database itself refuses to change

@@ -95,6 +95,9 @@ type Config struct {
 	// PlanCacheSize is how many compiled plans of submitted versions are
 	// kept (a submitted version never changes); ≤ 0 means 256.
 	PlanCacheSize int
+	// Secrets resolves {{ secrets.NAME }} when a step runs (and audits the
+	// use); *store.Store satisfies it. Without it such steps fail.
+	Secrets plan.SecretResolver
 	// Metrics, when set, are updated as runs progress.
 	Metrics *Metrics
 	// Rand returns numbers in [0, 1) for retry jitter. Defaults to

@@ -128,7 +128,7 @@ func (l *Launcher) start(ctx context.Context, req models.RunRequest, finished ch
 		Inputs: req.Inputs, Template: v.Template, Version: v.Number,
 		Trigger: req.Trigger, StartedBy: req.StartedBy, Test: test, Schedule: req.Schedule,
 		MaxActive: l.cfg.MaxActiveRuns,
-		Finished: finished,
+		Finished:  finished,
 	})
 	if err != nil {
 		if models.IsCode(err, models.Busy) {

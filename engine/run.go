@@ -199,6 +199,13 @@ func (e *Engine) buildRunState(compiled *plan.Plan, row models.RunRow) *runState
 		started = row.StartedAt.UTC().Format(time.RFC3339Nano)
 	}
 	rs.scope = plan.NewScope(compiled, plan.RunInfo{ID: row.ID, Template: row.Template, Version: row.Version, StartedAt: started}, row.Inputs)
+	// {{ secrets.NAME }} resolves only here, as a step's action is rendered;
+	// a nil resolver makes such steps fail rather than send "***".
+	var secrets plan.SecretResolver
+	if e.cfg.Secrets != nil {
+		secrets = e.cfg.Secrets
+	}
+	rs.scope.SetSecrets(e.actionCtx, secrets, row.ID)
 	rs.steps = make([]*stepState, len(compiled.Steps))
 	for i, ps := range compiled.Steps {
 		s := &stepState{ps: ps, status: models.StepPending, in: make([]edgeOutcome, len(ps.In)), caseIdx: -2}

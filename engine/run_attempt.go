@@ -133,10 +133,13 @@ func (rs *runState) attemptDone(s *stepState, attempt int, out any, err error) {
 	if rs.stale(s, attempt) {
 		return
 	}
+	// A secret the action received may come back in its output or error
+	// (an API echoing a header): it is stored, shown and passed on as ***.
+	out = rs.scope.Redact(out)
 	if err != nil {
 		var sf *StepFailure
 		if errors.As(err, &sf) {
-			out = sf.Output
+			out = rs.scope.Redact(sf.Output)
 		} else {
 			out = nil
 		}
@@ -160,6 +163,12 @@ func (rs *runState) attemptDone(s *stepState, attempt int, out any, err error) {
 
 // classify turns an attempt's error into a StepError.
 func (rs *runState) classify(s *stepState, err error) *models.StepError {
+	se := rs.classifyRaw(s, err)
+	se.Message = rs.scope.RedactString(se.Message)
+	return se
+}
+
+func (rs *runState) classifyRaw(s *stepState, err error) *models.StepError {
 	switch {
 	case errors.Is(err, errAttemptTimeout):
 		return &models.StepError{Code: CodeTimeout, Retryable: true,
@@ -174,6 +183,9 @@ func (rs *runState) classify(s *stepState, err error) *models.StepError {
 // step succeeds, waits for another attempt, or ends failed, timed out or
 // cancelled.
 func (rs *runState) finishAttempt(s *stepState, out any, se *models.StepError) {
+	if se != nil {
+		se.Message = redactURLs(rs.scope.RedactString(se.Message))
+	}
 	now := rs.now()
 	rs.running--
 	rs.groupActive[s.ps.Group]--

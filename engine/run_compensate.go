@@ -111,6 +111,7 @@ func (rs *runState) compDone(s *stepState, attempt int, _ any, err error) {
 		return
 	}
 	se := toStepError(err)
+	se.Message = rs.scope.RedactString(se.Message)
 	s.comp.err = se
 	if mayRetry(s.ps.Retry, attempt, se) {
 		rs.w.StepRuns = append(rs.w.StepRuns, rs.compRow(s, models.StepFailed))

@@ -127,7 +127,7 @@ func (rs *runState) finish() {
 				outs = nil
 				break
 			}
-			outs[name] = v
+			outs[name] = rs.scope.Redact(v) // outputs naming a secret show ***
 		}
 		rs.row.Outputs = outs
 	}

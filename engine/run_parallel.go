@@ -387,6 +387,7 @@ func (e *Engine) runItem(ctx context.Context, rs *runState, s *stepState, a Acti
 			return res, nil
 		}
 		if err == nil {
+			out = rs.scope.Redact(out) // a secret the element received and echoed
 			res.done, res.output, res.err = true, out, nil
 			rs.itemRow(s, i, attempt, models.StepSucceeded, started, out, nil)
 			return res, nil

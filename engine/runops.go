@@ -21,14 +21,18 @@ import (
 // the run's state does not allow it.
 
 // operable loads run id and checks that by may act on it: AllowApproved
-// (operators) on any run, AllowDraft (designers) on test runs only.
+// (operators) on any run, AllowDraft (designers) on the test runs they
+// started (RunActor.MayOperate).
 func (l *Launcher) operable(ctx context.Context, id string, by models.RunActor) (models.Run, error) {
 	run, err := l.eng.Run(ctx, id)
 	if err != nil {
 		return run, err
 	}
-	if by.AllowApproved || (run.Test && by.AllowDraft) {
+	if by.MayOperate(run) {
 		return run, nil
+	}
+	if run.Test && by.AllowDraft {
+		return run, models.Errorf(models.Forbidden, "this test run was started by %s: a designer may act only on their own test runs", run.StartedBy)
 	}
 	return run, models.Errorf(models.Forbidden, "this needs the operator role")
 }

@@ -26,7 +26,7 @@ func wantProblem(t *testing.T, err error, path string) {
 }
 
 // The launcher decides every operation on an existing run: who may (a
-// designer only on test runs, a viewer on none), what a rerun may ask for
+// designer only on their own test runs, a viewer on none), what a rerun may ask for
 // (version same or latest, from a step of the definition that runs), and
 // what the run's state allows.
 func TestRunOperationsDecidedByTheLauncher(t *testing.T) {
@@ -68,13 +68,17 @@ func TestRunOperationsDecidedByTheLauncher(t *testing.T) {
 			t.Fatalf("version 1 is approved: a designer may not start it (%+v)", test)
 		}
 		e.Template(t, `{"id":"draft","name":"Draft","steps":[{"id":"a","type":"command","action":{"kind":"log","message":"hi"}}]}`, false)
-		test, err = l.Start(ctx, models.RunRequest{Template: "draft", Version: 1, AllowDraft: true})
+		test, err = l.Start(ctx, models.RunRequest{Template: "draft", Version: 1, AllowDraft: true, StartedBy: designer.Name})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := l.Wait(ctx, test.ID); err != nil {
 			t.Fatal(err)
 		}
+		// Only their own: another designer's test run is not theirs to touch.
+		other := models.RunActor{Name: "dora", AllowDraft: true}
+		_, err = l.Rerun(ctx, test.ID, models.RerunRequest{By: other})
+		wantCode(t, err, models.Forbidden)
 		_, err = l.Rerun(ctx, test.ID, models.RerunRequest{Version: models.RerunLatest, By: designer})
 		wantCode(t, err, models.Forbidden)
 		again, err := l.Rerun(ctx, test.ID, models.RerunRequest{From: "a", Version: models.RerunSame, By: designer})

@@ -124,7 +124,13 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	} else {
 		log.Debug("request refused", "method", c.Method(), "path", c.Path(), "status", p.status, "err", err)
 	}
-	if p.code == models.Unauthenticated && !wantsJSON(c) {
+	// An oversized body fasthttp met while reading the request (a chunked
+	// one) reaches here before routing, with the request reset: no path
+	// says whether it was for /api. Browsers never send chunked bodies and
+	// no page takes a body over the limit, so the client is a program:
+	// answer JSON.
+	asJSON := wantsJSON(c) || (p.status == http.StatusRequestEntityTooLarge && c.Path() == "/")
+	if p.code == models.Unauthenticated && !asJSON {
 		return s.redirectToLogin(c)
 	}
 	if p.code == models.Busy && c.GetRespHeader(fiber.HeaderRetryAfter) == "" {
@@ -135,7 +141,7 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	if p.details == nil {
 		p.details = []models.Problem{}
 	}
-	if wantsJSON(c) {
+	if asJSON {
 		return c.Status(p.status).JSON(errorJSON{Error: errorFields{
 			Code: p.code, Message: p.message, Details: p.details, RequestID: rid,
 		}})
@@ -191,7 +197,8 @@ func (s *server) redirectToLogin(c *fiber.Ctx) error {
 // everything under /api, /hooks and /debug (the profiler, which tools call:
 // a sign-in redirect would hide the 401), and any client that prefers JSON.
 func wantsJSON(c *fiber.Ctx) bool {
-	if strings.HasPrefix(c.Path(), "/api/") || c.Path() == "/api" || strings.HasPrefix(c.Path(), hooksPrefix) || strings.HasPrefix(c.Path(), "/debug/") {
+	path := c.Path()
+	if strings.HasPrefix(path, "/api/") || path == "/api" || strings.HasPrefix(path, hooksPrefix) || strings.HasPrefix(path, "/debug/") {
 		return true
 	}
 	if c.Get(fiber.HeaderAccept) == "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -108,6 +109,10 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 	if _, err := rs.Run(c.UserContext(), id); err != nil {
 		return err
 	}
+	release, err := s.streams.acquire(principalOf(c).user.ID)
+	if err != nil {
+		return err
+	}
 	// Subscribe before replaying, so nothing committed in between is lost;
 	// duplicates are skipped by sequence number.
 	events, dropped, stop := rs.Subscribe(id, subscriberBuffer)
@@ -115,7 +120,7 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 	ctx, log := s.streamContext(), s.logOf(c)
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		st := &runStream{rs: rs, id: id, last: after, w: w, ctx: ctx}
-		defer func() { stop() }()
+		defer func() { stop(); release() }()
 		// A first comment sends the headers at once, so the client knows
 		// the stream is open even when no event is due yet.
 		if _, err := w.WriteString(": connected\n\n"); err != nil {
@@ -263,11 +268,15 @@ func (s *server) allEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.streams.acquire(principalOf(c).user.ID)
+	if err != nil {
+		return err
+	}
 	batches, dropped, stop := rs.SubscribeBatches("", batchBuffer)
 	setSSEHeaders(c)
 	ctx := s.streamContext()
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer func() { stop() }()
+		defer func() { stop(); release() }()
 		// A first comment tells the client the stream is open.
 		if _, err := w.WriteString(": connected\n\n"); err != nil || w.Flush() != nil {
 			return
@@ -305,4 +314,36 @@ func (s *server) allEvents(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// DefaultMaxStreamsPerUser caps the event streams one user may hold open.
+const DefaultMaxStreamsPerUser = 32
+
+// streamCounter counts each user's open event streams, so one account (or
+// one stolen token) cannot hold thousands of goroutines and subscriptions.
+type streamCounter struct {
+	mu   sync.Mutex
+	max  int
+	open map[int64]int
+}
+
+// acquire takes one of user's stream slots, or answers 429 when all are
+// open; release gives it back (once, when the stream ends).
+func (sc *streamCounter) acquire(user int64) (release func(), err error) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.open[user] >= sc.max {
+		return nil, models.Errorf(models.RateLimited, "you have %d event streams open, the most one user may; close some pages and try again", sc.max)
+	}
+	sc.open[user]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			sc.mu.Lock()
+			defer sc.mu.Unlock()
+			if sc.open[user]--; sc.open[user] <= 0 {
+				delete(sc.open, user)
+			}
+		})
+	}, nil
 }

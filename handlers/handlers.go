@@ -93,6 +93,16 @@ type Deps struct {
 	// RateBurst is the burst size of RateLimit; default five times RateLimit.
 	// A token's own limit always bursts to five times its rate.
 	RateBurst int
+	// Secrets keeps the secrets workflows use; *store.Store (with a
+	// secrets key) satisfies it. When nil the secret routes answer 503.
+	Secrets SecretStore
+	// WebhookLegacySignatures accepts webhook calls signed over the body
+	// only ("sha256="), which a captured call can replay under a new
+	// delivery id; default false. For migrating senders only.
+	WebhookLegacySignatures bool
+	// MaxStreamsPerUser caps the event streams one user may hold open
+	// (429 above it); default 32.
+	MaxStreamsPerUser int
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -133,6 +143,7 @@ func (d Deps) withDefaults() Deps {
 	d.LoginWindow = positiveOr(d.LoginWindow, DefaultLoginWindow)
 	d.MaxWait = positiveOr(d.MaxWait, DefaultMaxWait)
 	d.HeartbeatInterval = positiveOr(d.HeartbeatInterval, DefaultHeartbeat)
+	d.MaxStreamsPerUser = positiveOr(d.MaxStreamsPerUser, DefaultMaxStreamsPerUser)
 	d.WebhookBodyLimit = min(positiveOr(d.WebhookBodyLimit, DefaultWebhookBodyLimit), d.BodyLimit)
 	return d
 }
@@ -194,6 +205,7 @@ type LoginThrottle interface {
 	RecordLoginFailure(ctx context.Context, user, ip string, at time.Time) error
 	CountLoginFailures(ctx context.Context, user, ip string, since time.Time) (int64, error)
 	ClearLoginFailures(ctx context.Context, user, ip string) error
+	ReserveLoginAttempt(ctx context.Context, user, ip string, at, since time.Time, limit int) (bool, error)
 }
 
 // Auditor writes the audit log.
@@ -224,6 +236,7 @@ type server struct {
 	metrics *httpMetrics
 	limiter *rateLimiter
 	tokens  *tokenCache
+	streams *streamCounter
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -239,6 +252,7 @@ func New(d Deps) *fiber.App {
 		metrics: newHTTPMetrics(d.Registry, d.Log),
 		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
 		tokens:  newTokenCache(),
+		streams: &streamCounter{max: d.MaxStreamsPerUser, open: map[int64]int{}},
 	}
 	app := fiber.New(fiber.Config{
 		AppName: "baton",
@@ -274,6 +288,7 @@ func New(d Deps) *fiber.App {
 		s.settingsRoutes(),
 		s.userRoutes(),
 		s.tokenRoutes(),
+		s.secretRoutes(),
 		s.validateRoutes(),
 		s.templateRoutes(),
 		s.versionRoutes(),

@@ -114,6 +114,11 @@ func setup(t testing.TB, open func(testing.TB) *store.Store, opts ...options) *b
 		Now:            b.clock.Now,
 		Version:        "test-1",
 	}
+	// Every test store has a secrets key, so the secret routes work.
+	if err := st.UseSecretsKey([]byte("0123456789abcdef0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	deps.Secrets = st
 	if !o.noDefs {
 		deps.Definitions = fakeDefinitions{}
 	}

@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -18,7 +20,8 @@ import (
 
 // Headers of webhook calls.
 const (
-	headerSignature = "X-Baton-Signature" // "sha256=<hex of HMAC-SHA256(secret, body)>"
+	headerSignature = "X-Baton-Signature" // "v1=<hex of HMAC-SHA256(secret, timestamp.delivery.body)>"
+	headerTimestamp = "X-Baton-Timestamp" // Unix seconds when the sender signed
 	headerDelivery  = "X-Baton-Delivery"  // the sender's unique id of this delivery
 	headerHookToken = "X-Baton-Token"     // the secret itself, for token mode
 )
@@ -152,7 +155,7 @@ func (s *server) receiveHook(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := verifyHook(c, wh, body); err != nil {
+	if err := s.verifyHook(c, wh, body); err != nil {
 		return err
 	}
 	if !wh.Enabled {
@@ -186,8 +189,17 @@ func (s *server) receiveHook(c *fiber.Ctx) error {
 	return c.Status(http.StatusCreated).JSON(run)
 }
 
-// verifyHook checks the caller knows the webhook's secret.
-func verifyHook(c *fiber.Ctx, wh *models.Webhook, body []byte) error {
+// HookTolerance is how far a signed webhook's timestamp may be from the
+// server's clock: a captured delivery replays for at most this long, and
+// within it only under its own delivery id, which is spent once.
+const HookTolerance = 5 * time.Minute
+
+// verifyHook checks the caller knows the webhook's secret. In hmac mode the
+// signature covers the timestamp, the delivery id and the body, so a
+// captured call cannot be replayed under a new delivery id or later than
+// HookTolerance. The old body-only form ("sha256=") is accepted only with
+// Deps.WebhookLegacySignatures, for senders still being migrated.
+func (s *server) verifyHook(c *fiber.Ctx, wh *models.Webhook, body []byte) error {
 	secret := wh.Secret.Reveal()
 	switch wh.Mode {
 	case models.WebhookToken:
@@ -200,23 +212,53 @@ func verifyHook(c *fiber.Ctx, wh *models.Webhook, body []byte) error {
 		if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(secret)) != 1 {
 			return models.Errorf(models.Unauthenticated, "missing or wrong webhook token: send the secret as %s or Authorization: Bearer", headerHookToken)
 		}
-	default:
-		sig, ok := strings.CutPrefix(c.Get(headerSignature), "sha256=")
-		got, err := hex.DecodeString(sig)
-		if !ok || err != nil {
-			return models.Errorf(models.Unauthenticated, "missing or malformed %s: send sha256=<hex HMAC-SHA256 of the body under the secret>", headerSignature)
+		return nil
+	}
+	header := c.Get(headerSignature)
+	if legacy, ok := strings.CutPrefix(header, "sha256="); ok {
+		if !s.deps.WebhookLegacySignatures {
+			return models.Errorf(models.Unauthenticated, "body-only signatures (sha256=) are turned off: sign %s + \".\" + %s + \".\" + body and send v1=<hex> with %s", headerTimestamp, headerDelivery, headerTimestamp)
 		}
-		if !hmac.Equal(got, HookSignature(secret, body)) {
+		got, err := hex.DecodeString(legacy)
+		if err != nil || !hmac.Equal(got, HookSignature(secret, body)) {
 			return models.Errorf(models.Unauthenticated, "the %s does not match the body", headerSignature)
 		}
+		return nil
+	}
+	sig, ok := strings.CutPrefix(header, "v1=")
+	got, err := hex.DecodeString(sig)
+	if !ok || err != nil {
+		return models.Errorf(models.Unauthenticated, "missing or malformed %s: send v1=<hex HMAC-SHA256 under the secret of %s + \".\" + %s + \".\" + body>", headerSignature, headerTimestamp, headerDelivery)
+	}
+	ts := strings.TrimSpace(c.Get(headerTimestamp))
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return models.Errorf(models.Unauthenticated, "missing or malformed %s: send the signing time in Unix seconds", headerTimestamp)
+	}
+	if d := s.now().Sub(time.Unix(sec, 0)); d > HookTolerance || d < -HookTolerance {
+		return models.Errorf(models.Unauthenticated, "the %s is more than %s from the server's clock: sign each delivery when sending it", headerTimestamp, HookTolerance)
+	}
+	if !hmac.Equal(got, HookSignatureV1(secret, ts, strings.TrimSpace(c.Get(headerDelivery)), body)) {
+		return models.Errorf(models.Unauthenticated, "the %s does not match the timestamp, delivery id and body", headerSignature)
 	}
 	return nil
 }
 
-// HookSignature is HMAC-SHA256 of body under secret: what a webhook caller
-// sends, hex-encoded after "sha256=", in X-Baton-Signature.
+// HookSignature is the legacy signature, HMAC-SHA256 of body under secret,
+// accepted only with Deps.WebhookLegacySignatures.
 func HookSignature(secret string, body []byte) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// HookSignatureV1 is what a webhook caller sends, hex-encoded after "v1=",
+// in X-Baton-Signature: HMAC-SHA256 under secret of timestamp (Unix seconds,
+// as sent in X-Baton-Timestamp), ".", the delivery id (X-Baton-Delivery),
+// ".", and the body.
+func HookSignatureV1(secret, timestamp, delivery string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(timestamp + "." + delivery + "."))
 	m.Write(body)
 	return m.Sum(nil)
 }

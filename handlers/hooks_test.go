@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -16,8 +17,17 @@ func (f *flow) hook(t *testing.T, url, body string, headers map[string]string) r
 	return f.do(t, request{method: "POST", path: url, body: body, headers: headers})
 }
 
-func sign(secret, body string) string {
-	return "sha256=" + hex.EncodeToString(handlers.HookSignature(secret, []byte(body)))
+// signed is the headers of a webhook call signed now (by the test clock).
+func (f *flow) signed(secret, body, delivery string) map[string]string {
+	ts := strconv.FormatInt(f.clock.Now().Unix(), 10)
+	h := map[string]string{
+		"X-Baton-Timestamp": ts,
+		"X-Baton-Signature": "v1=" + hex.EncodeToString(handlers.HookSignatureV1(secret, ts, delivery, []byte(body))),
+	}
+	if delivery != "" {
+		h["X-Baton-Delivery"] = delivery
+	}
+	return h
 }
 
 func TestWebhooks(t *testing.T) {
@@ -40,10 +50,10 @@ func TestWebhooks(t *testing.T) {
 		}
 
 		body := `{"who":"hook"}`
-		good := map[string]string{"X-Baton-Signature": sign(secret, body), "X-Baton-Delivery": "d-1"}
+		good := f.signed(secret, body, "d-1")
 		// Refusals: bad signature, no signature, no delivery id, wrong key,
 		// a body too large.
-		if r := f.hook(t, url, body, map[string]string{"X-Baton-Signature": sign("wrong", body), "X-Baton-Delivery": "d-0"}); r.status != 401 || !strings.Contains(r.body, `"code":"unauthenticated"`) {
+		if r := f.hook(t, url, body, f.signed("wrong", body, "d-0")); r.status != 401 || !strings.Contains(r.body, `"code":"unauthenticated"`) {
 			t.Fatalf("bad signature = %d\n%s", r.status, r.body)
 		}
 		if r := f.hook(t, url, `{"who":"tampered"}`, good); r.status != 401 {
@@ -52,14 +62,14 @@ func TestWebhooks(t *testing.T) {
 		if r := f.hook(t, url, body, map[string]string{"X-Baton-Delivery": "d-0"}); r.status != 401 {
 			t.Fatalf("no signature = %d\n%s", r.status, r.body)
 		}
-		if r := f.hook(t, url, body, map[string]string{"X-Baton-Signature": sign(secret, body)}); r.status != 400 || !strings.Contains(r.body, "X-Baton-Delivery") {
+		if r := f.hook(t, url, body, f.signed(secret, body, "")); r.status != 400 || !strings.Contains(r.body, "X-Baton-Delivery") {
 			t.Fatalf("no delivery id = %d\n%s", r.status, r.body)
 		}
 		if r := f.hook(t, "/hooks/nosuchhook", body, good); r.status != 404 {
 			t.Fatalf("unknown hook = %d\n%s", r.status, r.body)
 		}
 		big := `{"who":"` + strings.Repeat("x", 600) + `"}`
-		if r := f.hook(t, url, big, map[string]string{"X-Baton-Signature": sign(secret, big), "X-Baton-Delivery": "d-big"}); r.status != 413 || !strings.Contains(r.body, `"code":"too_large"`) {
+		if r := f.hook(t, url, big, f.signed(secret, big, "d-big")); r.status != 413 || !strings.Contains(r.body, `"code":"too_large"`) {
 			t.Fatalf("big body = %d\n%s", r.status, r.body)
 		}
 
@@ -73,7 +83,7 @@ func TestWebhooks(t *testing.T) {
 		}
 		// Inputs are checked like any run's.
 		bad := `{"whom":"x"}`
-		if r := f.hook(t, url, bad, map[string]string{"X-Baton-Signature": sign(secret, bad), "X-Baton-Delivery": "d-2"}); r.status != 422 || !strings.Contains(r.body, `"path":"inputs.who"`) {
+		if r := f.hook(t, url, bad, f.signed(secret, bad, "d-2")); r.status != 422 || !strings.Contains(r.body, `"path":"inputs.who"`) {
 			t.Fatalf("bad inputs = %d\n%s", r.status, r.body)
 		}
 

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -86,6 +87,9 @@ func (s *server) problemsFor(def []byte) []models.Problem {
 		for i := range ps {
 			ps[i].Message = plainWords(ps[i].Message)
 		}
+		return ps
+	}
+	if ps, err := s.secretProblems(context.Background(), def); err == nil && len(ps) > 0 {
 		return ps
 	}
 	return []models.Problem{}

@@ -27,7 +27,7 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		ID: run.ID, ShortID: shortRunID(run.ID), Template: run.Template, TemplateName: run.Template, Version: run.Version, Status: string(run.Status), Trigger: run.Trigger,
 		StartedBy: run.StartedBy, Test: run.Test, ParentRunID: run.ParentRunID, Created: views.FormatTime(run.CreatedAt),
 		Duration: runDuration(run.DurationMs), Inputs: runPretty(run.Inputs), Final: run.Status.Final(),
-		CanOperate: u.Can(models.RoleOperator) || (run.Test && u.Can(models.RoleDesigner)),
+		CanOperate: canOperate(u, run),
 		CSRF:       pageCSRF(c), DesignerJS: s.assets.url("designer.js"), DesignerCSS: s.assets.url("designer.css"),
 	}
 	if sc := run.Schedule; sc != nil {

@@ -98,7 +98,7 @@ func (s *server) runsView(c *fiber.Ctx) (views.RunsView, error) {
 		v.Rows = append(v.Rows, views.RunRow{
 			ID: r.ID, Template: r.Template, TemplateName: cmp.Or(names[r.Template], r.Template), Version: r.Version, Status: string(r.Status), Trigger: r.Trigger,
 			StartedBy: r.StartedBy, Created: views.FormatTime(r.CreatedAt), Duration: runDuration(r.DurationMs), Test: r.Test,
-			CanRetry: retryable(r.Status) && (u.Can(models.RoleOperator) || (r.Test && u.Can(models.RoleDesigner))),
+			CanRetry: retryable(r.Status) && canOperate(u, r),
 		})
 	}
 	v.CanStart = u.Can(models.RoleOperator) || u.Can(models.RoleDesigner)

@@ -192,8 +192,17 @@ func (s *server) getRun(c *fiber.Ctx) error {
 // actorOf is the caller as the launcher's run operations see it: who,
 // and what their roles let them do to runs.
 func actorOf(c *fiber.Ctx) models.RunActor {
-	u := principalOf(c).user
+	return actorOfUser(principalOf(c).user)
+}
+
+func actorOfUser(u *models.User) models.RunActor {
 	return models.RunActor{Name: u.Name, AllowApproved: u.Can(models.RoleOperator), AllowDraft: u.Can(models.RoleDesigner)}
+}
+
+// canOperate says whether u may cancel, signal or rerun run (the
+// launcher's rule, for showing the buttons).
+func canOperate(u *models.User, run models.Run) bool {
+	return actorOfUser(u).MayOperate(run)
 }
 
 func (s *server) cancelRun(c *fiber.Ctx) error {

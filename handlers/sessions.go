@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -74,11 +75,13 @@ func (s *server) login(c *fiber.Ctx) error {
 
 	ip := s.clientIP(c)
 	now := s.now()
-	failures, err := s.store.CountLoginFailures(ctx, name, ip, now.Add(-s.deps.LoginWindow))
+	// The attempt is counted (as a failure) before the password is checked,
+	// in one atomic step: parallel guesses cannot all pass the count first.
+	ok, err := s.store.ReserveLoginAttempt(ctx, name, ip, now, now.Add(-s.deps.LoginWindow), s.deps.LoginAttempts)
 	if err != nil {
 		return err
 	}
-	if failures >= int64(s.deps.LoginAttempts) {
+	if !ok {
 		s.audit(c, "anonymous", models.AuditLoginFailed, name, map[string]any{"reason": "throttled"})
 		// The store keeps no per-failure expiry to compute the exact wait,
 		// so the whole window is the honest upper bound.
@@ -92,9 +95,6 @@ func (s *server) login(c *fiber.Ctx) error {
 		return err
 	}
 	if user == nil {
-		if err := s.store.RecordLoginFailure(ctx, name, ip, now); err != nil {
-			return err
-		}
 		s.audit(c, "anonymous", models.AuditLoginFailed, name, map[string]any{"reason": reason})
 		v.Error = "Wrong user name or password."
 		return s.renderLogin(c, http.StatusUnauthorized, v)
@@ -170,8 +170,18 @@ func (s *server) logout(c *fiber.Ctx) error {
 // safeNext keeps a post-login redirect on this site: a local absolute path,
 // never "//host" or "/\host", which browsers treat as another origin.
 func safeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
-		strings.ContainsAny(next, "\r\n") || strings.HasPrefix(next, "/login") {
+	// Only a same-origin absolute path: browsers drop tabs and newlines and
+	// read "\\" as "/", so "/\t/evil.com" or "/\\evil.com" would leave the site.
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.ContainsRune(next, '\\') ||
+		strings.HasPrefix(next, "/login") || len(next) > 2048 {
+		return "/"
+	}
+	for _, r := range next {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return next

@@ -40,6 +40,7 @@ type flowOptions struct {
 	defaultRate bool
 	hookLimit   int
 	heartbeat   time.Duration
+	legacySig   bool
 }
 
 func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {
@@ -78,7 +79,7 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 		Log: log, Store: b.store, Definitions: f.eng.Compiler(), Registry: prometheus.NewRegistry(),
 		Templates: b.store, Runs: f.launcher, Schedules: f.sched, Now: b.clock.Now,
 		RateLimit: rate, RateBurst: o.rateBurst, WebhookBodyLimit: o.hookLimit,
-		HeartbeatInterval: o.heartbeat,
+		HeartbeatInterval: o.heartbeat, WebhookLegacySignatures: o.legacySig,
 	})
 	tok := func(name string, roles ...models.Role) string { return b.token(t, b.user(t, name, roles...)) }
 	f.designer = tok("dana", models.RoleDesigner)

@@ -51,5 +51,8 @@ func (unavailableStore) CountLoginFailures(context.Context, string, string, time
 	return 0, errNoStore
 }
 func (unavailableStore) ClearLoginFailures(context.Context, string, string) error { return errNoStore }
+func (unavailableStore) ReserveLoginAttempt(context.Context, string, string, time.Time, time.Time, int) (bool, error) {
+	return false, errNoStore
+}
 
 func itoa(i int) string { return strconv.Itoa(i) }

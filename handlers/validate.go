@@ -42,6 +42,13 @@ func (s *server) validate(c *fiber.Ctx) error {
 	if err := defs.Check(c.Body(), ct); err != nil {
 		return err
 	}
+	ps, err := s.secretProblems(c.UserContext(), c.Body())
+	if err != nil {
+		return err
+	}
+	if len(ps) > 0 {
+		return models.Problems("the definition names secrets that do not exist", ps)
+	}
 	return c.JSON(validation{Valid: true})
 }
 

@@ -25,6 +25,12 @@ type RunRequest struct {
 	AllowDraft bool
 }
 
+// MayOperate says whether the actor may cancel, signal, retry or rerun
+// run: operators any run, designers the test runs they started themselves.
+func (a RunActor) MayOperate(run Run) bool {
+	return a.AllowApproved || (run.Test && a.AllowDraft && run.StartedBy == a.Name)
+}
+
 // RunActor is who asks for an operation on an existing run (cancel, retry,
 // rerun, signal) and what their roles let them do; the launcher decides
 // with it, as it decides a start with RunRequest's Allow fields.

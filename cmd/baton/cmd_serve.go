@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -44,7 +45,10 @@ type serveConfig struct {
 	retention       time.Duration // 0 keeps every run (templates may still set their own)
 	// listening, when set, is told the address once the server accepts
 	// connections (baton bench's in-process server listens on port 0).
-	listening func(addr net.Addr)
+	listening      func(addr net.Addr)
+	secretsKey     string
+	legacyHookSigs bool
+	dataDir        string
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -73,6 +77,8 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
 	catchUpWindow := s.add("catch-up-window", "BATON_CATCH_UP_WINDOW", schedule.DefaultCatchUpWindow.String(), "how far back a schedule with catchUp latest or all catches up fire times missed while no instance ran")
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
+	secretsKey := s.add("secrets-key", "BATON_SECRETS_KEY", "", "key that seals secrets at rest: base64 of 32 bytes; empty uses (and on first start creates) secrets.key in the data directory. Instances sharing a PostgreSQL database must share it")
+	legacySigs := s.add("webhook-legacy-signatures", "BATON_WEBHOOK_LEGACY_SIGNATURES", "false", "also accept webhook calls signed over the body only (sha256=), which can be replayed under a new delivery id; only while senders migrate to v1= signatures")
 	rest, err := s.parse(args)
 	if err != nil {
 		return nil, serveConfig{}, err
@@ -84,7 +90,8 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	if err != nil {
 		return nil, serveConfig{}, err
 	}
-	cfg := serveConfig{addr: addr.value, adminPassword: e.getenv("BATON_ADMIN_PASSWORD")}
+	cfg := serveConfig{addr: addr.value, adminPassword: e.getenv("BATON_ADMIN_PASSWORD"),
+		secretsKey: secretsKey.value, dataDir: dbs.dataDir.value}
 	if cfg.dbURL, err = dbs.url(); err != nil {
 		return nil, cfg, err
 	}
@@ -98,6 +105,9 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 		return nil, cfg, err
 	}
 	if cfg.secureCookies, err = secure.boolean(); err != nil {
+		return nil, cfg, err
+	}
+	if cfg.legacyHookSigs, err = legacySigs.boolean(); err != nil {
 		return nil, cfg, err
 	}
 	if cfg.maxActiveRuns, err = strconv.Atoi(maxActive.value); err != nil || cfg.maxActiveRuns < 1 {
@@ -144,6 +154,17 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	if err := ensureAdmin(ctx, log, st, cfg.adminPassword); err != nil {
 		return err
 	}
+	key, created, err := loadSecretsKey(cfg.secretsKey, cfg.dataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Warn("created a secrets key file; back it up with the database, and give every instance on one database the same key (--secrets-key)",
+			"file", filepath.Join(cfg.dataDir, secretsKeyFile))
+	}
+	if err := st.UseSecretsKey(key); err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -159,6 +180,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Logger:   log,
 		Compiler: plan.Compiler{},
 		Versions: st,
+		Secrets:  st,
 		Metrics:  engine.NewMetrics(reg),
 	})
 	launcher := engine.NewLauncher(eng, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
@@ -202,23 +224,25 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	streamsCtx, endStreams := context.WithCancel(baseCtx)
 	defer endStreams()
 	app := handlers.New(handlers.Deps{
-		Log:              log,
-		Store:            engineHealth{st, eng},
-		Definitions:      eng.Compiler(),
-		Templates:        st,
-		Runs:             launcher,
-		Schedules:        sched,
-		Registry:         reg,
-		BodyLimit:        cfg.bodyLimit,
-		WebhookBodyLimit: cfg.webhookLimit,
-		RateLimit:        cfg.rateLimit,
-		SecureCookies:    cfg.secureCookies,
-		TrustedProxies:   cfg.trustedProxies,
-		RequestTimeout:   cfg.requestTimeout,
-		BaseContext:      baseCtx,
-		Streams:          streamsCtx,
-		Version:          version,
-		Examples:         examples.FS,
+		Log:                     log,
+		Store:                   engineHealth{st, eng},
+		Definitions:             eng.Compiler(),
+		Templates:               st,
+		Secrets:                 st,
+		WebhookLegacySignatures: cfg.legacyHookSigs,
+		Runs:                    launcher,
+		Schedules:               sched,
+		Registry:                reg,
+		BodyLimit:               cfg.bodyLimit,
+		WebhookBodyLimit:        cfg.webhookLimit,
+		RateLimit:               cfg.rateLimit,
+		SecureCookies:           cfg.secureCookies,
+		TrustedProxies:          cfg.trustedProxies,
+		RequestTimeout:          cfg.requestTimeout,
+		BaseContext:             baseCtx,
+		Streams:                 streamsCtx,
+		Version:                 version,
+		Examples:                examples.FS,
 	})
 
 	served := make(chan error, 1)

@@ -77,6 +77,7 @@ func commands() []command {
 		{"user", "manage users (baton user add NAME --role ROLE…)", cmdUser},
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
 		{"bench", "measure runs through the API (W1–W4, async) against the engine alone", cmdBench},
+		{"secret", "manage secrets (printf %s \"$VALUE\" | baton secret set NAME)", cmdSecret},
 		{"version", "print the version", cmdVersion},
 	}
 }

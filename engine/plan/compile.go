@@ -129,7 +129,7 @@ var (
 	httpMethods  = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 	// reservedNames may not name a forEach element: expressions already
 	// use them.
-	reservedNames = []string{"inputs", "steps", "run", "index"}
+	reservedNames = []string{"inputs", "steps", "run", "index", "secrets"}
 )
 
 // allowedFields lists, per step type and per command kind, the action

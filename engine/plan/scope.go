@@ -16,6 +16,9 @@ type Scope struct {
 	env   map[string]any // what expressions see, flat names included (see exprEnv)
 	steps map[string]any // env["steps"], shared with child scopes
 	root  *Scope         // for a forEach element's scope: the run's scope
+	// secrets resolves {{ secrets.NAME }} and remembers the values for
+	// Redact; on the root scope only (see SetSecrets).
+	secrets *secretState
 }
 
 // NewScope makes the scope of one run of p. Every step of the plan starts as

@@ -23,8 +23,9 @@ type Template struct {
 }
 
 type tplPart struct {
-	lit string
-	e   *Expr // nil for literal text
+	lit    string
+	e      *Expr  // nil for literal text or a secret
+	secret string // {{ secrets.NAME }}: NAME
 }
 
 // Source returns the template as written.
@@ -32,7 +33,7 @@ func (t *Template) Source() string { return t.src }
 
 // IsLiteral reports whether the template has no placeholders.
 func (t *Template) IsLiteral() bool {
-	return t.whole == nil && (len(t.parts) == 0 || (len(t.parts) == 1 && t.parts[0].e == nil))
+	return t.whole == nil && (len(t.parts) == 0 || (len(t.parts) == 1 && t.parts[0].e == nil && t.parts[0].secret == ""))
 }
 
 // Render evaluates the template: a whole-string placeholder gives the value
@@ -42,11 +43,19 @@ func (t *Template) Render(s *Scope) (any, error) {
 	if t.whole != nil {
 		return t.whole.Eval(s)
 	}
-	if len(t.parts) == 1 && t.parts[0].e == nil {
+	if len(t.parts) == 1 && t.parts[0].e == nil && t.parts[0].secret == "" {
 		return t.parts[0].lit, nil
 	}
 	var b strings.Builder
 	for _, p := range t.parts {
+		if p.secret != "" {
+			v, err := s.secret(p.secret)
+			if err != nil {
+				return nil, &EvalError{Path: t.path, Message: fmt.Sprintf("{{ secrets.%s }}: %v", p.secret, err)}
+			}
+			b.WriteString(v)
+			continue
+		}
 		if p.e == nil {
 			b.WriteString(p.lit)
 			continue
@@ -137,7 +146,9 @@ func parseTemplate(src, path string, env *exprEnv, xc *exprCompiler) (*Template,
 		// The expression's own columns count from its first rune; shift them
 		// so that they point into the whole string.
 		shift := open + 2
-		if strings.TrimSpace(code) == "" {
+		if m := secretRef.FindStringSubmatch(code); m != nil {
+			t.parts = append(t.parts, tplPart{secret: m[1]})
+		} else if strings.TrimSpace(code) == "" {
 			problems = append(problems, fmt.Sprintf("column %d: empty placeholder \"{{}}\"", open+1))
 		} else {
 			e, msgs := xc.compile(code, path, env, false, shift)

@@ -164,7 +164,7 @@ type templateVersionRow struct {
 func (templateVersionRow) TableName() string { return "template_versions" }
 
 // rowModels lists every row struct of this file, for the column-drift test.
-var rowModels = []any{
+var rowModels = []any{&secretRow{},
 	&userRow{}, &apiTokenRow{}, &sessionRow{}, &loginFailureRow{}, &auditRow{},
 	&templateRow{}, &templateVersionRow{},
 }

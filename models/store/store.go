@@ -10,6 +10,7 @@ package store
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -39,7 +40,8 @@ type Store struct {
 	db      *gorm.DB // writes, and reads that must see this transaction
 	read    *gorm.DB // reads
 	sqlDB   *sql.DB
-	readDB  *sql.DB // same as sqlDB on PostgreSQL
+	readDB  *sql.DB     // same as sqlDB on PostgreSQL
+	secrets cipher.AEAD // nil until UseSecretsKey
 }
 
 // Open connects to the database named by url, creating an SQLite file and

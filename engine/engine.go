@@ -113,6 +113,11 @@ type Config struct {
 	// forEach list, a larger output) keeps them once resumed. It is the one
 	// place the limits are set; the zero value has the spec's defaults.
 	Compiler plan.Compiler
+	// MaxSubworkflowDepth bounds how deeply subworkflow runs nest: a child
+	// that would be deeper fails its parent's step with
+	// subworkflow_too_deep instead of starting, so a workflow that calls
+	// itself ends. Defaults to 8.
+	MaxSubworkflowDepth int
 	// ResumeInterval is how often the engine tries to resume runs suspended
 	// because their changes could not be committed. Defaults to 1s.
 	ResumeInterval time.Duration
@@ -129,6 +134,7 @@ func (c Config) withDefaults() Config {
 	c.MaxBatch = cmp.Or(c.MaxBatch, 1024)
 	c.MaxOutputBytes = cmp.Or(c.MaxOutputBytes, 1<<20)
 	c.ResumeInterval = cmp.Or(c.ResumeInterval, time.Second)
+	c.MaxSubworkflowDepth = cmp.Or(c.MaxSubworkflowDepth, 8)
 	return c
 }
 

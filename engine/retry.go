@@ -13,17 +13,18 @@ import (
 
 // Error codes the engine gives to step failures.
 const (
-	CodeExpression   = "expression_error"   // an expression or template failed: never retried
-	CodeFail         = "fail"               // a fail action
-	CodeTimeout      = "timeout"            // an attempt ran past the step's timeout
-	CodeCancelled    = "cancelled"          // the step was cancelled
-	CodeSignalTimout = "signal_timeout"     // a signal did not arrive in time
-	CodeAction       = "action_error"       // an action failed without saying why
-	CodeUnknownKind  = "unknown_kind"       // no action is registered for the kind
-	CodeOutputLarge  = "output_too_large"   // an output exceeded the limit
-	CodeHTTPStatus   = "http_status"        // an unexpected HTTP status
-	CodeHTTP         = "http_error"         // an HTTP transport failure
-	CodeSubworkflow  = "subworkflow_failed" // the child run did not succeed
+	CodeExpression   = "expression_error"     // an expression or template failed: never retried
+	CodeFail         = "fail"                 // a fail action
+	CodeTimeout      = "timeout"              // an attempt ran past the step's timeout
+	CodeCancelled    = "cancelled"            // the step was cancelled
+	CodeSignalTimout = "signal_timeout"       // a signal did not arrive in time
+	CodeAction       = "action_error"         // an action failed without saying why
+	CodeUnknownKind  = "unknown_kind"         // no action is registered for the kind
+	CodeOutputLarge  = "output_too_large"     // an output exceeded the limit
+	CodeHTTPStatus   = "http_status"          // an unexpected HTTP status
+	CodeHTTP         = "http_error"           // an HTTP transport failure
+	CodeSubworkflow  = "subworkflow_failed"   // the child run did not succeed
+	CodeTooDeep      = "subworkflow_too_deep" // the child would nest past Config.MaxSubworkflowDepth
 	CodeCompensation = "compensation_failed"
 	CodeItemsFailed  = "items_failed" // a parallel step's elements failed
 	CodeInternal     = "internal"

@@ -89,6 +89,12 @@ type runState struct {
 	// finished is RunOptions.Finished, registered as a waiter at launch.
 	finished chan models.Run
 
+	// depth is how many parent runs this run has (0 for a run started
+	// directly), when depthKnown; a run resumed after a restart learns it
+	// from the store when it first starts a child (see runDepth).
+	depth      int
+	depthKnown bool
+
 	// suspended is set when a write of the run could not be committed: its
 	// state in memory is then ahead of the store, so nothing more of it is
 	// written or started; the engine resumes it from the store later (see

@@ -46,6 +46,16 @@ func (e *Engine) spawnChild(rs *runState, s *stepState, attempt int, act models.
 			fail(Permanent(CodeSubworkflow, "subworkflows are not available here"))
 			return
 		}
+		depth, err := e.runDepth(rs)
+		if err != nil {
+			fail(err)
+			return
+		}
+		if depth+1 > e.cfg.MaxSubworkflowDepth {
+			fail(Permanent(CodeTooDeep, "subworkflow %q would start a run nested %d deep; the limit is %d (does the workflow call itself?)",
+				act.Template, depth+1, e.cfg.MaxSubworkflowDepth))
+			return
+		}
 		compiled, version, err := e.resolveSubworkflow(rs.ctx, act.Template, act.Version)
 		if err != nil {
 			fail(Permanent(CodeSubworkflow, "subworkflow %q: %v", act.Template, err))
@@ -68,6 +78,7 @@ func (e *Engine) spawnChild(rs *runState, s *stepState, attempt int, act models.
 			fail(err)
 			return
 		}
+		child.depth, child.depthKnown = depth+1, true
 		rs.mu.Lock()
 		if rs.stale(s, attempt) {
 			rs.mu.Unlock()
@@ -89,6 +100,32 @@ func (e *Engine) spawnChild(rs *runState, s *stepState, attempt int, act models.
 			_ = e.Cancel(context.Background(), child.row.ID)
 		}
 	}()
+}
+
+// runDepth returns how many parent runs rs has. A run started in this
+// process knows; one resumed after a restart walks its parents in the
+// store once (at most MaxSubworkflowDepth of them: past that the answer
+// no longer matters).
+func (e *Engine) runDepth(rs *runState) (int, error) {
+	rs.mu.Lock()
+	depth, known, parent := rs.depth, rs.depthKnown, rs.row.ParentRunID
+	rs.mu.Unlock()
+	if known {
+		return depth, nil
+	}
+	depth = 0
+	for parent != "" && depth <= e.cfg.MaxSubworkflowDepth {
+		depth++
+		snap, err := e.store.LoadRun(rs.ctx, parent)
+		if err != nil {
+			return 0, Retryable(CodeSubworkflow, "reading the parent run %s: %v", parent, err)
+		}
+		parent = snap.Run.ParentRunID
+	}
+	rs.mu.Lock()
+	rs.depth, rs.depthKnown = depth, true
+	rs.mu.Unlock()
+	return depth, nil
 }
 
 // watchChild makes the child run's end finish the parent's step.

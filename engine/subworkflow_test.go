@@ -185,3 +185,47 @@ steps:
 		}
 	})
 }
+
+// TestSubworkflowRecursionIsBounded: a workflow that calls itself stops at
+// MaxSubworkflowDepth (8) children deep: the ninth is refused with
+// subworkflow_too_deep, and every run of the chain ends, failed.
+func TestSubworkflowRecursionIsBounded(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		const src = `
+id: loop
+name: loop
+steps:
+  - {id: again, type: command, action: {kind: subworkflow, template: loop}}
+`
+		loop := compile(t, src)
+		h := newHarness(t, open, func(c *engine.Config) { c.Versions = resolver{"loop": loop} })
+		run := h.run(src, nil)
+		if run.Status != models.RunFailed {
+			t.Fatalf("%s", dump(run))
+		}
+		all, err := h.eng.ListRuns(t.Context(), models.RunFilter{Limit: 500})
+		if err != nil {
+			t.Fatal(err)
+		}
+		children := 0
+		var deepest *models.Run
+		for i, r := range all {
+			if r.Trigger != engine.TriggerSubworkflow {
+				continue
+			}
+			children++
+			if r.Status != models.RunFailed {
+				t.Errorf("child %s ended %s", r.ID, r.Status)
+			}
+			if r.Error != nil && strings.Contains(r.Error.Message, "nested 9 deep; the limit is 8") {
+				deepest = &all[i]
+			}
+		}
+		if children != 8 {
+			t.Errorf("%d child runs; want 8", children)
+		}
+		if deepest == nil {
+			t.Fatalf("no child run says it would nest 9 deep: %s", dump(all))
+		}
+	})
+}

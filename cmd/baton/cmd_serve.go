@@ -49,6 +49,8 @@ type serveConfig struct {
 	secretsKey     string
 	legacyHookSigs bool
 	dataDir        string
+	httpAllow      []actions.EgressRule
+	httpDeny       []actions.EgressRule
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -79,6 +81,8 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	catchUpLimit := s.add("catch-up-limit", "BATON_CATCH_UP_LIMIT", strconv.Itoa(schedule.DefaultCatchUpLimit), "most missed fire times one schedule with catchUp all fires when an instance starts (the most recent ones)")
 	secretsKey := s.add("secrets-key", "BATON_SECRETS_KEY", "", "key that seals secrets at rest: base64 of 32 bytes; empty uses (and on first start creates) secrets.key in the data directory. Instances sharing a PostgreSQL database must share it")
 	legacySigs := s.add("webhook-legacy-signatures", "BATON_WEBHOOK_LEGACY_SIGNATURES", "false", "also accept webhook calls signed over the body only (sha256=), which can be replayed under a new delivery id; only while senders migrate to v1= signatures")
+	httpAllow := s.add("http-allow", "BATON_HTTP_ALLOW", "", "destinations the http action may reach despite the built-in blocks and --http-deny (CIDRs, IPs and host patterns such as *.internal, comma-separated); 127.0.0.0/8,::1 opens loopback")
+	httpDeny := s.add("http-deny", "BATON_HTTP_DENY", "", "destinations the http action may not reach (CIDRs, IPs and host patterns, comma-separated); * makes --http-allow the only destinations")
 	rest, err := s.parse(args)
 	if err != nil {
 		return nil, serveConfig{}, err
@@ -134,6 +138,12 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	if cfg.trustedProxies, err = handlers.ParseTrustedProxies(proxies.value); err != nil {
 		return nil, cfg, usageError("%s: %v", proxies.name(), err)
 	}
+	if cfg.httpAllow, err = actions.ParseEgressRules(httpAllow.value); err != nil {
+		return nil, cfg, usageError("%s: %v", httpAllow.name(), err)
+	}
+	if cfg.httpDeny, err = actions.ParseEgressRules(httpDeny.value); err != nil {
+		return nil, cfg, usageError("%s: %v", httpDeny.name(), err)
+	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return nil, cfg, usageError("%s: %q is not host:port", addr.name(), cfg.addr)
 	}
@@ -176,7 +186,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	// The engine reads template versions (subworkflows) from the store and
 	// compiles everything with its one Compiler; the launcher starts runs on
 	// it, and the HTTP layer checks definitions with the same compiler.
-	eng := engine.New(st, engine.NewRegistry(actions.Builtins(log)...), engine.Config{
+	// Runs may not reach loopback (this machine's private services) nor
+	// the server itself unless --http-allow opens them; the listen address
+	// is known exactly once listening (port 0), and roughly before.
+	egress := &actions.EgressPolicy{Allow: cfg.httpAllow, Deny: cfg.httpDeny, DenyLoopback: true}
+	egress.SetSelf(cfg.addr)
+	eng := engine.New(st, engine.NewRegistry(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress})...), engine.Config{
 		Logger:   log,
 		Compiler: plan.Compiler{},
 		Versions: st,
@@ -219,6 +234,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		stopEngine()
 		return fmt.Errorf("listen on %s (--addr / BATON_ADDR): %w", cfg.addr, err)
 	}
+	egress.SetSelf(ln.Addr().String())
 	baseCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
 	streamsCtx, endStreams := context.WithCancel(baseCtx)

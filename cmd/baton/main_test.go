@@ -31,6 +31,8 @@ func TestBadConfigurationNamesTheSetting(t *testing.T) {
 		{"bad log format", map[string]string{"BATON_LOG_FORMAT": "xml"}, []string{"serve"}, `BATON_LOG_FORMAT: "xml" is not a log format`},
 		{"bad log level", nil, []string{"serve", "--log-level", "loud"}, `--log-level: "loud" is not a log level`},
 		{"bad trusted proxy", map[string]string{"BATON_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, []string{"serve"}, `--trusted-proxies / BATON_TRUSTED_PROXIES: "proxy.local" is not an IP address`},
+		{"bad http allow", map[string]string{"BATON_HTTP_ALLOW": "10.0.0.0/8, http://x"}, []string{"serve"}, `--http-allow / BATON_HTTP_ALLOW: "http://x" is neither a CIDR`},
+		{"bad http deny", nil, []string{"serve", "--http-deny", "10.0.0.0/99"}, `--http-deny: "10.0.0.0/99" is neither a CIDR`},
 		{"bad catch-up window", map[string]string{"BATON_CATCH_UP_WINDOW": "a week"}, []string{"serve"}, `--catch-up-window / BATON_CATCH_UP_WINDOW: "a week" is not a duration`},
 		{"zero catch-up window", nil, []string{"serve", "--catch-up-window", "0s"}, `--catch-up-window: "0s": use a duration such as 168h`},
 		{"bad retention", map[string]string{"BATON_RETENTION": "soon"}, []string{"serve"}, `--retention / BATON_RETENTION: retention "soon"`},

@@ -31,7 +31,19 @@ type HTTPConfig struct {
 	MaxResponseBytes int
 	// DefaultTimeout applies when the step has no timeout. Defaults to 60s.
 	DefaultTimeout time.Duration
+	// Egress decides which addresses requests may connect to (see
+	// EgressPolicy). nil applies the built-in blocks only (cloud metadata,
+	// link-local), loopback permitted. It is installed as the dialer of
+	// the client's *http.Transport (a clone of it); a client with another
+	// kind of RoundTripper is used as is. Environment proxies are not
+	// used: through a proxy, the policy would check the proxy's address
+	// instead of the destination's.
+	Egress *EgressPolicy
 }
+
+// CodeEgressDenied is the step error of a request the egress policy
+// refused; it is not retried.
+const CodeEgressDenied = "egress_denied"
 
 // HTTP is the http action: one request per attempt, with an
 // Idempotency-Key header that stays the same across retries and restarts.
@@ -48,6 +60,21 @@ func NewHTTP(cfg HTTPConfig) *HTTP {
 	if cfg.Client != nil {
 		cc := *cfg.Client
 		c = &cc
+	}
+	if cfg.Egress == nil {
+		cfg.Egress = &EgressPolicy{}
+	}
+	switch t := c.Transport.(type) {
+	case nil:
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		tr.DialContext = cfg.Egress.dialContext
+		c.Transport = tr
+	case *http.Transport:
+		tr := t.Clone()
+		tr.Proxy = nil
+		tr.DialContext = cfg.Egress.dialContext
+		c.Transport = tr
 	}
 	max := cfg.MaxRedirects
 	c.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
@@ -113,6 +140,10 @@ func (h *HTTP) Run(ctx context.Context, in engine.ActionInput) (any, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var denied *EgressDenied
+		if errors.As(err, &denied) {
+			return nil, engine.Permanent(CodeEgressDenied, "%s %s: %v", method, redactURL(u), denied)
 		}
 		return nil, engine.Retryable(engine.CodeHTTP, "%s %s: %v", method, redactURL(u), unwrapURLError(err))
 	}

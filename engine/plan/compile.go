@@ -22,6 +22,12 @@ type Limits struct {
 	MaxExpressionBytes int // size of one expression; default 4 KiB
 	MaxForEachItems    int // elements of one forEach list; default 10000
 	MaxOutputBytes     int // a step's output, as JSON; default 1 MiB
+	// MaxRenderBytes bounds the text one step's action renders, all its
+	// template fields together (URL, headers, body, message, inputs…), and
+	// one template rendered alone (a preview); default 1 MiB. It is
+	// checked before each piece is written, so a template of many large
+	// placeholders is refused before it is built.
+	MaxRenderBytes int
 }
 
 func (l Limits) withDefaults() Limits {
@@ -36,6 +42,7 @@ func (l Limits) withDefaults() Limits {
 	l.MaxExpressionBytes = pos(l.MaxExpressionBytes, 4<<10)
 	l.MaxForEachItems = pos(l.MaxForEachItems, 10000)
 	l.MaxOutputBytes = pos(l.MaxOutputBytes, 1<<20)
+	l.MaxRenderBytes = pos(l.MaxRenderBytes, 1<<20)
 	return l
 }
 
@@ -183,6 +190,7 @@ func (c *compiler) compile(src models.Definition) *Plan {
 	c.checkInputs(def)
 	c.indexSteps(def)
 	c.xc = newExprCompiler(c.limits.MaxExpressionBytes)
+	c.xc.maxRender = c.limits.MaxRenderBytes
 	c.env = newExprEnv(c.inputs, c.stepIDs, "")
 	c.itemEnvs = map[string]*exprEnv{}
 	c.compileConditions(def)

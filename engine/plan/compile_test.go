@@ -71,7 +71,7 @@ func TestCompileSpecExample(t *testing.T) {
 	if p.Definition.ErrorHandling.Strategy != models.StrategyRollback {
 		t.Errorf("errorHandling = %+v", p.Definition.ErrorHandling)
 	}
-	if l := p.Limits(); l != (Limits{1000, 1 << 20, 4 << 10, 10000, 1 << 20}) {
+	if l := p.Limits(); l != (Limits{1000, 1 << 20, 4 << 10, 10000, 1 << 20, 1 << 20}) {
 		t.Errorf("Limits() = %+v; want the spec's defaults", l)
 	}
 }

@@ -307,7 +307,9 @@ func (env *exprEnv) Visit(node *ast.Node) {
 type exprCompiler struct {
 	cfg      *conf.Config
 	maxBytes int
-	done     map[exprKey]*vm.Program
+	// maxRender is Limits.MaxRenderBytes, given to the templates compiled.
+	maxRender int
+	done      map[exprKey]*vm.Program
 }
 
 type exprKey struct {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/baton-run/baton/models"
@@ -121,3 +122,37 @@ func FuzzTemplate(f *testing.F) {
 		_, _ = tpl.RenderString(s)
 	})
 }
+
+// FuzzParseYAML feeds arbitrary bytes to the YAML path (pre-scan, parser,
+// normalise). Whatever the input, the parse must end with a coded error or
+// a definition, and allocate at most yamlFuzzCeiling bytes: the pre-scan
+// is what keeps a 1 MiB document from costing gigabytes. CI runs
+//
+//	go test -run='^$' -fuzz=FuzzParseYAML -fuzztime=15s ./engine/plan
+func FuzzParseYAML(f *testing.F) {
+	for _, data := range hostileYAML() {
+		if len(data) < 64<<10 {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("id: x\nname: X\nsteps:\n  - id: a\n    type: command\n    action: {kind: log, message: hi}\n"))
+	f.Add([]byte("a: &a [1, 2]\nb: [*a, *a]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Compiler{}.Parse(data, FormatYAML)
+		runtime.ReadMemStats(&after)
+		if err != nil && models.ErrorCode(err) == models.Internal {
+			t.Fatalf("an error without a code: %v", err)
+		}
+		// Per byte of input: generous for the parser's syntax tree, far
+		// below what an unbounded alias or nesting expansion takes.
+		if got, ceiling := after.TotalAlloc-before.TotalAlloc, uint64(yamlFuzzCeiling(len(data))); got > ceiling {
+			t.Fatalf("parsing %d bytes allocated %d bytes; the ceiling is %d", len(data), got, ceiling)
+		}
+	})
+}
+
+// yamlFuzzCeiling is the allocation a parse of n bytes may make: 8 MiB
+// plus 200 bytes per input byte (docs/security.md).
+func yamlFuzzCeiling(n int) int { return 8<<20 + 200*n }

@@ -104,12 +104,29 @@ func checkValue(typ string, v any) (any, string) {
 		}
 		return f, ""
 	case models.TypeInteger:
+		// Exact when the caller decoded the number exactly (json.Number,
+		// an int): 9007199254740993 stays itself.
+		switch n := v.(type) {
+		case json.Number:
+			if i, err := n.Int64(); err == nil {
+				return int(i), ""
+			}
+		case int:
+			return n, ""
+		case int64:
+			return int(n), ""
+		}
 		f, ok := toFloat(v)
 		if !ok {
 			return wrong()
 		}
-		if f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		if f != math.Trunc(f) {
 			return nil, fmt.Sprintf("must be a whole number, not %v", f)
+		}
+		// A float64 at or past 2^53 may already be a rounded integer
+		// (9007199254740993 decodes as ...992): refused, not guessed.
+		if math.Abs(f) >= 1<<53 {
+			return nil, fmt.Sprintf("must be a whole number within ±2^53 when sent as a floating-point number, not %v (it may have been rounded)", f)
 		}
 		return int(f), ""
 	case models.TypeObject:

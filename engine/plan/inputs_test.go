@@ -3,6 +3,7 @@ package plan
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/baton-run/baton/models"
@@ -102,5 +103,22 @@ func TestCheckInputsNoDeclarations(t *testing.T) {
 	}
 	if got, err := p.CheckInputs(nil); err != nil || len(got) != 0 {
 		t.Errorf("CheckInputs(nil) = %v, %v", got, err)
+	}
+}
+
+// TestIntegerInputsStayExact: an integer input decoded exactly
+// (json.Number) keeps every digit; one that reached the engine as a
+// float64 past 2^53 is refused, since it may have been rounded.
+func TestIntegerInputsStayExact(t *testing.T) {
+	t.Parallel()
+	v, msg := checkValue(models.TypeInteger, json.Number("9007199254740993"))
+	if msg != "" || v != 9007199254740993 {
+		t.Fatalf("checkValue(json.Number) = %v, %q", v, msg)
+	}
+	if _, msg := checkValue(models.TypeInteger, float64(9007199254740992)); !strings.Contains(msg, "may have been rounded") {
+		t.Fatalf("checkValue(2^53 as float64) = %q", msg)
+	}
+	if v, msg := checkValue(models.TypeInteger, float64(1<<53-1)); msg != "" || v != 1<<53-1 {
+		t.Fatalf("checkValue(2^53-1) = %v, %q", v, msg)
 	}
 }

@@ -140,17 +140,24 @@ func parseLenient(data []byte, f Format, l Limits) (def models.Definition, probl
 		}
 	}
 	var raw any
+	budget := maxValueNodes
 	if f == FormatYAML {
-		raw, err = decodeYAML(data)
+		var tokens int
+		raw, tokens, err = decodeYAML(data)
+		// Aliases may repeat what was written, but not without bound.
+		budget = min(maxValueNodes, aliasExpansion*tokens+1000)
 	} else {
-		raw, err = decodeJSON(data)
+		raw, err = decodeJSONBounded(data)
 	}
 	if err != nil {
 		return def, nil, err
 	}
-	budget := maxValueNodes
 	raw, err = normalise(raw, 0, &budget)
 	if err != nil {
+		var me *models.Error
+		if errors.As(err, &me) {
+			return def, nil, err
+		}
 		return def, nil, &models.Error{Code: models.Invalid, Message: "the definition is too complex", Details: []models.Problem{{Message: err.Error()}}}
 	}
 	if raw == nil {
@@ -177,31 +184,11 @@ func parseLenient(data []byte, f Format, l Limits) (def models.Definition, probl
 	return def, sc.problems, nil
 }
 
-func decodeJSON(data []byte) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, &models.Error{Code: models.BadRequest, Message: "the definition is empty"}
-		}
-		return nil, jsonSyntaxError(data, err)
-	}
-	// Anything but white space after the value is an error, as in
-	// json.Unmarshal.
-	if off := dec.InputOffset(); len(bytes.TrimSpace(data[off:])) > 0 {
-		rest := data[off:]
-		skip := len(rest) - len(bytes.TrimLeft(rest, " \t\r\n"))
-		line, col := lineCol(data, int(off)+skip)
-		return nil, models.Errorf(models.BadRequest, "JSON syntax error at line %d, column %d: unexpected data after the definition", line, col)
-	}
-	return v, nil
-}
-
 func jsonSyntaxError(data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		// Offset is just past the offending byte.
-		line, col := lineCol(data, int(se.Offset)-1)
+		// Read token by token, Offset is at the offending byte.
+		line, col := lineCol(data, int(se.Offset))
 		return models.Errorf(models.BadRequest, "JSON syntax error at line %d, column %d: %s", line, col, se.Error())
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -219,7 +206,9 @@ func lineCol(data []byte, off int) (int, int) {
 	return line, 1 + len([]rune(string(data[start:off])))
 }
 
-func decodeYAML(data []byte) (v any, err error) {
+// decodeYAML pre-scans data (see prescanYAML) and then decodes it; it
+// returns the number of tokens, which bounds alias expansion.
+func decodeYAML(data []byte) (v any, tokens int, err error) {
 	// The YAML library has panicked on odd input in the past; a hostile
 	// definition must get an error, never take the server down.
 	defer func() {
@@ -228,13 +217,16 @@ func decodeYAML(data []byte) (v any, err error) {
 		}
 	}()
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, &models.Error{Code: models.BadRequest, Message: "the definition is empty"}
+		return nil, 0, &models.Error{Code: models.BadRequest, Message: "the definition is empty"}
+	}
+	if tokens, err = prescanYAML(data); err != nil {
+		return nil, tokens, err
 	}
 	err = yaml.UnmarshalWithOptions(data, &v, yaml.Strict())
 	if err != nil {
-		return nil, yamlError(err)
+		return nil, tokens, yamlError(err)
 	}
-	return v, nil
+	return v, tokens, nil
 }
 
 // yamlError reports a YAML error with its line and column, without the
@@ -264,7 +256,7 @@ func yamlError(err error) error {
 func normalise(v any, depth int, budget *int) (any, error) {
 	*budget--
 	if *budget < 0 {
-		return nil, fmt.Errorf("the definition holds more than %d values (after expanding YAML aliases)", maxValueNodes)
+		return nil, fmt.Errorf("the definition holds too many values after expanding YAML aliases (more than %d times what is written)", aliasExpansion)
 	}
 	if depth > maxDepth {
 		return nil, fmt.Errorf("the definition is nested more than %d levels deep", maxDepth)
@@ -272,6 +264,15 @@ func normalise(v any, depth int, budget *int) (any, error) {
 	switch v := v.(type) {
 	case nil, string, bool, float64:
 		return v, nil
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return nil, models.Errorf(models.BadRequest, "the number %s is out of range", v)
+		}
+		if i, err := v.Int64(); err == nil && !exactFloat(i) {
+			return nil, inexactInteger(v.String())
+		}
+		return f, nil
 	case map[string]any:
 		out := make(map[string]any, len(v))
 		for k, x := range v {
@@ -303,10 +304,19 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		}
 		return out, nil
 	case int:
+		if !exactFloat(int64(v)) {
+			return nil, inexactInteger(strconv.Itoa(v))
+		}
 		return float64(v), nil
 	case int64:
+		if !exactFloat(v) {
+			return nil, inexactInteger(strconv.FormatInt(v, 10))
+		}
 		return float64(v), nil
 	case uint64:
+		if v > 1<<53 {
+			return nil, inexactInteger(strconv.FormatUint(v, 10))
+		}
 		return float64(v), nil
 	case float32:
 		return float64(v), nil
@@ -327,6 +337,18 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		return rv.Bool(), nil
 	}
 	return fmt.Sprint(v), nil
+}
+
+// exactFloat reports whether i survives the trip through float64, the
+// one number type of a decoded definition.
+func exactFloat(i int64) bool { return i >= -(1<<53) && i <= 1<<53 }
+
+// inexactInteger refuses an integer that a float64 cannot hold exactly,
+// rather than silently changing it (9007199254740993 would become
+// ...992).
+func inexactInteger(lit string) error {
+	return &models.Error{Code: models.Invalid, Message: "the definition holds an integer too large to keep exactly",
+		Details: []models.Problem{{Message: fmt.Sprintf("the integer %s is beyond ±2^53 and cannot be kept exactly; write it as a string", lit)}}}
 }
 
 // kindOf names a decoded JSON value's kind for messages.

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -115,7 +116,7 @@ func TestParseYAMLAliasBomb(t *testing.T) {
 		prev = n
 	}
 	_, err := Parse([]byte(doc), FormatYAML)
-	if models.ErrorCode(err) != models.Invalid || !strings.Contains(err.Error(), "more than 1000000 values") {
+	if models.ErrorCode(err) != models.Invalid || !strings.Contains(err.Error(), "too many values after expanding YAML aliases") {
 		t.Fatalf("Parse(alias bomb) = %v; want a refusal naming the value limit", err)
 	}
 	deep := strings.Repeat("[", 100) + strings.Repeat("]", 100)
@@ -270,5 +271,57 @@ func TestNormalise(t *testing.T) {
 	}
 	if got := kindOf(map[string]any{}); got != "an object" {
 		t.Errorf("kindOf(object) = %q", got)
+	}
+}
+
+// TestParseHostileShapes: the documents of issue 12 are refused by the
+// pre-scan, before the YAML parser builds anything, with a position.
+func TestParseHostileShapes(t *testing.T) {
+	t.Parallel()
+	var keys strings.Builder
+	keys.WriteString("id: x\nname: X\noutputs:\n")
+	for i := range 50_000 {
+		fmt.Fprintf(&keys, "  k%d: v\n", i)
+	}
+	var flowKeys strings.Builder
+	flowKeys.WriteString(`{"id": "x", "outputs": {`)
+	for i := range 3000 {
+		fmt.Fprintf(&flowKeys, `"k%d": 1, `, i)
+	}
+	flowKeys.WriteString(`"z": 1}}`)
+	var blockDeep strings.Builder
+	for i := range 100 {
+		blockDeep.WriteString(strings.Repeat(" ", i) + "a:\n")
+	}
+	tests := []struct {
+		name   string
+		data   string
+		format Format
+		code   models.Code
+		want   string
+	}{
+		{"YAMLNestedBrackets", strings.Repeat("[", 100_000), FormatYAML, models.Invalid, "line 1, column 65: the definition is nested more than 64 levels deep"},
+		{"YAMLNestedBlocks", blockDeep.String(), FormatYAML, models.Invalid, "line 65, column 66: the definition is nested more than 64 levels deep"},
+		{"YAMLManyKeys", keys.String(), FormatYAML, models.Invalid, "line 2004, column 8: a map holds more than 2000 keys"},
+		{"YAMLFlowManyKeys", flowKeys.String(), FormatYAML, models.Invalid, "a map holds more than 2000 keys"},
+		{"JSONNestedBrackets", strings.Repeat("[", 100_000), FormatJSON, models.Invalid, "line 1, column 65: the definition is nested more than 64 levels deep"},
+		{"JSONManyKeys", flowKeys.String(), FormatJSON, models.Invalid, "a map holds more than 2000 keys"},
+		{"JSONDuplicateKey", "{\"id\": \"x\",\n \"id\": \"y\"}", FormatJSON, models.BadRequest, `JSON syntax error at line 2, column 2: the key "id" is written twice in one object`},
+		{"JSONHugeNumber", "{\"id\": \"x\",\n \"timeout\": 1e400}", FormatJSON, models.BadRequest, "JSON syntax error at line 2, column 13: the number 1e400 is out of range"},
+		{"JSONInexactInteger", `{"id": "x", "name": "X", "steps": [], "outputs": {"n": 9007199254740993}}`, FormatJSON, models.Invalid, "the integer 9007199254740993 is beyond ±2^53"},
+		{"YAMLInexactInteger", "id: x\nname: X\noutputs:\n  n: 9007199254740993\n", FormatYAML, models.Invalid, "the integer 9007199254740993 is beyond ±2^53"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse([]byte(tt.data), tt.format)
+			if models.ErrorCode(err) != tt.code || !strings.Contains(err.Error()+fmt.Sprint(models.ErrorDetails(err)), tt.want) {
+				t.Fatalf("Parse = %s %v %v; want %s containing %q", models.ErrorCode(err), err, models.ErrorDetails(err), tt.code, tt.want)
+			}
+		})
+	}
+	// Exact integers up to 2^53 still pass.
+	if _, err := Parse([]byte(`{"id": "x", "name": "X", "steps": [], "outputs": {"n": 9007199254740992}}`), FormatJSON); models.ErrorCode(err) == models.Invalid && strings.Contains(fmt.Sprint(models.ErrorDetails(err)), "2^53") {
+		t.Errorf("2^53 refused: %v", err)
 	}
 }

@@ -62,6 +62,7 @@ func Preview(in PreviewInput) PreviewResult {
 	c.checkInputs(&def)
 	c.indexSteps(&def)
 	c.xc = newExprCompiler(c.limits.MaxExpressionBytes)
+	c.xc.maxRender = c.limits.MaxRenderBytes
 	env := newExprEnv(c.inputs, c.stepIDs, in.Item)
 
 	var eval func(*Scope) (any, error)

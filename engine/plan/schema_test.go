@@ -167,9 +167,9 @@ func documentOf(t *testing.T, name string, data []byte) any {
 	var raw any
 	var err error
 	if FormatFromName(name) == FormatYAML {
-		raw, err = decodeYAML(data)
+		raw, _, err = decodeYAML(data)
 	} else {
-		raw, err = decodeJSON(data)
+		raw, err = decodeJSONBounded(data)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,64 @@ type Template struct {
 	path  string
 	parts []tplPart
 	whole *Expr // set when src is exactly one placeholder
+	max   int   // Limits.MaxRenderBytes; 0: the default
+}
+
+// renderBudget is what is left of the bytes a render may write: one per
+// step action (shared by all its fields) or one per template rendered
+// alone. Each piece is checked against it before it is written, so an
+// over-budget render stops at the piece that would cross the limit
+// instead of building the whole and measuring it.
+type renderBudget struct {
+	left, limit int
+}
+
+func newRenderBudget(limit int) *renderBudget {
+	if limit <= 0 {
+		limit = Limits{}.withDefaults().MaxRenderBytes
+	}
+	return &renderBudget{left: limit, limit: limit}
+}
+
+// take charges n bytes, or says why they do not fit.
+func (b *renderBudget) take(n int, path, src string) error {
+	if n > b.left {
+		what := "the template"
+		if src != "" {
+			what = "{{ " + strings.TrimSpace(src) + " }}"
+		}
+		return &EvalError{Path: path, Message: fmt.Sprintf("the rendered text would be more than %d bytes, the limit for one step's fields (%s would add %d bytes)", b.limit, what, n)}
+	}
+	b.left -= n
+	return nil
+}
+
+// valueBytes estimates the text size of v (its strings, and 8 bytes for
+// anything else), stopping as soon as it passes limit.
+func valueBytes(v any, limit int) int {
+	switch v := v.(type) {
+	case string:
+		return len(v)
+	case map[string]any:
+		n := 0
+		for k, x := range v {
+			n += len(k) + valueBytes(x, limit-n)
+			if n > limit {
+				break
+			}
+		}
+		return n
+	case []any:
+		n := 0
+		for _, x := range v {
+			n += 1 + valueBytes(x, limit-n)
+			if n > limit {
+				break
+			}
+		}
+		return n
+	}
+	return 8
 }
 
 type tplPart struct {
@@ -39,24 +97,48 @@ func (t *Template) IsLiteral() bool {
 // Render evaluates the template: a whole-string placeholder gives the value
 // itself (a number stays a number); anything else gives a string, with maps
 // and lists written as JSON and null as the empty string.
+//
+// The text rendered is at most Limits.MaxRenderBytes; see render.
 func (t *Template) Render(s *Scope) (any, error) {
+	return t.render(s, newRenderBudget(t.max))
+}
+
+// render is Render charging what it writes to budget.
+func (t *Template) render(s *Scope, budget *renderBudget) (any, error) {
 	if t.whole != nil {
-		return t.whole.Eval(s)
+		v, err := t.whole.Eval(s)
+		if err != nil {
+			return nil, err
+		}
+		if err := budget.take(valueBytes(v, budget.left), t.path, t.whole.src); err != nil {
+			return nil, err
+		}
+		return v, nil
 	}
 	if len(t.parts) == 1 && t.parts[0].e == nil && t.parts[0].secret == "" {
+		if err := budget.take(len(t.parts[0].lit), t.path, ""); err != nil {
+			return nil, err
+		}
 		return t.parts[0].lit, nil
 	}
 	var b strings.Builder
+	var piece strings.Builder
 	for _, p := range t.parts {
 		if p.secret != "" {
 			v, err := s.secret(p.secret)
 			if err != nil {
 				return nil, &EvalError{Path: t.path, Message: fmt.Sprintf("{{ secrets.%s }}: %v", p.secret, err)}
 			}
+			if err := budget.take(len(v), t.path, "secrets."+p.secret); err != nil {
+				return nil, err
+			}
 			b.WriteString(v)
 			continue
 		}
 		if p.e == nil {
+			if err := budget.take(len(p.lit), t.path, ""); err != nil {
+				return nil, err
+			}
 			b.WriteString(p.lit)
 			continue
 		}
@@ -64,9 +146,22 @@ func (t *Template) Render(s *Scope) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := formatValue(&b, v); err != nil {
+		if str, ok := v.(string); ok {
+			// The common case, checked before it is copied.
+			if err := budget.take(len(str), t.path, p.e.src); err != nil {
+				return nil, err
+			}
+			b.WriteString(str)
+			continue
+		}
+		piece.Reset()
+		if err := formatValue(&piece, v); err != nil {
 			return nil, &EvalError{Path: t.path, Message: fmt.Sprintf("{{ %s }}: %v", strings.TrimSpace(p.e.src), err)}
 		}
+		if err := budget.take(piece.Len(), t.path, p.e.src); err != nil {
+			return nil, err
+		}
+		b.WriteString(piece.String())
 	}
 	return b.String(), nil
 }
@@ -74,7 +169,11 @@ func (t *Template) Render(s *Scope) (any, error) {
 // RenderString renders the template and formats a non-string result as text,
 // for fields that must be strings (a URL, a header).
 func (t *Template) RenderString(s *Scope) (string, error) {
-	v, err := t.Render(s)
+	return t.renderString(s, newRenderBudget(t.max))
+}
+
+func (t *Template) renderString(s *Scope, budget *renderBudget) (string, error) {
+	v, err := t.render(s, budget)
 	if err != nil {
 		return "", err
 	}
@@ -122,7 +221,7 @@ func formatValue(b *strings.Builder, v any) error {
 
 // parseTemplate compiles a template string found at path.
 func parseTemplate(src, path string, env *exprEnv, xc *exprCompiler) (*Template, []string) {
-	t := &Template{src: src, path: path}
+	t := &Template{src: src, path: path, max: xc.maxRender}
 	var problems []string
 	rest, offset := src, 0 // offset: runes of src before rest
 	for {
@@ -228,16 +327,16 @@ func (c *compiler) valueTemplate(v any, path string, env *exprEnv) *valueTemplat
 
 // render builds the value; parts without placeholders are shared, not
 // copied, since nothing mutates them.
-func (vt *valueTemplate) render(s *Scope) (any, error) {
+func (vt *valueTemplate) render(s *Scope, budget *renderBudget) (any, error) {
 	switch {
 	case vt.static:
 		return vt.lit, nil
 	case vt.tpl != nil:
-		return vt.tpl.Render(s)
+		return vt.tpl.render(s, budget)
 	case vt.obj != nil:
 		out := make(map[string]any, len(vt.obj))
 		for k, child := range vt.obj {
-			v, err := child.render(s)
+			v, err := child.render(s, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -247,7 +346,7 @@ func (vt *valueTemplate) render(s *Scope) (any, error) {
 	case vt.arr != nil:
 		out := make([]any, len(vt.arr))
 		for i, child := range vt.arr {
-			v, err := child.render(s)
+			v, err := child.render(s, budget)
 			if err != nil {
 				return nil, err
 			}
@@ -258,13 +357,13 @@ func (vt *valueTemplate) render(s *Scope) (any, error) {
 	return vt.lit, nil
 }
 
-func renderMap(m map[string]*valueTemplate, s *Scope) (map[string]any, error) {
+func renderMap(m map[string]*valueTemplate, s *Scope, budget *renderBudget) (map[string]any, error) {
 	if m == nil {
 		return nil, nil
 	}
 	out := make(map[string]any, len(m))
 	for k, vt := range m {
-		v, err := vt.render(s)
+		v, err := vt.render(s, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -278,6 +377,7 @@ type ActionTemplate struct {
 	action  models.Action
 	method  *Template
 	url     *Template
+	max     int // Limits.MaxRenderBytes, for all the fields together
 	message *Template
 	tmpl    *Template
 	command *Template
@@ -295,14 +395,17 @@ func (a *ActionTemplate) Action() models.Action { return a.action }
 // Render returns a copy of the action with every template field rendered:
 // method, URL, headers, query, message, body (recursively), values,
 // subworkflow template and inputs, device command and arguments.
+//
+// All the fields together write at most Limits.MaxRenderBytes.
 func (a *ActionTemplate) Render(s *Scope) (models.Action, error) {
 	out := a.action
 	var err error
+	budget := newRenderBudget(a.max)
 	str := func(t *Template, dst *string) {
 		if err != nil || t == nil {
 			return
 		}
-		*dst, err = t.RenderString(s)
+		*dst, err = t.renderString(s, budget)
 	}
 	str(a.method, &out.Method)
 	str(a.url, &out.URL)
@@ -312,43 +415,43 @@ func (a *ActionTemplate) Render(s *Scope) (models.Action, error) {
 	if err != nil {
 		return models.Action{}, err
 	}
-	out.Headers, err = renderStrings(a.headers, s)
+	out.Headers, err = renderStrings(a.headers, s, budget)
 	if err != nil {
 		return models.Action{}, err
 	}
-	out.Query, err = renderStrings(a.query, s)
+	out.Query, err = renderStrings(a.query, s, budget)
 	if err != nil {
 		return models.Action{}, err
 	}
 	if a.args != nil {
 		out.Args = make([]string, len(a.args))
 		for i, t := range a.args {
-			if out.Args[i], err = t.RenderString(s); err != nil {
+			if out.Args[i], err = t.renderString(s, budget); err != nil {
 				return models.Action{}, err
 			}
 		}
 	}
 	if a.body != nil {
-		if out.Body, err = a.body.render(s); err != nil {
+		if out.Body, err = a.body.render(s, budget); err != nil {
 			return models.Action{}, err
 		}
 	}
-	if out.Values, err = renderMap(a.values, s); err != nil {
+	if out.Values, err = renderMap(a.values, s, budget); err != nil {
 		return models.Action{}, err
 	}
-	if out.Inputs, err = renderMap(a.inputs, s); err != nil {
+	if out.Inputs, err = renderMap(a.inputs, s, budget); err != nil {
 		return models.Action{}, err
 	}
 	return out, nil
 }
 
-func renderStrings(m map[string]*Template, s *Scope) (map[string]string, error) {
+func renderStrings(m map[string]*Template, s *Scope, budget *renderBudget) (map[string]string, error) {
 	if m == nil {
 		return nil, nil
 	}
 	out := make(map[string]string, len(m))
 	for k, t := range m {
-		v, err := t.RenderString(s)
+		v, err := t.renderString(s, budget)
 		if err != nil {
 			return nil, err
 		}
@@ -360,6 +463,9 @@ func renderStrings(m map[string]*Template, s *Scope) (map[string]string, error) 
 // template compiles one template field, recording its problems.
 func (c *compiler) template(src, path string, env *exprEnv) *Template {
 	t, msgs := parseTemplate(src, path, env, c.xc)
+	if t != nil {
+		t.max = c.limits.MaxRenderBytes
+	}
 	for _, m := range msgs {
 		c.add(path, m)
 	}
@@ -368,7 +474,7 @@ func (c *compiler) template(src, path string, env *exprEnv) *Template {
 
 // actionTemplate compiles a command action's template fields.
 func (c *compiler) actionTemplate(a models.Action, path string, env *exprEnv) *ActionTemplate {
-	at := &ActionTemplate{action: a}
+	at := &ActionTemplate{action: a, max: c.limits.MaxRenderBytes}
 	ok := true
 	one := func(src, field string) *Template {
 		if src == "" {

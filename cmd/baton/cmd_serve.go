@@ -186,10 +186,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	// The engine reads template versions (subworkflows) from the store and
 	// compiles everything with its one Compiler; the launcher starts runs on
 	// it, and the HTTP layer checks definitions with the same compiler.
-	// Runs may not reach loopback (this machine's private services) nor
-	// the server itself unless --http-allow opens them; the listen address
-	// is known exactly once listening (port 0), and roughly before.
-	egress := &actions.EgressPolicy{Allow: cfg.httpAllow, Deny: cfg.httpDeny, DenyLoopback: true}
+	// Runs may not reach cloud metadata, link-local addresses nor the
+	// server itself unless --http-allow opens them; the listen address is
+	// known exactly once listening (port 0), and roughly before. Loopback
+	// stays open (services beside Baton on one machine are a common
+	// setup); --http-deny 127.0.0.0/8,::1 closes it.
+	egress := &actions.EgressPolicy{Allow: cfg.httpAllow, Deny: cfg.httpDeny}
 	egress.SetSelf(cfg.addr)
 	eng := engine.New(st, engine.NewRegistry(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress})...), engine.Config{
 		Logger:   log,

@@ -30,9 +30,9 @@ import (
 type EgressPolicy struct {
 	Allow []EgressRule
 	Deny  []EgressRule
-	// DenyLoopback refuses loopback addresses unless allowed. baton serve
-	// sets it: a run must not reach what listens only on the server's own
-	// machine (its metrics, a local database) unless the operator says so.
+	// DenyLoopback refuses loopback addresses unless allowed, for embedders
+	// that want it; baton serve leaves loopback open (minus its own listen
+	// address) and closes it with --http-deny 127.0.0.0/8,::1.
 	DenyLoopback bool
 	// Resolve looks names up; defaults to net.DefaultResolver.LookupNetIP.
 	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)

@@ -49,6 +49,11 @@ type ActionInput struct {
 	IdempotencyKey string
 	// MaxOutputBytes is the largest output the engine accepts.
 	MaxOutputBytes int
+	// Redact replaces the secret values the run has resolved by "***". An
+	// action that writes anything outside the run (the server's log) passes
+	// it through Redact first; what it returns is redacted by the engine.
+	// Never nil when the engine calls an action.
+	Redact func(string) string
 }
 
 // Registry maps action kinds to actions. Build it in main with the actions

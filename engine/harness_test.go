@@ -206,7 +206,9 @@ func newHarness(t *testing.T, open func(testing.TB) *store.Store, opts ...option
 
 func (h *harness) start() {
 	h.t.Helper()
-	h.eng = engine.New(h.st, engine.NewRegistry(actions.Builtins(nil)...), h.cfg)
+	// The actions log where the engine does (nowhere unless a test sets
+	// cfg.Logger to see what reaches the server's log).
+	h.eng = engine.New(h.st, engine.NewRegistry(actions.Builtins(h.cfg.Logger)...), h.cfg)
 	if err := h.eng.Start(context.Background()); err != nil {
 		h.t.Fatalf("Start: %v", err)
 	}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/baton-run/baton/engine"
+	"github.com/baton-run/baton/engine/enginetest"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
@@ -44,6 +46,8 @@ func TestSecretsReachTheActionButNotTheRecords(t *testing.T) {
 		}, func(c *engine.Config) {})
 		h.stopEngine(h.eng)
 		h.cfg.Secrets = st
+		var serverLog enginetest.LogSink
+		h.cfg.Logger = slog.New(slog.NewTextHandler(&serverLog, nil))
 		h.start()
 
 		run := h.run(`
@@ -54,6 +58,7 @@ steps:
   - {id: call, type: command, action: {kind: http, url: "`+srv.URL+`/x", headers: {Authorization: "Bearer {{ secrets.API_TOKEN }}"}}}
   - {id: copy, type: command, action: {kind: set, values: {v: "{{ secrets.API_TOKEN }}"}}}
   - {id: boom, type: command, action: {kind: fail, message: "token {{ secrets.API_TOKEN }} refused"}}
+  - {id: say, type: command, action: {kind: log, message: "calling with {{ secrets.API_TOKEN }}"}}
   - {id: missing, type: command, action: {kind: set, values: {v: "{{ secrets.NOPE }}"}}}
   - id: each
     type: parallel
@@ -84,6 +89,9 @@ outputs: {leak: "x{{ secrets.API_TOKEN }}"}
 `, nil)
 		if b, _ := json.Marshal(ok); ok.Status != models.RunSucceeded || !strings.Contains(string(b), `"leak":"x***"`) || strings.Contains(string(b), value) {
 			t.Errorf("a run output naming a secret is not ***:\n%s", b)
+		}
+		if logged := serverLog.String(); strings.Contains(logged, value) || !strings.Contains(logged, "calling with ***") {
+			t.Errorf("the server's log shows the value, or not the log step's line with ***:\n%s", logged)
 		}
 		if e := step(t, run, "boom").Error; e == nil || e.Message != "token *** refused" {
 			t.Errorf("boom error = %+v; want the value redacted", e)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/handlers"
+	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
 
@@ -68,4 +69,21 @@ func TestPreviewRenderIsBounded(t *testing.T) {
 			t.Fatalf("preview = %d, %d bytes: %.300s", got.status, len(got.body), got.body)
 		}
 	})
+}
+
+// A whole number sent to an integer input arrives exactly, past 2^53 too;
+// a number too large for any float is refused with its input's path.
+func TestRunInputsAreExact(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, openSQLite)
+	f.publish(t, `{"id":"big","name":"Big","inputs":{"n":{"type":"integer","required":true},"x":{"type":"number"}},
+ "steps":[{"id":"echo","type":"command","action":{"kind":"set","values":{"n":"{{ inputs.n }}","s":"n={{ inputs.n }}"}}}],
+ "outputs":{"n":"{{ steps.echo.output.n }}","s":"{{ steps.echo.output.s }}"}}`)
+	res := f.do(t, request{method: "POST", path: "/api/v1/templates/big/runs?wait=10s", bearer: f.operator,
+		body: `{"inputs":{"n":9007199254740993,"x":2.5}}`})
+	if res.status != 201 || !strings.Contains(res.body, `"n":9007199254740993`) || !strings.Contains(res.body, `"s":"n=9007199254740993"`) {
+		t.Fatalf("start = %d; want the integer kept exactly\n%s", res.status, res.body)
+	}
+	f.refused(t, "POST", "/api/v1/templates/big/runs", f.operator, `{"inputs":{"n":1,"x":1e400}}`, 422, models.Invalid, "inputs.x", "does not fit")
+	f.refused(t, "POST", "/api/v1/templates/big/runs", f.operator, `{"inputs":{"n":1.5}}`, 422, models.Invalid, "inputs.n", "whole number")
 }

@@ -133,10 +133,16 @@ func (s *server) runEvents(c *fiber.Ctx) error {
 		}
 		heartbeat := time.NewTicker(s.deps.HeartbeatInterval)
 		defer heartbeat.Stop()
+		probe := time.NewTicker(streamProbeInterval)
+		defer probe.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-probe.C:
+				if !probeStream(w) {
+					return // the client went away
+				}
 			case <-heartbeat.C:
 				if _, err := w.WriteString(": heartbeat\n\n"); err != nil || w.Flush() != nil {
 					return // the client went away
@@ -283,10 +289,16 @@ func (s *server) allEvents(c *fiber.Ctx) error {
 		}
 		heartbeat := time.NewTicker(s.deps.HeartbeatInterval)
 		defer heartbeat.Stop()
+		probe := time.NewTicker(streamProbeInterval)
+		defer probe.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
+			case <-probe.C:
+				if !probeStream(w) {
+					return
+				}
 			case <-heartbeat.C:
 				if _, err := w.WriteString(": heartbeat\n\n"); err != nil || w.Flush() != nil {
 					return
@@ -314,6 +326,24 @@ func (s *server) allEvents(c *fiber.Ctx) error {
 		}
 	})
 	return nil
+}
+
+// streamProbeInterval is how often an idle stream checks that its client
+// is still there. The server learns of a closed connection only by writing
+// to it (the first write after the close is answered with a reset, the
+// next one fails), so a stream writes one byte-cheap comment line this
+// often: a page closed without a goodbye frees its slot (of
+// MaxStreamsPerUser) and its subscription within two probes, not at the
+// next heartbeat.
+var streamProbeInterval = time.Second
+
+// probeStream writes an empty SSE comment line (":"), which clients
+// ignore, and reports whether the connection took it.
+func probeStream(w *bufio.Writer) bool {
+	if _, err := w.WriteString(":\n"); err != nil {
+		return false
+	}
+	return w.Flush() == nil
 }
 
 // DefaultMaxStreamsPerUser caps the event streams one user may hold open.

@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,8 +41,48 @@ const (
 
 // startBody is POST …/runs' body.
 type startBody struct {
-	Inputs  map[string]any `json:"inputs"`
-	Version int            `json:"version"`
+	// Inputs are kept raw so that numbers are read exactly (exactInputs).
+	Inputs  map[string]json.RawMessage `json:"inputs"`
+	Version int                        `json:"version"`
+}
+
+// exactInputs decodes a run's inputs. A top-level number that is a whole
+// number within int64 stays an integer (9007199254740993 is not rounded to
+// …992 on its way to an integer input); other numbers are float64, and a
+// number too large for float64 (1e400) is refused with its input's path.
+// Values inside objects and arrays decode as JSON always does.
+func exactInputs(raw map[string]json.RawMessage) (map[string]any, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	out := make(map[string]any, len(raw))
+	var problems []models.Problem
+	for k, r := range raw {
+		r = bytes.TrimSpace(r)
+		if len(r) > 0 && (r[0] == '-' || (r[0] >= '0' && r[0] <= '9')) {
+			if i, err := strconv.ParseInt(string(r), 10, 64); err == nil {
+				out[k] = i
+				continue
+			}
+			f, err := strconv.ParseFloat(string(r), 64)
+			if err != nil {
+				problems = append(problems, models.Problem{Path: "inputs." + k, Message: fmt.Sprintf("the number %.40s does not fit a 64-bit floating-point number", r)})
+				continue
+			}
+			out[k] = f
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(r, &v); err != nil {
+			problems = append(problems, models.Problem{Path: "inputs." + k, Message: strings.TrimPrefix(err.Error(), "json: ")})
+			continue
+		}
+		out[k] = v
+	}
+	if len(problems) > 0 {
+		return nil, models.Problems("invalid inputs", problems)
+	}
+	return out, nil
 }
 
 // runList is GET /api/v1/runs: newest first; next is the cursor (the
@@ -68,6 +110,10 @@ func (s *server) startRun(c *fiber.Ctx) error {
 	if in.Version < 0 {
 		return models.Problems("invalid run request", []models.Problem{{Path: "version", Message: "must be a positive version number"}})
 	}
+	inputs, err := exactInputs(in.Inputs)
+	if err != nil {
+		return err
+	}
 	wait, err := s.waitParam(c)
 	if err != nil {
 		return err
@@ -77,7 +123,7 @@ func (s *server) startRun(c *fiber.Ctx) error {
 		trigger = models.TriggerManual
 	}
 	req := models.RunRequest{
-		Template: c.Params("key"), Version: in.Version, Inputs: in.Inputs,
+		Template: c.Params("key"), Version: in.Version, Inputs: inputs,
 		Trigger: trigger, StartedBy: u.Name,
 		AllowApproved: u.Can(models.RoleOperator), AllowDraft: u.Can(models.RoleDesigner),
 	}

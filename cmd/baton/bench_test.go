@@ -16,7 +16,7 @@ func TestBenchInProcess(t *testing.T) {
 	for name, newURL := range databaseURLs(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"bench", "--db", newURL(t), "--runs", "3", "--at-once", "20", "--async", "20", "--clients", "4", "--timeout", "2m", "--json"}
+			args := []string{"bench", "--db", newURL(t), "--history", "500", "--runs", "3", "--at-once", "20", "--async", "20", "--clients", "4", "--timeout", "2m", "--json"}
 			out, errOut, code := runBaton(t, nil, args...)
 			if code != 0 {
 				t.Fatalf("baton bench: exit %d\n%s\n%s", code, out, errOut)
@@ -25,9 +25,13 @@ func TestBenchInProcess(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("bench --json printed %v:\n%s", err, out)
 			}
-			want := map[string]int{"engine": 3, "W1": 3, "W2": 3, "W3": 20, "W4": 3, "async": 20}
+			want := map[string]int{"engine": 3, "W1": 3, "W2": 3, "W3": 20, "W4": 3, "async": 20,
+				"list": 3, "list-template": 3, "run": 3, "approvals": 3}
 			if len(rep.Results) != len(want) {
 				t.Fatalf("results: %+v", rep.Results)
+			}
+			if !strings.Contains(rep.Target, "500 runs of history") {
+				t.Errorf("target %q does not say the history was filled", rep.Target)
 			}
 			for _, r := range rep.Results {
 				if r.Runs != want[r.Workload] || r.Succeeded != r.Runs || len(r.Errors) > 0 {
@@ -71,6 +75,8 @@ func TestBenchUsage(t *testing.T) {
 		{[]string{"bench", "--runs", "0"}, "--runs"},
 		{[]string{"bench", "--at-once", "100000"}, "--at-once"},
 		{[]string{"bench", "--url", "ftp://x", "--token", "x"}, "not a server URL"},
+		{[]string{"bench", "--history", "-1"}, "--history"},
+		{[]string{"bench", "--url", "http://127.0.0.1:1", "--token", "x", "--history", "10"}, "--history"},
 	} {
 		if _, errOut, code := runBaton(t, nil, c.args...); code != 2 || !strings.Contains(errOut, c.msg) {
 			t.Errorf("%v: exit %d, %q; want 2 and %q", c.args, code, errOut, c.msg)

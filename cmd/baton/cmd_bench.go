@@ -40,6 +40,14 @@ Workloads (--workloads, comma-separated; all by default):
   W3      --at-once runs started at the same moment, one request each (?wait=), one token
   W4      a condition branch (value > 10: set High, else set Low, then a join), one client
   async   --async starts without ?wait= from --clients clients, then waits for them to finish
+  reads   the reads of a user: runs list, runs list by template, one run, approvals inbox
+          (--runs requests of each, one client)
+
+--history N (in process) first fills the database with N finished runs, with
+their steps and events, through bulk inserts (about 3 to 6 minutes per
+1,000,000), spread over the bench templates and four others: the workloads
+then meet a database that has been in use, as users do. Compare with a run
+without it to see what history costs.
 
 It prints one line per workload: runs, succeeded, p50/p95/p99 latency of a run
 (request to finished run; for async, to the accepted start), runs per second
@@ -49,10 +57,11 @@ process (server and client together) during the workload.
 Examples:
   baton bench
   baton bench --db 'postgres://postgres@127.0.0.1:5432/bench?sslmode=disable' --json
+  baton bench --history 1000000 --workloads engine,W1,W4,reads
   baton bench --url http://127.0.0.1:8080 --token "$TOKEN" --approver-token "$APPROVER" --workloads W1,W3`
 
 // benchWorkloads are the workloads in the order they run.
-var benchWorkloads = []string{"engine", "W1", "W2", "W3", "W4", "async"}
+var benchWorkloads = []string{"engine", "W1", "W2", "W3", "W4", "async", "reads"}
 
 func cmdBench(ctx context.Context, e *env, args []string) error {
 	s := newSettings("bench [flags]", benchSummary, e.getenv, e.stderr)
@@ -61,6 +70,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	approver := s.add("approver-token", "BATON_BENCH_APPROVER_TOKEN", "", "with --url: an approver's token, to approve the bench templates the first time")
 	db := s.add("db", "", "", "in process: the database (sqlite:///abs/path.db or postgres://…); default a new SQLite file in a temporary folder")
 	maxActive := s.add("max-active-runs", "", "", "in process: the server's --max-active-runs; default serve's default")
+	history := s.add("history", "", "0", "in process: first fill the database with this many finished runs (bulk inserts), so the workloads meet a large history")
 	only := s.add("workloads", "", strings.Join(benchWorkloads, ","), "which workloads to run, comma-separated")
 	runs := s.add("runs", "", "200", "runs of W1, W4 and engine (each after 10 warm-up runs); W2 runs a tenth as many, at least 3")
 	atOnce := s.add("at-once", "", "1000", "runs W3 starts at the same moment")
@@ -107,9 +117,12 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 
 	var rep *bench.Report
+	if cfg.history, err = strconv.Atoi(history.value); err != nil || cfg.history < 0 || cfg.history > 100_000_000 {
+		return usageError("--history: %q is not a whole number from 0 to 100000000", history.value)
+	}
 	if target.value != "" {
-		if db.value != "" || maxActive.value != "" || cpuProfile.value != "" {
-			return usageError("--db, --max-active-runs and --cpuprofile are for the in-process server; with --url, profile the server through its /debug/pprof/profile")
+		if db.value != "" || maxActive.value != "" || cpuProfile.value != "" || cfg.history > 0 {
+			return usageError("--db, --max-active-runs, --history and --cpuprofile are for the in-process server; with --url, profile the server through its /debug/pprof/profile")
 		}
 		if token.value == "" {
 			return usageError("--url needs --token (a user with the designer and operator roles)")
@@ -139,6 +152,7 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 type benchConfig struct {
 	workloads                    []string
 	runs, atOnce, async, clients int
+	history                      int
 	timeout                      time.Duration
 	json                         bool
 	cpuProfile                   string
@@ -166,7 +180,7 @@ func benchRemote(ctx context.Context, cfg benchConfig, base, token, approverToke
 	if err := bench.Setup(ctx, c, ap); err != nil {
 		return nil, err
 	}
-	rep.Results = runHTTPWorkloads(ctx, cfg, c, nil)
+	rep.Results = runHTTPWorkloads(ctx, cfg, c, ap, nil)
 	return rep, nil
 }
 
@@ -195,6 +209,24 @@ func benchInProcess(ctx context.Context, e *env, cfg benchConfig, dbURL, maxActi
 	if err != nil {
 		_ = st.Close()
 		return nil, err
+	}
+	if cfg.history > 0 {
+		fmt.Fprintf(e.stderr, "filling the database with %d finished runs…\n", cfg.history)
+		stats, err := st.FillHistory(ctx, store.HistoryOptions{
+			Runs:      cfg.history,
+			Templates: []string{bench.KeyChain, bench.KeyBranch, "history-1", "history-2", "history-3", "history-4"},
+			Progress: func(done, total int) {
+				if done%100_000 == 0 || done == total {
+					fmt.Fprintf(e.stderr, "  %d of %d\n", done, total)
+				}
+			},
+		})
+		if err != nil {
+			_ = st.Close()
+			return nil, fmt.Errorf("fill history: %w", err)
+		}
+		rep.Target = strings.TrimSuffix(rep.Target, ")") + fmt.Sprintf(", %d runs of history)", stats.Runs)
+		fmt.Fprintf(e.stderr, "filled in %s: %d runs, %d step attempts, %d events\n", stats.Elapsed.Round(time.Second), stats.Runs, stats.StepRuns, stats.Events)
 	}
 	if cfg.has("engine") {
 		var peak bench.PeakRSS
@@ -278,7 +310,7 @@ func benchInProcess(ctx context.Context, e *env, cfg benchConfig, dbURL, maxActi
 			err = errors.Join(err, f.Close())
 		}()
 	}
-	rep.Results = append(rep.Results, runHTTPWorkloads(ctx, cfg, c, &bench.PeakRSS{})...)
+	rep.Results = append(rep.Results, runHTTPWorkloads(ctx, cfg, c, ap, &bench.PeakRSS{})...)
 	return rep, nil
 }
 
@@ -312,9 +344,10 @@ func benchUsers(ctx context.Context, st *store.Store) (designer, approver string
 	return designer, approver, nil
 }
 
-// runHTTPWorkloads runs the chosen HTTP workloads in order; peak, when not
-// nil, measures each one's peak RSS (the server is in this process).
-func runHTTPWorkloads(ctx context.Context, cfg benchConfig, c *bench.Client, peak *bench.PeakRSS) []bench.Result {
+// runHTTPWorkloads runs the chosen HTTP workloads in order, reading the
+// approvals inbox as approver (c when nil); peak, when not nil, measures
+// each one's peak RSS (the server is in this process).
+func runHTTPWorkloads(ctx context.Context, cfg benchConfig, c, approver *bench.Client, peak *bench.PeakRSS) []bench.Result {
 	var out []bench.Result
 	body := func(int) []byte { return []byte(`{}`) }
 	for _, w := range cfg.workloads {
@@ -338,6 +371,15 @@ func runHTTPWorkloads(ctx context.Context, cfg benchConfig, c *bench.Client, pea
 			r = c.Sequential(ctx, "W4", "condition branch (value > 10: High, else Low; then a join), one client, ?wait=5s", bench.KeyBranch, cfg.runs, 10, func(i int) []byte {
 				return []byte(`{"inputs":{"value":` + strconv.Itoa(i%2*50) + `}}`)
 			})
+		case "reads":
+			rs := c.Reads(ctx, cfg.runs, 10, approver)
+			for i := range rs {
+				if peak != nil {
+					rs[i].PeakRSSMB, _ = peak.MB()
+				}
+			}
+			out = append(out, rs...)
+			continue
 		case "async":
 			r = c.Async(ctx, "async", fmt.Sprintf("%d starts of W1's chain without ?wait= from %d clients (latency and runs/s of the starts; ok = finished succeeded)", cfg.async, cfg.clients), bench.KeyChain, cfg.async, cfg.clients)
 		}

@@ -76,7 +76,11 @@ func (l Log) Run(_ context.Context, in engine.ActionInput) (any, error) {
 			Message: fmt.Sprintf("the log message is %d bytes; the limit for a step's output is %d", len(msg), in.MaxOutputBytes)}
 	}
 	if l.Logger != nil {
-		l.Logger.Info(truncate(msg, MaxServerLogMessage), "run", in.RunID, "step", in.StepID)
+		logged := msg
+		if in.Redact != nil {
+			logged = in.Redact(msg) // the server's log is not the run's: no secret goes there
+		}
+		l.Logger.Info(truncate(logged, MaxServerLogMessage), "run", in.RunID, "step", in.StepID)
 	}
 	return map[string]any{"message": msg}, nil
 }

@@ -108,19 +108,22 @@ func (rs *runState) inFlight() int { return rs.running + rs.waiting }
 
 // pump starts ready steps within the run's and the groups' caps. Starting
 // a step may make others ready (a condition settles at once), so it loops
-// until nothing more can start.
+// until nothing more can start. Once a step has finished in writes not yet
+// committed (rs.settled), only steps that act on nothing outside the run
+// start ahead of the commit (runsAhead); flush starts the others after it.
 func (rs *runState) pump() {
-	if rs.settled {
-		return // flush starts them after the commit
-	}
 	max := rs.plan.Definition.MaxConcurrency
-	for progress := true; progress && len(rs.ready) > 0 && !rs.settled; {
+	for progress := true; progress && len(rs.ready) > 0; {
 		progress = false
 		list := rs.ready
 		rs.ready = nil
 		var blocked []*stepState
 		for i, s := range list {
 			if s.status.Final() || s.status != models.StepPending {
+				continue
+			}
+			if rs.settled && !rs.runsAhead(s) {
+				blocked = append(blocked, s)
 				continue
 			}
 			if max > 0 && rs.inFlight() >= max {
@@ -136,6 +139,35 @@ func (rs *runState) pump() {
 		}
 		rs.ready = append(blocked, rs.ready...)
 	}
+}
+
+// runsAhead reports whether s may start before the completion of the
+// steps it follows is committed: a condition step, or a command step whose
+// action runs inline (set, log, fail). Such a step reads only the run's own
+// state and writes only into the same pending batch, so nothing outside the
+// run can see it before the commit that also makes its inputs durable; if
+// that commit is lost, the run is resumed from the store and the step is
+// decided again from the same stored state. A whole chain of them (W1's ten
+// set steps) is one commit instead of one per step. Anything that reaches
+// outside the run (http, device, subworkflow, waits, forEach) still waits
+// for the commit, so no external effect ever depends on an uncommitted
+// outcome.
+func (rs *runState) runsAhead(s *stepState) bool {
+	switch s.ps.Step.Type {
+	case models.StepCondition:
+		return true
+	case models.StepWait, models.StepParallel:
+		return false
+	}
+	if s.ps.Action == nil || s.ps.Step.Action.Kind == models.KindSubworkflow {
+		return false
+	}
+	a, ok := rs.e.reg.Lookup(s.ps.Step.Action.Kind)
+	if !ok {
+		return false
+	}
+	ia, ok := a.(InlineAction)
+	return ok && ia.Inline()
 }
 
 // beginAttempt marks the start of a new attempt of s.

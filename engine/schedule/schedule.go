@@ -376,7 +376,10 @@ func (s *Scheduler) fire(ctx context.Context, sc models.Schedule, at time.Time, 
 	if err != nil || !won {
 		return "", err
 	}
-	run, err := s.runs.Start(ctx, models.RunRequest{
+	// Once claimed, the start is carried through even when Stop cancels
+	// ctx meanwhile: a start interrupted after the run's row was admitted
+	// would leave a run that its fire does not name.
+	run, err := s.runs.Start(context.WithoutCancel(ctx), models.RunRequest{
 		Template: sc.Template, Inputs: sc.Inputs, Trigger: models.TriggerSchedule,
 		StartedBy: fmt.Sprintf("schedule:%d", sc.ID), AllowApproved: true,
 		// The run itself says which fire time it belongs to, which for a

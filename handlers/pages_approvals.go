@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/sergi/go-diff/diffmatchpatch"
 
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/views"
@@ -212,88 +214,46 @@ func foldContext(lines []views.DiffLine, n int) []views.DiffLine {
 }
 
 // canonicalText is a definition as indented JSON without step positions,
-// which only say where a node is drawn.
+// which only say where a node is drawn: fields in the format's order, map
+// keys sorted, so two versions line up field by field.
 func canonicalText(d models.Definition) string {
 	d.Steps = slices.Clone(d.Steps)
-	var m any
+	for i := range d.Steps {
+		d.Steps[i].Position = nil
+	}
 	b, err := json.Marshal(d)
 	if err != nil {
 		return ""
 	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
 		return ""
 	}
-	if steps, ok := m.(map[string]any)["steps"].([]any); ok {
-		for _, st := range steps {
-			if o, ok := st.(map[string]any); ok {
-				delete(o, "position")
-			}
-		}
-	}
-	out, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return ""
-	}
-	return string(out)
+	return out.String()
 }
 
-// maxDiffLines bounds the quadratic line diff; larger texts are shown as
-// all removed then all added.
-const maxDiffLines = 3000
-
-// lineDiff is a line diff of a and b by longest common subsequence.
+// lineDiff is an exact line diff of a and b: diff-match-patch on lines
+// (each distinct line mapped to one rune, then Myers' diff with a linear
+// space bound), so a review of a definition of any size shows exactly the
+// lines that changed, in time and memory near linear in its size.
 func lineDiff(a, b string) []views.DiffLine {
-	split := func(s string) []string {
-		if s == "" {
-			return nil
-		}
-		return strings.Split(s, "\n")
-	}
-	x, y := split(a), split(b)
+	dmp := diffmatchpatch.New()
+	dmp.DiffTimeout = 0 // exact: a review must never show a coarser diff for being large
+	ra, rb, lines := dmp.DiffLinesToRunes(a, b)
+	diffs := dmp.DiffCharsToLines(dmp.DiffMainRunes(ra, rb, false), lines)
 	var out []views.DiffLine
-	if len(x) > maxDiffLines || len(y) > maxDiffLines {
-		for _, l := range x {
-			out = append(out, views.DiffLine{Op: "-", Text: l})
+	for _, d := range diffs {
+		op := " "
+		switch d.Type {
+		case diffmatchpatch.DiffDelete:
+			op = "-"
+		case diffmatchpatch.DiffInsert:
+			op = "+"
 		}
-		for _, l := range y {
-			out = append(out, views.DiffLine{Op: "+", Text: l})
+		text := strings.TrimSuffix(d.Text, "\n")
+		for _, l := range strings.Split(text, "\n") {
+			out = append(out, views.DiffLine{Op: op, Text: l})
 		}
-		return out
-	}
-	// lcs[i][j] is the length of the longest common subsequence of x[i:] and y[j:].
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
-	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	i, j := 0, 0
-	for i < len(x) && j < len(y) {
-		switch {
-		case x[i] == y[j]:
-			out = append(out, views.DiffLine{Op: " ", Text: x[i]})
-			i++
-			j++
-		case lcs[i+1][j] >= lcs[i][j+1]:
-			out = append(out, views.DiffLine{Op: "-", Text: x[i]})
-			i++
-		default:
-			out = append(out, views.DiffLine{Op: "+", Text: y[j]})
-			j++
-		}
-	}
-	for ; i < len(x); i++ {
-		out = append(out, views.DiffLine{Op: "-", Text: x[i]})
-	}
-	for ; j < len(y); j++ {
-		out = append(out, views.DiffLine{Op: "+", Text: y[j]})
 	}
 	return out
 }

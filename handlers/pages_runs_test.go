@@ -21,7 +21,7 @@ func (f *flow) form(t *testing.T, br *browser, path string, vals url.Values) res
 }
 
 // page gets a page as a signed-in browser and checks the status.
-func (f *flow) page(t *testing.T, br *browser, path string, want int, contains ...string) string {
+func (f *flow) page(t testing.TB, br *browser, path string, want int, contains ...string) string {
 	t.Helper()
 	res := f.do(t, request{method: "GET", path: path, browser: br})
 	if res.status != want {

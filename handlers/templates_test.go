@@ -43,7 +43,7 @@ type flowOptions struct {
 	legacySig   bool
 }
 
-func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {
+func newFlow(t testing.TB, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {
 	t.Helper()
 	var o flowOptions
 	if len(opts) > 0 {
@@ -93,7 +93,7 @@ func newFlow(t *testing.T, open func(testing.TB) *store.Store, opts ...flowOptio
 
 // call makes a request and checks its status; it returns the body decoded
 // as a JSON object (nil when it is not one).
-func (f *flow) call(t *testing.T, method, path, token, body string, want int) map[string]any {
+func (f *flow) call(t testing.TB, method, path, token, body string, want int) map[string]any {
 	t.Helper()
 	res := f.do(t, request{method: method, path: path, bearer: token, body: body})
 	if res.status != want {
@@ -145,7 +145,7 @@ const gateDef = `{"id":"gate","name":"Gate","steps":[
 const boomDef = `{"id":"boom","name":"Boom","steps":[{"id":"explode","type":"command","action":{"kind":"fail","message":"no"}}]}`
 
 // approve takes a template's latest draft through review to approved.
-func (f *flow) approve(t *testing.T, key string, n int) {
+func (f *flow) approve(t testing.TB, key string, n int) {
 	t.Helper()
 	base := fmt.Sprintf("/api/v1/templates/%s/versions/%d", key, n)
 	f.call(t, "POST", base+"/submit", f.designer, "", 200)
@@ -156,7 +156,7 @@ func (f *flow) approve(t *testing.T, key string, n int) {
 }
 
 // publish creates a template as dana and approves its version 1.
-func (f *flow) publish(t *testing.T, def string) string {
+func (f *flow) publish(t testing.TB, def string) string {
 	t.Helper()
 	out := f.call(t, "POST", "/api/v1/templates", f.designer, def, 201)
 	key := out["key"].(string)

@@ -29,20 +29,21 @@ import (
 
 // serveConfig is every setting of `baton serve`, resolved and checked.
 type serveConfig struct {
-	addr            string
-	dbURL           string
-	adminPassword   string
-	bodyLimit       int
-	requestTimeout  time.Duration
-	shutdownTimeout time.Duration
-	secureCookies   bool
-	maxActiveRuns   int
-	webhookLimit    int
-	rateLimit       float64
-	trustedProxies  []netip.Prefix
-	catchUpWindow   time.Duration
-	catchUpLimit    int
-	retention       time.Duration // 0 keeps every run (templates may still set their own)
+	addr              string
+	dbURL             string
+	adminPassword     string
+	bodyLimit         int
+	requestTimeout    time.Duration
+	shutdownTimeout   time.Duration
+	secureCookies     bool
+	maxActiveRuns     int
+	webhookLimit      int
+	rateLimit         float64
+	trustedProxies    []netip.Prefix
+	catchUpWindow     time.Duration
+	catchUpLimit      int
+	retention         time.Duration // 0 keeps every run (templates may still set their own)
+	housekeepingEvery time.Duration
 	// listening, when set, is told the address once the server accepts
 	// connections (baton bench's in-process server listens on port 0).
 	listening      func(addr net.Addr)
@@ -73,7 +74,8 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	shutTimeout := s.add("shutdown-timeout", "BATON_SHUTDOWN_TIMEOUT", "30s", "how long a shutdown waits for requests in flight")
 	secure := s.add("secure-cookies", "BATON_SECURE_COOKIES", "false", "mark cookies Secure (set when served over HTTPS)")
 	maxActive := s.add("max-active-runs", "BATON_MAX_ACTIVE_RUNS", strconv.Itoa(engine.DefaultMaxActiveRuns), "most unfinished runs one template may have (child and test runs included); a start over it gets 429 with Retry-After")
-	retention := s.add("retention", "BATON_RETENTION", "keep", "delete finished runs older than this (90d, 12h, 2w) every few minutes, in small batches; keep: never (a template's own retention still applies)")
+	retention := s.add("retention", "BATON_RETENTION", "keep", "delete finished runs older than this (90d, 12h, 2w) at each housekeeping round, in small batches; keep: never (a template's own retention still applies)")
+	housekeepingEvery := s.add("housekeeping-interval", "BATON_HOUSEKEEPING_INTERVAL", DefaultHousekeepingInterval.String(), "how often expired sessions, old login failures, schedule-fire claims, webhook delivery ids and runs past their retention are removed (first round within a minute of start; once per cluster)")
 	hookLimit := s.add("webhook-body-limit", "BATON_WEBHOOK_BODY_LIMIT", "256KiB", "largest webhook body accepted")
 	rateLimit := s.add("rate-limit", "BATON_RATE_LIMIT", "0", "API requests per second on average (bursts of five times as many) for each token that sets no limit of its own (baton token create --rate-limit); 0: no limit")
 	proxies := s.add("trusted-proxies", "BATON_TRUSTED_PROXIES", "", "reverse proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-For names the client; empty trusts none")
@@ -119,6 +121,12 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	}
 	if cfg.retention, err = models.ParseRetention(retention.value); err != nil {
 		return nil, cfg, usageError("%s: %v", retention.name(), err)
+	}
+	if cfg.housekeepingEvery, err = housekeepingEvery.duration(); err != nil {
+		return nil, cfg, err
+	}
+	if cfg.housekeepingEvery < time.Second {
+		return nil, cfg, usageError("%s: %q: use a duration of at least 1s, such as 1h", housekeepingEvery.name(), housekeepingEvery.value)
 	}
 	if cfg.catchUpWindow, err = catchUpWindow.duration(); err != nil {
 		return nil, cfg, err
@@ -222,12 +230,17 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		return fmt.Errorf("start scheduler: %w", err)
 	}
 
-	housekeepingDone := make(chan struct{})
-	housekeepingCtx, stopHousekeeping := context.WithCancel(ctx)
-	defer func() { stopHousekeeping(); <-housekeepingDone }()
-	go func() {
-		defer close(housekeepingDone)
-		housekeeping(housekeepingCtx, log, st, cfg.retention, housekeepingEvery)
+	keeper, err := newHousekeeper(st, log, reg, cfg.retention, cfg.housekeepingEvery)
+	if err != nil {
+		_ = sched.Stop()
+		stopEngine()
+		return err
+	}
+	keeper.start()
+	defer func() {
+		if err := keeper.stop(); err != nil {
+			log.Warn("stop housekeeping", "err", err)
+		}
 	}()
 
 	ln, err := net.Listen("tcp", cfg.addr)
@@ -364,31 +377,4 @@ func (h engineHealth) Ping(ctx context.Context) error {
 		return err
 	}
 	return h.Store.Ping(ctx)
-}
-
-// housekeepingEvery is how often serve prunes runs past their retention.
-const housekeepingEvery = 5 * time.Minute
-
-// housekeeping prunes finished runs past their retention (the server's,
-// or their template's own) every interval until ctx ends. Prune works in
-// transactions of 500 runs, so the engine's writes wait for at most one.
-func housekeeping(ctx context.Context, log *slog.Logger, st *store.Store, retention, every time.Duration) {
-	t := time.NewTimer(time.Minute) // not in the way of start-up
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		start := time.Now()
-		stats, err := st.Prune(ctx, store.PruneOptions{OlderThan: retention})
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("pruning old runs failed; trying again later", "err", err, "deleted", stats.Runs)
-		case stats.Runs > 0:
-			log.Info("pruned old runs", "deleted", stats.Runs, "by_template", stats.ByTemplate, "took", time.Since(start).Round(time.Millisecond))
-		}
-		t.Reset(every)
-	}
 }

@@ -84,6 +84,10 @@ var suite = []area{
 		{"CRUD", exerciseWebhooks},
 		{"ClaimDelivery", exerciseClaimDelivery},
 	}},
+	{"Housekeeping", []suiteCase{ // housekeeping.go
+		{"Housekeep", exerciseHousekeep},
+		{"Claim", exerciseClaimHousekeeping},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

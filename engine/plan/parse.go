@@ -154,6 +154,11 @@ func parseLenient(data []byte, f Format, l Limits) (def models.Definition, probl
 	}
 	raw, err = normalise(raw, 0, &budget)
 	if err != nil {
+		var bn *badNumber
+		if errors.As(err, &bn) {
+			return def, nil, models.Problems("the definition holds a number it cannot keep",
+				[]models.Problem{{Path: strings.TrimPrefix(bn.path, "."), Message: bn.Error()}})
+		}
 		var me *models.Error
 		if errors.As(err, &me) {
 			return def, nil, err
@@ -249,6 +254,27 @@ func yamlError(err error) error {
 	return models.Errorf(models.BadRequest, "YAML syntax error: %s", msg)
 }
 
+// badNumber is a YAML number no JSON document can hold (.inf, -.inf,
+// .nan), found at path (built while normalise unwinds).
+type badNumber struct {
+	value float64
+	path  string
+}
+
+func (b *badNumber) Error() string {
+	return fmt.Sprintf("%v is not a number a definition can hold (YAML's .inf and .nan have no JSON form); quote it to mean the text", b.value)
+}
+
+// atPath prefixes the path of a badNumber with the key or index it was
+// found under; other errors pass unchanged.
+func atPath(err error, step string) error {
+	var b *badNumber
+	if errors.As(err, &b) {
+		b.path = step + b.path
+	}
+	return err
+}
+
 // normalise turns a decoded document into the values encoding/json would
 // produce (map[string]any, []any, float64, string, bool, nil), so YAML and
 // JSON definitions are the same from here on. It counts values against
@@ -262,7 +288,12 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		return nil, fmt.Errorf("the definition is nested more than %d levels deep", maxDepth)
 	}
 	switch v := v.(type) {
-	case nil, string, bool, float64:
+	case nil, string, bool:
+		return v, nil
+	case float64:
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, &badNumber{value: v}
+		}
 		return v, nil
 	case json.Number:
 		f, err := v.Float64()
@@ -278,7 +309,7 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		for k, x := range v {
 			n, err := normalise(x, depth+1, budget)
 			if err != nil {
-				return nil, err
+				return nil, atPath(err, keyPath(k))
 			}
 			out[k] = n
 		}
@@ -288,7 +319,7 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		for k, x := range v {
 			n, err := normalise(x, depth+1, budget)
 			if err != nil {
-				return nil, err
+				return nil, atPath(err, keyPath(fmt.Sprint(k)))
 			}
 			out[fmt.Sprint(k)] = n
 		}
@@ -298,7 +329,7 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		for i, x := range v {
 			n, err := normalise(x, depth+1, budget)
 			if err != nil {
-				return nil, err
+				return nil, atPath(err, "["+strconv.Itoa(i)+"]")
 			}
 			out[i] = n
 		}
@@ -319,7 +350,7 @@ func normalise(v any, depth int, budget *int) (any, error) {
 		}
 		return float64(v), nil
 	case float32:
-		return float64(v), nil
+		return normalise(float64(v), depth, budget)
 	case time.Time:
 		return v.Format(time.RFC3339Nano), nil
 	}

@@ -325,3 +325,22 @@ func TestParseHostileShapes(t *testing.T) {
 		t.Errorf("2^53 refused: %v", err)
 	}
 }
+
+// YAML's .inf and .nan have no JSON form: such a value is refused with its
+// path and how to write it as text, not with an encoder's message.
+func TestParseYAMLInfinityHasAPath(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{".inf", "-.Inf", ".NaN"} {
+		_, err := Parse([]byte("id: a\nname: A\nsteps:\n  - {id: s, type: command, action: {kind: set, values: {v: "+v+"}}}\n"), FormatYAML)
+		var me *models.Error
+		if !asError(err, &me) || me.Code != models.Invalid || len(me.Details) != 1 ||
+			me.Details[0].Path != "steps[0].action.values.v" || !strings.Contains(me.Details[0].Message, "quote it") {
+			t.Errorf("%s: Parse = %#v; want Invalid at steps[0].action.values.v", v, err)
+		}
+	}
+	// Quoted, it is the text.
+	def, err := Parse([]byte("id: a\nname: A\nsteps:\n  - {id: s, type: command, action: {kind: set, values: {v: \".inf\"}}}\n"), FormatYAML)
+	if err != nil || def.Steps[0].Action.Values["v"] != ".inf" {
+		t.Errorf("quoted .inf = %v, %v; want the string", def.Steps, err)
+	}
+}

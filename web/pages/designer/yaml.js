@@ -1,9 +1,12 @@
 // The code view's YAML: a small block-style writer. The definition is plain
 // JSON data, and any string that might read as something else is written
 // JSON-quoted (JSON strings are valid YAML). Reading YAML back is the
-// server's job (POST …/design/parse).
-
-const PLAIN = /^[A-Za-z_/.][\w ./{}$-]*$/;
+// server's job (POST …/design/parse); web/e2e/yaml-roundtrip.test.mjs
+// checks that awkward strings come back as they went.
+//
+// A plain (unquoted) string starts with a letter, "_" or "/": never with
+// "." (".5" and ".inf" are numbers), a digit, a sign or an indicator.
+const PLAIN = /^[A-Za-z_/][\w ./{}$-]*$/;
 const RESERVED = /^(true|false|null|yes|no|on|off|y|n|~)$/i;
 
 function yamlScalar(v) {

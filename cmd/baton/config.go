@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -196,18 +197,15 @@ func (d *dbSettings) url() (string, error) {
 	return "", usageError("%s: %q is not a database URL (use sqlite:///abs/path.db, sqlite://rel/path.db or postgres://…)", d.db.name(), redactURL(u))
 }
 
-// redactURL hides a password in a URL before it is printed.
-func redactURL(u string) string {
-	at := strings.LastIndex(u, "@")
-	scheme := strings.Index(u, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return u
+// redactURL hides a password in a URL before it is printed
+// ((*url.URL).Redacted: "user:xxxxx@host"). A string that is not a URL is
+// not printed at all, since it may hold a password where no parser looks.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(not shown: it does not parse as a URL and may hold a password)"
 	}
-	cred := u[scheme+3 : at]
-	if i := strings.Index(cred, ":"); i >= 0 {
-		return u[:scheme+3] + cred[:i] + ":***" + u[at:]
-	}
-	return u
+	return u.Redacted()
 }
 
 // newLogger builds the process logger: text for a terminal, JSON when asked.

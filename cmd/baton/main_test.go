@@ -41,7 +41,7 @@ func TestBadConfigurationNamesTheSetting(t *testing.T) {
 		{"bad catch-up limit", nil, []string{"serve", "--catch-up-limit", "0"}, `--catch-up-limit: "0" is not a positive whole number`},
 		{"bad secure flag", map[string]string{"BATON_SECURE_COOKIES": "maybe"}, []string{"serve"}, "BATON_SECURE_COOKIES"},
 		{"unknown database scheme", map[string]string{"BATON_DATABASE_URL": "mysql://root:secret@db/x"}, []string{"migrate"}, "--db / BATON_DATABASE_URL"},
-		{"password never printed", map[string]string{"DATABASE_URL": "mysql://root:secret@db/x"}, []string{"migrate"}, "root:***@db"},
+		{"password never printed", map[string]string{"DATABASE_URL": "mysql://root:secret@db/x"}, []string{"migrate"}, "root:xxxxx@db"},
 		{"unknown flag", nil, []string{"serve", "--colour"}, "flag provided but not defined: -colour"},
 		{"stray argument", nil, []string{"serve", "now"}, `serve takes no arguments, got "now"`},
 		{"unknown command", nil, []string{"deploy"}, `unknown command "deploy"`},

@@ -1,154 +1,32 @@
 package plan
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/baton-run/baton/models"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// schemaCheck is a small JSON Schema validator: the keywords jsonSchema
-// uses, no more. It returns the paths that fail.
+// schemaCheck validates documents with a real JSON Schema 2020-12
+// validator (santhosh-tekuri/jsonschema), which also checks the published
+// schema against its metaschema when it compiles it: a keyword the schema
+// misspells or misuses fails here instead of being ignored.
 type schemaCheck struct {
-	root map[string]any
-	errs []string
+	schema *jsonschema.Schema
+	errs   []string
 }
 
-func (sc *schemaCheck) fail(path, format string, args ...any) {
-	sc.errs = append(sc.errs, path+": "+fmt.Sprintf(format, args...))
-}
-
-func (sc *schemaCheck) validate(s map[string]any, v any, path string) {
-	if ref, ok := s["$ref"].(string); ok {
-		name := strings.TrimPrefix(ref, "#/$defs/")
-		def, ok := sc.root["$defs"].(map[string]any)[name].(map[string]any)
-		if !ok {
-			sc.fail(path, "dangling $ref %s", ref)
-			return
-		}
-		sc.validate(def, v, path)
+// validate records why v does not match the schema, prefixed with path.
+func (sc *schemaCheck) validate(v any, path string) {
+	if err := sc.schema.Validate(v); err != nil {
+		sc.errs = append(sc.errs, path+": "+err.Error())
 	}
-	if alts, ok := s["anyOf"].([]any); ok {
-		matched := false
-		for _, alt := range alts {
-			sub := &schemaCheck{root: sc.root}
-			sub.validate(alt.(map[string]any), v, path)
-			if len(sub.errs) == 0 {
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			sc.fail(path, "matches no alternative of anyOf")
-		}
-	}
-	if c, ok := s["const"]; ok && fmt.Sprint(c) != fmt.Sprint(v) {
-		sc.fail(path, "want const %v", c)
-	}
-	if enum, ok := s["enum"].([]any); ok {
-		found := false
-		for _, e := range enum {
-			if e == v {
-				found = true
-			}
-		}
-		if !found {
-			sc.fail(path, "%v not in enum %v", v, enum)
-		}
-	}
-	num := func(k string) (float64, bool) { f, ok := s[k].(float64); return f, ok }
-	switch t, _ := s["type"].(string); t {
-	case "object":
-		m, ok := v.(map[string]any)
-		if !ok {
-			sc.fail(path, "want an object")
-			return
-		}
-		props, _ := s["properties"].(map[string]any)
-		for _, r := range asList(s["required"]) {
-			if _, ok := m[r.(string)]; !ok {
-				sc.fail(path, "missing required %s", r)
-			}
-		}
-		for k, x := range m {
-			if pn, ok := s["propertyNames"].(map[string]any); ok {
-				sc.validate(pn, k, path+"."+k+"(name)")
-			}
-			if ps, ok := props[k].(map[string]any); ok {
-				sc.validate(ps, x, path+"."+k)
-				continue
-			}
-			switch ap := s["additionalProperties"].(type) {
-			case bool:
-				if !ap {
-					sc.fail(path, "unexpected property %s", k)
-				}
-			case map[string]any:
-				sc.validate(ap, x, path+"."+k)
-			}
-		}
-	case "array":
-		l, ok := v.([]any)
-		if !ok {
-			sc.fail(path, "want a list")
-			return
-		}
-		if n, ok := num("minItems"); ok && float64(len(l)) < n {
-			sc.fail(path, "fewer than %v items", n)
-		}
-		if n, ok := num("maxItems"); ok && float64(len(l)) > n {
-			sc.fail(path, "more than %v items", n)
-		}
-		if items, ok := s["items"].(map[string]any); ok {
-			for i, x := range l {
-				sc.validate(items, x, fmt.Sprintf("%s[%d]", path, i))
-			}
-		}
-	case "string":
-		str, ok := v.(string)
-		if !ok {
-			sc.fail(path, "want a string")
-			return
-		}
-		if p, ok := s["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(str) {
-			sc.fail(path, "%q does not match %s", str, p)
-		}
-		if n, ok := num("minLength"); ok && float64(len([]rune(str))) < n {
-			sc.fail(path, "shorter than %v", n)
-		}
-		if n, ok := num("maxLength"); ok && float64(len([]rune(str))) > n {
-			sc.fail(path, "longer than %v", n)
-		}
-	case "integer", "number":
-		f, ok := v.(float64)
-		if !ok || (t == "integer" && f != math.Trunc(f)) {
-			sc.fail(path, "want %s", t)
-			return
-		}
-	case "boolean":
-		if _, ok := v.(bool); !ok {
-			sc.fail(path, "want a boolean")
-		}
-	}
-	if f, ok := v.(float64); ok {
-		if n, ok := num("minimum"); ok && f < n {
-			sc.fail(path, "%v below minimum %v", f, n)
-		}
-		if n, ok := num("maximum"); ok && f > n {
-			sc.fail(path, "%v above maximum %v", f, n)
-		}
-	}
-}
-
-func asList(v any) []any {
-	l, _ := v.([]any)
-	return l
 }
 
 func loadSchema(t *testing.T) map[string]any {
@@ -158,6 +36,33 @@ func loadSchema(t *testing.T) map[string]any {
 		t.Fatalf("JSONSchema is not JSON: %v", err)
 	}
 	return root
+}
+
+// compileSchema compiles the published schema, checking it against the
+// 2020-12 metaschema.
+func compileSchema(t *testing.T) *jsonschema.Schema {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(Compiler{}.JSONSchema()))
+	if err != nil {
+		t.Fatalf("JSONSchema is not JSON: %v", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	const id = "https://baton.run/schema/workflow.json"
+	if err := c.AddResource(id, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(id)
+	if err != nil {
+		t.Fatalf("the published schema is not a valid JSON Schema 2020-12: %v", err)
+	}
+	return sch
+}
+
+// TestSchemaIsValid: the published schema passes its metaschema.
+func TestSchemaIsValid(t *testing.T) {
+	t.Parallel()
+	compileSchema(t)
 }
 
 // documentOf decodes a definition file the way Parse does, to the JSON
@@ -186,20 +91,20 @@ func documentOf(t *testing.T, name string, data []byte) any {
 // form, is valid under the published schema.
 func TestSchemaAcceptsExamples(t *testing.T) {
 	t.Parallel()
-	root := loadSchema(t)
+	schema := compileSchema(t)
 	for _, name := range exampleFiles(t) {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := &schemaCheck{root: root}
-		sc.validate(root, documentOf(t, name, data), "")
+		sc := &schemaCheck{schema: schema}
+		sc.validate(documentOf(t, name, data), "")
 		p, err := Compiler{}.ParseAndCompile(data, FormatFromName(name))
 		if err != nil {
 			t.Fatal(err)
 		}
 		canon, _ := p.Canonical()
-		sc.validate(root, documentOf(t, "canonical.json", canon), "(canonical)")
+		sc.validate(documentOf(t, "canonical.json", canon), "(canonical)")
 		if len(sc.errs) > 0 {
 			t.Errorf("%s does not match the schema:\n%s", name, strings.Join(sc.errs, "\n"))
 		}
@@ -209,7 +114,7 @@ func TestSchemaAcceptsExamples(t *testing.T) {
 // TestSchemaRefuses: the schema catches the mistakes an editor should mark.
 func TestSchemaRefuses(t *testing.T) {
 	t.Parallel()
-	root := loadSchema(t)
+	schema := compileSchema(t)
 	for _, doc := range []string{
 		`{"id": "x", "name": "X", "steps": [{"id": "a", "type": "command", "action": {"kind": "log", "message": "m"}}], "stesp": 1}`,
 		`{"id": "X!", "name": "X", "steps": [{"id": "a", "type": "command", "action": {"kind": "log", "message": "m"}}]}`,
@@ -224,8 +129,8 @@ func TestSchemaRefuses(t *testing.T) {
 		if err := json.Unmarshal([]byte(doc), &v); err != nil {
 			t.Fatal(err)
 		}
-		sc := &schemaCheck{root: root}
-		sc.validate(root, v, "")
+		sc := &schemaCheck{schema: schema}
+		sc.validate(v, "")
 		if len(sc.errs) == 0 {
 			t.Errorf("schema accepts %s", doc)
 		}

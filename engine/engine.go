@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"log/slog"
 	"sync"
@@ -218,7 +219,7 @@ func New(store Store, reg *Registry, cfg Config) *Engine {
 	e.timers = newTimers(cfg.Clock)
 	e.writer = newWriter(store, cfg.MaxBatch, cfg.Logger, cfg.Metrics)
 	e.lim = newLimiter(cfg.MaxActions, cfg.Metrics)
-	e.idEntropy = ulid.Monotonic(cryptoReader{}, 0)
+	e.idEntropy = ulid.Monotonic(rand.Reader, 0)
 	e.versions = newVersions(cfg.Versions, cfg.Compiler, cfg.PlanCacheSize)
 	return e
 }

@@ -73,9 +73,10 @@ export function createDraftLock(key, readOnly, { onRegained }) {
 // tabLockToken is this tab's draft-lock id for template key, the same
 // across reloads of the tab and new in every other tab. A tab the browser
 // duplicated starts with a copy of its original's sessionStorage, and so
-// with its id: it asks the other pages of this browser whether one of them
-// holds that id, and takes a new one when one answers. The page then
-// answers the same question for its own id.
+// with its id: each page holds a Web Lock named after its id for as long
+// as it lives, so a copy finds the name taken and takes a new id. (A
+// reload is not a copy: the old page, and its lock, are gone before the
+// new page asks.)
 async function tabLockToken(key) {
   const name = "baton.designer.lock." + key;
   let token = null;
@@ -84,42 +85,30 @@ async function tabLockToken(key) {
   } catch {
     // storage refused: one id per page
   }
-  if (token && await tokenInUse(token)) token = null;
+  if (token && !(await holdToken(token))) token = null;
   if (!token) {
     token = crypto.randomUUID();
+    await holdToken(token);
     try {
       sessionStorage.setItem(name, token);
     } catch {
       // as above
     }
   }
-  if ("BroadcastChannel" in window) {
-    const ch = new BroadcastChannel(LOCK_CHANNEL);
-    ch.onmessage = (e) => {
-      if (e.data?.ask === token) ch.postMessage({ held: token });
-    };
-  }
   return token;
 }
 
-// tokenInUse asks the browser's other pages whether one holds token; an
-// answer comes within milliseconds, so silence for TOKEN_ASK_MS means no.
-const LOCK_CHANNEL = "baton.designer.lock";
-const TOKEN_ASK_MS = 150;
-function tokenInUse(token) {
-  if (!("BroadcastChannel" in window)) return Promise.resolve(false);
+// holdToken takes the Web Lock named after token, if no other page holds
+// it, and keeps it until this page goes away; it reports whether it got
+// it. Web Locks need a secure context (https, or localhost): elsewhere
+// every id counts as free, and a duplicated tab shares its original's id.
+function holdToken(token) {
+  if (!navigator.locks) return Promise.resolve(true);
   return new Promise((resolve) => {
-    const ch = new BroadcastChannel(LOCK_CHANNEL);
-    const done = (used) => {
-      clearTimeout(timer);
-      ch.close();
-      resolve(used);
-    };
-    ch.onmessage = (e) => {
-      if (e.data?.held === token) done(true);
-    };
-    const timer = setTimeout(() => done(false), TOKEN_ASK_MS);
-    ch.postMessage({ ask: token });
+    navigator.locks.request("baton.designer.tab." + token, { ifAvailable: true }, (lock) => {
+      resolve(lock !== null);
+      // Held for the page's life: the promise never settles.
+      return lock === null ? undefined : new Promise(() => {});
+    });
   });
 }
-

@@ -4,16 +4,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
 
 // Cancelling a run while parallel elements wait out a backoff ends them at
 // once (no retry) and removes their durable timers.
 func TestCancelWhileElementsBackOff(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		srv := newServer(t)
 		run := h.startRun(strings.ReplaceAll(`

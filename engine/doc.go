@@ -12,7 +12,7 @@
 //     (suspend.go).
 //   - Every state change is written to the Store (store.go, the one
 //     interface to persistence) before anything depends on it, through one
-//     group-commit writer (writer.go); timers (timer.go, clock.go) are
+//     group-commit writer (writer.go); timers (timer.go, on Config.Clock) are
 //     stored with their due time and re-armed on start.
 //   - Each change is also an event, published on the Bus (bus.go) for live
 //     streams and counted in Metrics (metrics.go).

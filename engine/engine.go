@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/oklog/ulid/v2"
 
 	"github.com/baton-run/baton/engine/plan"
@@ -83,8 +84,10 @@ func (r *Registry) Lookup(kind string) (Action, bool) {
 
 // Config tunes the engine. The zero value works.
 type Config struct {
-	// Clock is the source of time. Defaults to the wall clock.
-	Clock Clock
+	// Clock is the source of time (waits, backoffs, timeouts, timestamps).
+	// Defaults to the wall clock; tests give a clockwork.FakeClock, the one
+	// fake clock of the project (schedules and handler tests use it too).
+	Clock clockwork.Clock
 	// Logger receives the engine's own problems. Defaults to slog.Default().
 	Logger *slog.Logger
 	// MaxActions caps the actions in flight in the whole process. Defaults
@@ -131,7 +134,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Clock == nil {
-		c.Clock = realClock{}
+		c.Clock = clockwork.NewRealClock()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -152,7 +155,7 @@ type Engine struct {
 	reg      *Registry
 	cfg      Config
 	versions *versions // stored versions and their compiled plans
-	clock    Clock
+	clock    clockwork.Clock
 	log      *slog.Logger
 
 	timers *timers

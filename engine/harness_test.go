@@ -19,6 +19,7 @@ import (
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 	"github.com/baton-run/baton/models/store/storetest"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
@@ -180,13 +181,13 @@ type harness struct {
 	t     *testing.T
 	st    *store.Store
 	eng   *engine.Engine
-	clock *engine.FakeClock
+	clock *clockwork.FakeClock
 	cfg   engine.Config
 }
 
 type option func(*engine.Config)
 
-func withFakeClock(c *engine.FakeClock) option {
+func withFakeClock(c *clockwork.FakeClock) option {
 	return func(cfg *engine.Config) { cfg.Clock = c }
 }
 
@@ -196,7 +197,7 @@ func newHarness(t *testing.T, open func(testing.TB) *store.Store, opts ...option
 	for _, o := range opts {
 		o(&h.cfg)
 	}
-	if fc, ok := h.cfg.Clock.(*engine.FakeClock); ok {
+	if fc, ok := h.cfg.Clock.(*clockwork.FakeClock); ok {
 		h.clock = fc
 	}
 	h.cfg.Rand = func() float64 { return 0.5 } // no jitter: exact backoffs

@@ -13,6 +13,7 @@ import (
 	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
 
 // heldStore is a real store whose next commit that finishes an element of
@@ -174,7 +175,7 @@ steps:
 // its first progress event after it already includes them.
 func TestParallelProgressCountsPriorElements(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		srv := newServer(t)
 		// Element 0 succeeds at once; 1 and 2 fail once and wait a minute.

@@ -13,6 +13,7 @@ import (
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
 
 func TestStopLeavesRunsResumable(t *testing.T) {
@@ -68,7 +69,7 @@ func TestUnresumableRunFails(t *testing.T) {
 
 func TestWaitingRunRecoversSignalTimeoutAndBackoff(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		srv := newServer(t)
 		run := h.startRun(strings.ReplaceAll(`
@@ -100,7 +101,7 @@ steps:
 
 func TestRecoveryKeepsConditionsParallelElementsAndCompensations(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		srv := newServer(t)
 		run := h.startRun(strings.ReplaceAll(`
@@ -192,7 +193,7 @@ steps:
 // retries when the clock reaches the due time.
 func TestParallelElementBackoffSurvivesRestart(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		srv := newServer(t)
 		run := h.startRun(strings.ReplaceAll(`

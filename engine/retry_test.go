@@ -8,11 +8,12 @@ import (
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
 
 func TestBackoffFollowsThePolicyOnTheClock(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		srv := newServer(t)
 		run := h.startRun(strings.ReplaceAll(`

@@ -11,11 +11,12 @@ import (
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
 
 func TestSubworkflowSurvivesRestartAndCancel(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		child := compile(t, `
 id: slowchild
 name: slowchild

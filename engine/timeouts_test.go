@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
 
 func TestRunTimeoutOnTheClockAndRetryOfATimedOutRun(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		run := h.startRun(`
 id: rto

@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 )
 
 // timerKey names one timer: a run may have one timer of each kind per step.
@@ -36,14 +38,14 @@ func (h *timerHeap) Pop() any {
 // timers runs every timer of every run from one goroutine and one heap, so a
 // hundred thousand parked runs cost memory, not goroutines or CPU.
 type timers struct {
-	clock Clock
+	clock clockwork.Clock
 	mu    sync.Mutex
 	heap  timerHeap
 	byKey map[timerKey]*timerEntry
 	wake  chan struct{}
 }
 
-func newTimers(c Clock) *timers {
+func newTimers(c clockwork.Clock) *timers {
 	return &timers{clock: c, byKey: map[timerKey]*timerEntry{}, wake: make(chan struct{}, 1)}
 }
 
@@ -94,7 +96,8 @@ func (t *timers) loop(done <-chan struct{}) {
 		var wait <-chan time.Time
 		stop := func() {}
 		if len(t.heap) > 0 {
-			wait, stop = t.clock.NewTimer(t.heap[0].due.Sub(now))
+			tm := t.clock.NewTimer(t.heap[0].due.Sub(now))
+			wait, stop = tm.Chan(), func() { tm.Stop() }
 		}
 		t.mu.Unlock()
 		for _, f := range due {

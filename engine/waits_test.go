@@ -4,41 +4,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
+	"github.com/jonboulle/clockwork"
 )
-
-func TestFakeClock(t *testing.T) {
-	c := engine.NewFakeClock(t0)
-	ch, stop := c.NewTimer(time.Second)
-	_, stop2 := c.NewTimer(time.Hour)
-	if c.Timers() != 2 {
-		t.Fatalf("Timers = %d; want 2", c.Timers())
-	}
-	stop2()
-	c.Advance(time.Second)
-	select {
-	case at := <-ch:
-		if !at.Equal(t0.Add(time.Second)) {
-			t.Errorf("fired at %v", at)
-		}
-	default:
-		t.Error("timer did not fire")
-	}
-	stop()
-	if c.Timers() != 0 {
-		t.Errorf("Timers = %d; want 0", c.Timers())
-	}
-	now, _ := c.NewTimer(0)
-	if len(now) != 1 {
-		t.Error("a zero timer must fire at once")
-	}
-}
 
 func TestWaitDurationIsADurableTimer(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 		run := h.startRun(`
 id: wait
@@ -78,7 +51,7 @@ steps:
 
 func TestSignal(t *testing.T) {
 	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
-		clock := engine.NewFakeClock(t0)
+		clock := clockwork.NewFakeClockAt(t0)
 		h := newHarness(t, open, withFakeClock(clock))
 
 		t.Run("delivered", func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
@@ -27,24 +28,6 @@ import (
 	"github.com/baton-run/baton/models/store"
 	"github.com/baton-run/baton/models/store/storetest"
 )
-
-// clock is a settable Deps.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fakeDefinitions stands in for plan.Compiler: JSON or YAML syntax is
 // checked for real (JSON only), and a definition without "steps" is invalid.
@@ -75,7 +58,7 @@ func (fakeDefinitions) JSONSchema() []byte { return []byte(`{"$id":"workflow.jso
 type bundle struct {
 	app   *fiber.App
 	store *store.Store
-	clock *clock
+	clock *clockwork.FakeClock // Deps.Now
 	logs  *syncBuffer
 	reg   *prometheus.Registry
 
@@ -101,7 +84,7 @@ func setup(t testing.TB, open func(testing.TB) *store.Store, opts ...options) *b
 	st := open(t)
 	b := &bundle{
 		store: st,
-		clock: &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)},
+		clock: clockwork.NewFakeClockAt(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)),
 		logs:  &syncBuffer{},
 		reg:   prometheus.NewRegistry(),
 	}

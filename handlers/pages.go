@@ -27,7 +27,11 @@ var (
 )
 
 func (s *server) home(c *fiber.Ctx) error {
-	return s.page(c, http.StatusOK, "Home", "", views.Home(views.HomeView{UserName: principalOf(c).user.Name}))
+	v := views.HomeView{UserName: principalOf(c).user.Name}
+	for _, it := range s.waitingReviews(c) {
+		v.Reviews = append(v.Reviews, inboxRow(it))
+	}
+	return s.page(c, http.StatusOK, "Home", "", views.Home(v))
 }
 
 func (s *server) emptySection(v views.EmptyView) fiber.Handler {

@@ -25,6 +25,13 @@ func TestApprovalPages(t *testing.T) {
 		f.call(t, "POST", "/api/v1/templates/greet/versions/2/submit", f.designer, "", 200)
 
 		f.page(t, ann, "/approvals", 200, `data-testid="review-greet-2"`)
+		// The approver is told: a count beside Approvals on every page, and
+		// the review on their first page; the author is not asked.
+		f.page(t, ann, "/runs", 200, `data-testid="approvals-waiting">1<span class="visually-hidden"> waiting for your review`)
+		f.page(t, ann, "/", 200, `data-testid="home-reviews"`, "Waiting for your review (1)", `href="/approvals/greet/2" data-testid="home-review-greet-2"`)
+		if body := f.page(t, dana, "/", 200); strings.Contains(body, "approvals-waiting") || strings.Contains(body, "home-reviews") {
+			t.Errorf("a designer is shown reviews to do")
+		}
 		// A designer may test-run the version in review; the version picker reloads the form.
 		f.page(t, dana, "/runs/start?template=greet&version=2", 200, "v2 — test run of the in review version", `hx-select="#start-form"`)
 		review := f.page(t, ann, "/approvals/greet/2", 200, `data-testid="review-graph"`, `data-added="bye"`, `data-changed="hello"`,
@@ -52,6 +59,9 @@ func TestApprovalPages(t *testing.T) {
 			t.Fatalf("approve = %d %q\n%s", res.status, res.res.Header.Get("HX-Redirect"), res.body)
 		}
 		f.page(t, ann, "/approvals/greet/2", 200, `data-testid="review-status">approved`, "ship it", "only versions in review")
+		if body := f.page(t, ann, "/", 200); strings.Contains(body, "home-review-greet-2") {
+			t.Errorf("a decided version is still listed as waiting on the home page")
+		}
 		f.page(t, ann, "/approvals/greet/9", 404)
 	})
 }

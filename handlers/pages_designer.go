@@ -351,7 +351,9 @@ func stepFields(st models.Step, kind string) []views.FieldView {
 		selectField("trigger", "Trigger rule", st.Trigger, "", "all_success", "none_failed", "all_done"),
 		duration("timeout", "Timeout", st.Timeout, "e.g. 30s; empty: no step timeout."),
 	)
-	fs[len(fs)-2].Options[0].Label = "default (all_success)"
+	// The empty choice is the engine's default, named so the designer
+	// knows which rule applies (the spec's default: none_failed).
+	fs[len(fs)-2].Options[0].Label = "default (" + models.TriggerNoneFailed + ")"
 	fs = append(fs, retryFields(st.RetryPolicy)...)
 	if st.Type == models.StepCommand {
 		fs = append(fs, actionFields("compensate", "Compensate: ", st.Compensate)...)

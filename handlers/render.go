@@ -44,8 +44,26 @@ func (s *server) pageData(c *fiber.Ctx, title, active string) views.Page {
 		if p.session != nil {
 			pd.CSRF = p.session.CSRFToken
 		}
+		pd.Waiting = len(s.waitingReviews(c))
 	}
 	return pd
+}
+
+// waitingReviews lists the versions waiting for the signed-in approver's
+// review (an index lookup, on every page, for the count in the
+// navigation); nil for anyone else, or when it cannot be read (the page
+// still renders, without the count).
+func (s *server) waitingReviews(c *fiber.Ctx) []models.InboxItem {
+	p := principalOf(c)
+	if p == nil || !p.user.Can(models.RoleApprover) || s.deps.Templates == nil {
+		return nil
+	}
+	items, err := s.deps.Templates.ApprovalInbox(c.UserContext(), p.user.Name)
+	if err != nil {
+		s.logOf(c).Warn("read the approvals inbox for the navigation", "err", err)
+		return nil
+	}
+	return items
 }
 
 func userView(u *models.User) *views.UserView {

@@ -34,6 +34,9 @@ type Page struct {
 	CSRF    string    // the session's CSRF token; sent by htmx with every request
 	Assets  Assets
 	Version string
+	// Waiting is how many versions wait for the signed-in approver's
+	// review: a count beside Approvals in the navigation (0: none shown).
+	Waiting int
 }
 
 // CSRFHeaders is the value of the body's hx-headers attribute: htmx adds these
@@ -73,6 +76,8 @@ type LoginView struct {
 // HomeView is the start page after signing in.
 type HomeView struct {
 	UserName string
+	// Reviews are the versions waiting for this user's review (approvers).
+	Reviews []InboxRow
 }
 
 // EmptyView is a section that has nothing to show yet.

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
@@ -25,6 +27,7 @@ func (s *server) staticRoutes() []route {
 // asset is one embedded file, read and hashed once at start-up.
 type asset struct {
 	body        []byte
+	gzipped     []byte // body gzip-compressed once at start-up; nil when that does not pay
 	contentType string
 	version     string // the first 16 hex digits of the SHA-256 of body
 	etag        string
@@ -56,7 +59,7 @@ func loadAssets(log *slog.Logger) *assets {
 		if ct == "" {
 			ct = fiber.MIMEOctetStream
 		}
-		a.files[name] = &asset{body: body, contentType: ct, version: version, etag: `"` + version + `"`}
+		a.files[name] = &asset{body: body, gzipped: gzipOf(body, ct), contentType: ct, version: version, etag: `"` + version + `"`}
 		return nil
 	})
 	if err != nil {
@@ -99,7 +102,34 @@ func (s *server) serveStatic(c *fiber.Ctx) error {
 		return c.SendStatus(fiber.StatusNotModified)
 	}
 	c.Set(fiber.HeaderContentType, f.contentType)
+	if f.gzipped != nil {
+		c.Vary(fiber.HeaderAcceptEncoding)
+		if c.Context().Request.Header.HasAcceptEncoding("gzip") {
+			c.Set(fiber.HeaderContentEncoding, "gzip")
+			return c.Send(f.gzipped)
+		}
+	}
 	return c.Send(f.body)
+}
+
+// gzipOf compresses a text asset (JS, CSS, SVG, HTML, JSON) once, at the
+// best level, so no request pays for it; nil for other types, small files
+// and anything compression does not shrink by a tenth.
+func gzipOf(body []byte, contentType string) []byte {
+	text := strings.HasPrefix(contentType, "text/") || strings.Contains(contentType, "javascript") ||
+		strings.Contains(contentType, "json") || strings.Contains(contentType, "svg")
+	if !text || len(body) < 1024 {
+		return nil
+	}
+	var b bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&b, gzip.BestCompression) // a valid level: no error
+	if _, err := w.Write(body); err != nil || w.Close() != nil {
+		return nil
+	}
+	if b.Len() > len(body)*9/10 {
+		return nil
+	}
+	return b.Bytes()
 }
 
 // etagMatches implements If-None-Match: a list of tags, or "*".

@@ -276,7 +276,7 @@ func New(d Deps) *fiber.App {
 	// The order matters: the request id comes first so that every later log
 	// line and error carries it; observe wraps the rest so it sees the final
 	// status, including errors rendered by handleError and recovered panics.
-	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate, s.rateLimit)
+	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate, s.rateLimit, compressPages())
 	for _, rs := range [][]route{
 		s.sessionRoutes(),
 		s.templatePageRoutes(),

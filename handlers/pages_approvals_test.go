@@ -58,7 +58,10 @@ func TestApprovalPages(t *testing.T) {
 		if res.status != 204 || res.res.Header.Get("HX-Redirect") != "/approvals/greet/2" {
 			t.Fatalf("approve = %d %q\n%s", res.status, res.res.Header.Get("HX-Redirect"), res.body)
 		}
-		f.page(t, ann, "/approvals/greet/2", 200, `data-testid="review-status">approved`, "ship it", "only versions in review")
+		approved := f.page(t, ann, "/approvals/greet/2", 200, `data-testid="review-status">approved`, "ship it", "only versions in review", "written by <strong>dana</strong>", `data-testid="review-step"`)
+		if strings.Count(approved, "ship it") != 1 || strings.Contains(approved, `data-testid="review-decision"`) {
+			t.Errorf("the approval is told more than once on the review page")
+		}
 		if body := f.page(t, ann, "/", 200); strings.Contains(body, "home-review-greet-2") {
 			t.Errorf("a decided version is still listed as waiting on the home page")
 		}

@@ -423,8 +423,10 @@ export function mountDesigner(container, options = {}) {
     el("span", { class: "bd-port bd-in", "data-testid": `port-${s.id}-in` }),
     el("span", { class: "bd-tag" }, info ? info.tag : "?"),
     el("div", { class: "bd-text" },
-      el("div", { class: "bd-name" }, s.name || s.id),
-      el("div", { class: "bd-sub" }, describe(s)),
+      // Long names and descriptions are cut with an ellipsis; the whole
+      // text is the tooltip.
+      el("div", { class: "bd-name", title: s.name && s.name !== s.id ? `${s.name} (${s.id})` : s.id }, s.name || s.id),
+      el("div", { class: "bd-sub", title: describe(s) }, describe(s)),
       badges),
     bad && el("span", { class: "bd-flag", "data-testid": `problem-${s.id}`, title: bad.map((p) => (p.field ? p.field + ": " : "") + p.message).join("\n") }, "! " + bad.length),
     st && el("span", { class: "bd-status", "data-testid": `status-${s.id}` }, el("span", { "aria-hidden": "true" }, STATUS_ICON[st] + " "), statusLabel(st)),

@@ -174,6 +174,12 @@ test("approve in the browser, run it, watch it live, rerun from a step", { skip,
   assert.equal(await b.$$eval("#review-graph .diff-added, #review-graph .diff-removed, #review-graph .diff-changed", (n) => n.length), 3);
   assert.match(await b.textContent("[data-testid=text-diff]"), /-\s+"message": "done"/);
   await assertWholeGraph(b, "#review-graph", "review page v2");
+  // Clicking a step on the review graph shows its definition and what changed.
+  await b.click("#review-graph [data-testid=node-notify]");
+  await b.waitForSelector("[data-testid=review-step-json]");
+  assert.equal(await b.textContent("[data-testid=review-step-diff]"), "changed");
+  assert.match(await b.textContent("[data-testid=review-step-json]"), /"id": "notify"/);
+  assert.ok(await b.$eval("#review-graph [data-testid=node-notify] .bd-name", (e) => !!e.title), "a node's full name is its tooltip");
   // The legend says what the outlines on the graph mean.
   assert.match(await b.textContent("[data-testid=review-legend]"), /Outlined on the graph:\s+added\s+changed\s+removed/);
   await b.screenshot({ path: join(shots, "review-diff.png"), fullPage: true });

@@ -16,6 +16,33 @@ function markDiff(container) {
   }
 }
 
+// showStep writes the selected step's definition into the details section
+// below the graph: its name, what the review says of it (added, changed,
+// removed) and its JSON, so a reviewer reads a step without the text diff.
+function showStep(definition, container, id) {
+  const box = document.getElementById("review-step");
+  const step = (definition.steps || []).find((s) => s.id === id);
+  if (!box || !step) return;
+  const { position, ...rest } = step; // where it is drawn is not part of the review
+  const diff = KINDS.find((k) => (container.dataset[k] || "").split(" ").includes(id));
+  const h = document.createElement("h3");
+  h.textContent = step.name && step.name !== step.id ? `${step.name} (${step.id})` : step.id;
+  const parts = [h];
+  if (diff) {
+    const chip = document.createElement("span");
+    chip.className = "chip chip-" + diff;
+    chip.dataset.testid = "review-step-diff";
+    chip.textContent = diff;
+    parts.push(chip);
+  }
+  const pre = document.createElement("pre");
+  pre.className = "review-step-json";
+  pre.dataset.testid = "review-step-json";
+  pre.textContent = JSON.stringify(rest, null, 2);
+  parts.push(pre);
+  box.replaceChildren(...parts);
+}
+
 async function mountReview() {
   const container = document.getElementById("review-graph");
   if (!container || container.dataset.mounted) return;
@@ -37,6 +64,9 @@ async function mountReview() {
     // The canvas redraws nodes (selection, zoom); mark them again each time.
     new MutationObserver(() => markDiff(container)).observe(container, { childList: true, subtree: true });
     window.batonReviewDesigner = designer; // for the browser tests
+    const show = (id) => showStep(definition, container, id);
+    designer.on("select", (ids) => { if (ids.length === 1) show(ids[0]); });
+    designer.on("open", show);
     requestAnimationFrame(() => fitWholeGraph(container, designer));
     refitOnResize(container, designer);
   } catch (err) {

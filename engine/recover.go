@@ -501,15 +501,12 @@ func (e *Engine) Rerun(ctx context.Context, id string, opt RerunOptions) (models
 			if s.status == models.StepCompensated {
 				s.status = models.StepSucceeded
 			}
-			s.attempt, s.output, s.err = st.Attempts, st.Output, st.Error
-			s.startedAt, s.finishedAt = st.StartedAt, st.FinishedAt
+			// Its outcome is the earlier run's: it did not run in this one,
+			// so it has no attempt and no times here, and says so.
+			s.output, s.err = st.Output, st.Error
+			s.reason = models.ReasonCarriedOver
 			if st.Reason != nil {
-				s.reason = *st.Reason
-			}
-			if st.StartedAt != nil {
-				s.attemptStart = *st.StartedAt
-				rs.order++
-				s.order = rs.order
+				s.reason = *st.Reason // a skip keeps its own reason
 			}
 			s.decided = true
 			restoreCondition(s)

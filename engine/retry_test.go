@@ -96,8 +96,9 @@ steps:
 		if n := srv.count("/ok/a"); n != 1 {
 			t.Errorf("a ran %d times; want 1 (kept by the rerun)", n)
 		}
-		if out := step(t, redone, "a").Output; out == nil {
-			t.Errorf("kept step a lost its output")
+		if a := step(t, redone, "a"); a.Output == nil || a.Reason == nil || *a.Reason != models.ReasonCarriedOver ||
+			a.Attempts != 0 || a.StartedAt != nil || a.DurationMs != nil {
+			t.Errorf("kept step a = %s; want its output, carried over, with no attempt or times of its own", dump(a))
 		}
 		if _, err := h.eng.Rerun(t.Context(), run.ID, engine.RerunOptions{From: "zz"}); !models.IsCode(err, models.BadRequest) {
 			t.Errorf("Rerun(from unknown) = %v; want BadRequest", err)

@@ -131,6 +131,10 @@ type stepState struct {
 	cancelReason string
 	signal       string
 	childRunID   string
+	// input is what the current attempt was given: the step's action with
+	// its templates rendered (secrets as ***), stored with the attempt so
+	// the run page and evidence show what each step received.
+	input any
 	comp         *compState
 	items        map[int]itemResult // a parallel step's elements already done (recovery)
 	// outputJSON is output as attemptDone encoded it, until the next
@@ -370,8 +374,11 @@ func (rs *runState) writeStep(s *stepState) {
 		row.Output = s.outputJSON
 		s.outputJSON = nil
 	}
-	if s.childRunID != "" {
+	switch {
+	case s.childRunID != "":
 		row.Input = map[string]any{"childRunId": s.childRunID}
+	case s.input != nil && s.attempt > 0:
+		row.Input = s.input
 	}
 	rs.w.StepRuns = append(rs.w.StepRuns, row)
 }

@@ -18,15 +18,35 @@ func nonRetryable(se *models.StepError) *models.StepError {
 	return se
 }
 
+// recordedInput is the rendered action as the attempt's stored input: the
+// action itself, or, once the run has resolved secrets, a copy with their
+// values replaced by *** (the store and the run page must never hold them).
+func (rs *runState) recordedInput(act models.Action) any {
+	if !rs.scope.HasSecrets() {
+		return act
+	}
+	b, err := json.Marshal(act)
+	if err != nil {
+		return nil
+	}
+	var m any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil
+	}
+	return rs.scope.Redact(m)
+}
+
 // launchAttempt starts one attempt of a command step.
 func (rs *runState) launchAttempt(s *stepState) {
 	rs.beginAttempt(s)
 	rs.event(models.EventStepStarted, s, string(models.StepRunning), nil)
 	act, err := s.ps.Action.Render(rs.scope)
 	if err != nil {
+		s.input = nil
 		rs.finishAttempt(s, nil, nonRetryable(toStepError(err)))
 		return
 	}
+	s.input = rs.recordedInput(act)
 	a, ok := rs.e.reg.Lookup(act.Kind)
 	if !ok {
 		rs.finishAttempt(s, nil, &models.StepError{Code: CodeUnknownKind,

@@ -99,6 +99,15 @@ outputs: {leak: "x{{ secrets.API_TOKEN }}"}
 		if e := step(t, run, "missing").Error; e == nil || !strings.Contains(e.Message, `secret "NOPE" not found`) {
 			t.Errorf("missing = %+v; want a clear error", e)
 		}
+		// Each attempt's stored input is the rendered action, with *** for the value.
+		snap, err := st.LoadRun(t.Context(), run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := json.Marshal(snap.StepRuns)
+		if strings.Contains(string(stored), value) || !strings.Contains(string(stored), `"Authorization":"Bearer ***"`) {
+			t.Errorf("stored attempts hold the value, or not the redacted input:\n%s", stored)
+		}
 		evs, err := st.RunEvents(t.Context(), run.ID, 0, 1000)
 		if err == nil {
 			b, _ := json.Marshal(evs)

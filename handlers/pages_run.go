@@ -69,6 +69,9 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		}
 		if st.Reason != nil {
 			sv.Reason = *st.Reason
+			if sv.Reason == models.ReasonCarriedOver {
+				sv.CarriedFrom = run.ParentRunID
+			}
 		}
 		if st.Output != nil {
 			sv.Output = runPretty(st.Output)

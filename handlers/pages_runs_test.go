@@ -295,3 +295,28 @@ func TestRunPageShowsTheDefinitionThatRan(t *testing.T) {
 		}
 	})
 }
+
+// A rerun from a later step shows the steps before it as carried over from
+// the earlier run (no attempt of their own), and every attempt shows the
+// input it was given: its action with the templates rendered.
+func TestRunPageCarriedOverAndInputs(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, openSQLite)
+	otto := f.login(t, "otto", testPassword)
+	f.publish(t, strings.Replace(greetDef2, `"id":"greet"`, `"id":"two"`, 1))
+	first := f.call(t, "POST", "/api/v1/templates/two/runs?wait=10s", f.operator, `{"inputs":{"who":"ann"}}`, 201)["id"].(string)
+	page := f.page(t, otto, "/runs/"+first, 200, `data-testid="step-hello"`)
+	if !strings.Contains(page, "hello ann") || !strings.Contains(page, "<p class=\"muted\">Input</p>") {
+		t.Errorf("the run page does not show the rendered input of hello")
+	}
+	res := f.form(t, otto, "/runs/"+first+"/rerun", url.Values{"from": {"bye"}, "version": {"same"}})
+	m := runLink.FindStringSubmatch(res.res.Header.Get("HX-Redirect"))
+	if m == nil {
+		t.Fatalf("rerun = %d\n%s", res.status, res.body)
+	}
+	f.waitRun(t, m[1], models.RunSucceeded)
+	again := f.page(t, otto, "/runs/"+m[1], 200, `data-testid="step-carried-hello"`, `href="/runs/`+first+`"`)
+	if strings.Contains(again, `data-testid="step-carried-bye"`) {
+		t.Errorf("the step the rerun started from is shown as carried over")
+	}
+}

@@ -52,7 +52,7 @@ func (s StepStatus) Final() bool {
 	return false
 }
 
-// Reasons a step was skipped or cancelled.
+// Reasons a step was skipped or cancelled, or did not run in this run.
 const (
 	ReasonBranchNotTaken = "branch_not_taken"
 	ReasonUpstreamFailed = "upstream_failed"
@@ -61,6 +61,10 @@ const (
 	ReasonRunFailed      = "run_failed"
 	ReasonRunTimedOut    = "run_timed_out"
 	ReasonTriggerRule    = "trigger_rule"
+	// ReasonCarriedOver marks a step of a rerun from a later step: its
+	// outcome and output are the earlier run's (ParentRunID); it did not
+	// run again.
+	ReasonCarriedOver = "carried_over"
 )
 
 // Run triggers: what started a run.

@@ -115,6 +115,13 @@ func (s *Scope) Redact(v any) any {
 	return redactValue(v, values)
 }
 
+// HasSecrets reports whether the run has resolved any secret so far, so
+// callers can skip preparing a value for Redact when it cannot change it.
+func (s *Scope) HasSecrets() bool {
+	st := s.secretState()
+	return st != nil && st.snapshot() != nil
+}
+
 // RedactString is Redact for one string.
 func (s *Scope) RedactString(str string) string {
 	st := s.secretState()

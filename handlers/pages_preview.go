@@ -27,7 +27,7 @@ func (s *server) designerLiveRoutes() []route {
 // sample data, running nothing; plan.Compiler satisfies it. The server
 // uses it when Deps.Definitions implements it.
 type ExpressionPreviewer interface {
-	PreviewExpression(def models.Definition, kind, source, item string, inputs map[string]any, steps map[string]map[string]any) (value any, problems []string, evalError string)
+	PreviewExpression(def models.Definition, kind, source, item string, inputs map[string]any, steps map[string]map[string]any) (value any, problems []string, evalError string, noSample []string)
 }
 
 // DraftLocks keeps the leases on drafts; *store.Store satisfies it. The
@@ -59,6 +59,8 @@ type previewResponse struct {
 	Value     any      `json:"value"`
 	Problems  []string `json:"problems"`
 	EvalError string   `json:"evalError,omitempty"`
+	// NoSample: the steps read that have no sample result yet.
+	NoSample []string `json:"noSample,omitempty"`
 }
 
 func (s *server) previewExpression(c *fiber.Ctx) error {
@@ -75,14 +77,14 @@ func (s *server) previewExpression(c *fiber.Ctx) error {
 	default:
 		return models.Errorf(models.BadRequest, "kind must be expression, condition or template, not %q", req.Kind)
 	}
-	v, ps, evalErr := pv.PreviewExpression(req.Definition, req.Kind, req.Source, req.Item, req.Inputs, req.Steps)
+	v, ps, evalErr, noSample := pv.PreviewExpression(req.Definition, req.Kind, req.Source, req.Item, req.Inputs, req.Steps)
 	if ps == nil {
 		ps = []string{}
 	}
 	for i := range ps {
 		ps[i] = plainWords(ps[i])
 	}
-	return c.JSON(previewResponse{Value: v, Problems: ps, EvalError: evalErr})
+	return c.JSON(previewResponse{Value: v, Problems: ps, EvalError: evalErr, NoSample: noSample})
 }
 
 // draftProblems compiles the draft the page sends and answers 200 with its

@@ -2,6 +2,8 @@ package plan
 
 import (
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/baton-run/baton/models"
@@ -45,6 +47,29 @@ type PreviewResult struct {
 	Value     any      `json:"value"`
 	Problems  []string `json:"problems,omitempty"`
 	EvalError string   `json:"evalError,omitempty"`
+	// NoSample names the steps the text reads that have no sample result
+	// (the draft was not test-run, or not as far): the value cannot be
+	// shown yet, which is not an error of the text.
+	NoSample []string `json:"noSample,omitempty"`
+}
+
+// stepRef finds the steps a text reads: steps.<id> or steps["<id>"].
+var stepRef = regexp.MustCompile(`steps(?:\.([A-Za-z_][A-Za-z0-9_]*)|\[\s*["']([^"']+)["']\s*\])`)
+
+// unsampled lists the step ids source reads that are steps of the draft
+// without a sample result, in the order they appear.
+func unsampled(source string, known map[string]int, samples map[string]StepResult) []string {
+	var out []string
+	for _, m := range stepRef.FindAllStringSubmatch(source, -1) {
+		id := m[1] + m[2]
+		if _, ok := known[id]; !ok {
+			continue // not a step: the compiler said so already
+		}
+		if _, ok := samples[id]; !ok && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Preview compiles one expression or template in the environment of a draft
@@ -100,6 +125,11 @@ func Preview(in PreviewInput) PreviewResult {
 	}
 	v, err := eval(s)
 	if err != nil {
+		// Reading a step that has no sample yet fails as a nil field: say
+		// what is missing instead of the evaluator's message about nil.
+		if missing := unsampled(in.Source, c.stepIndex, in.Steps); len(missing) > 0 {
+			return PreviewResult{NoSample: missing}
+		}
 		var ee *EvalError
 		if errors.As(err, &ee) {
 			return PreviewResult{EvalError: ee.Message}
@@ -118,7 +148,7 @@ func quoteKind(k PreviewKind) string {
 // each step's last result as the run record gives it ({status, output,
 // error, attempts}). It returns the value, or the compile problems, or the
 // evaluation error.
-func (Compiler) PreviewExpression(def models.Definition, kind, source, item string, inputs map[string]any, steps map[string]map[string]any) (value any, problems []string, evalError string) {
+func (Compiler) PreviewExpression(def models.Definition, kind, source, item string, inputs map[string]any, steps map[string]map[string]any) (value any, problems []string, evalError string, noSample []string) {
 	results := make(map[string]StepResult, len(steps))
 	for id, st := range steps {
 		r := StepResult{Output: st["output"], Error: st["error"]}
@@ -132,5 +162,5 @@ func (Compiler) PreviewExpression(def models.Definition, kind, source, item stri
 	}
 	res := Preview(PreviewInput{Definition: def, Kind: PreviewKind(kind), Source: source,
 		Inputs: inputs, Steps: results, Item: item})
-	return res.Value, res.Problems, res.EvalError
+	return res.Value, res.Problems, res.EvalError, res.NoSample
 }

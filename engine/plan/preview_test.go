@@ -91,3 +91,23 @@ func TestPreviewWithoutARun(t *testing.T) {
 		t.Fatalf("steps.gone compiled: %+v", got)
 	}
 }
+
+// A text that reads the output of a step with no sample yet says so,
+// naming the step, instead of failing on a nil field; with a sample it has
+// its value.
+func TestPreviewSaysWhichStepHasNoSample(t *testing.T) {
+	src := "steps.fetch.output.status == 200"
+	got := Preview(PreviewInput{Definition: previewDef(), Kind: PreviewCondition, Source: src})
+	if got.EvalError != "" || len(got.Problems) > 0 || !reflect.DeepEqual(got.NoSample, []string{"fetch"}) {
+		t.Fatalf("without a sample: %+v; want NoSample [fetch] and no error", got)
+	}
+	got = Preview(PreviewInput{Definition: previewDef(), Kind: PreviewCondition, Source: `steps["fetch"].output.status == 200`})
+	if !reflect.DeepEqual(got.NoSample, []string{"fetch"}) {
+		t.Fatalf("index form without a sample: %+v", got)
+	}
+	got = Preview(PreviewInput{Definition: previewDef(), Kind: PreviewCondition, Source: src,
+		Steps: map[string]StepResult{"fetch": {Status: models.StepSucceeded, Output: map[string]any{"status": 200}}}})
+	if got.Value != true || got.NoSample != nil {
+		t.Fatalf("with a sample: %+v; want true", got)
+	}
+}

@@ -94,6 +94,11 @@ export function createPreviews(ctx, { runRecord, renderFieldErrors }) {
       out.textContent = b.problems.join("; ");
       previewInErrors(out);
       renderFieldErrors(); // the error list leaves out what this now says
+    } else if (b.noSample?.length) {
+      // Not an error of the text: the step it reads has not run yet.
+      out.dataset.state = "no-sample";
+      out.textContent = `No sample yet for ${b.noSample.map((id) => "steps." + id).join(", ")}: test-run the draft to see this value.`;
+      previewBelowField(out, input);
     } else if (b.evalError) {
       out.dataset.state = "eval-error";
       out.textContent = `With ${data.from}: ${b.evalError}`;

@@ -140,7 +140,7 @@ func (s *server) stepPanel(c *fiber.Ctx) error {
 	st := def.Steps[idx]
 	kind := stepKind(st)
 	v := views.StepPanelView{
-		Key: c.Params("key"), Index: idx, ID: st.ID, Kind: kind, KindLabel: kindLabels[kind],
+		Key: c.Params("key"), Index: idx, ID: st.ID, Kind: kind, KindLabel: kindLabels[kind], Output: outputShapes[kind],
 		Fields: stepFields(st, kind), ReadOnly: !principalOf(c).user.Can(models.RoleDesigner),
 	}
 	v.Other = attachProblems(v.Fields, s.problemsFor(body), idx)
@@ -273,6 +273,23 @@ var kindLabels = map[string]string{
 	models.KindHTTP: "HTTP request", models.KindSet: "Set values", models.KindLog: "Log", models.KindFail: "Fail",
 	models.KindSubworkflow: "Sub-workflow", models.KindDevice: "Device command", models.StepCondition: "Condition",
 	"decision": "Decision table", "foreach": "For each", models.StepWait: "Wait", "signal": "Wait for signal",
+}
+
+// outputShapes says what each kind of step gives its successors as
+// steps.<id>.output, shown under the kind in the side panel (the same
+// table is in docs/definitions.md).
+var outputShapes = map[string]string{
+	models.KindHTTP:        "{status, headers, body}: body is parsed JSON when the response is JSON, else text",
+	models.KindSet:         "the values, rendered: steps.<id>.output.<name>",
+	models.KindLog:         "{message}",
+	models.KindFail:        "none: the step fails with its message",
+	models.KindSubworkflow: "the child run's outputs",
+	models.KindDevice:      "{device, exitCode, stdout, stderr, truncated, durationMs, routing}",
+	models.StepCondition:   "{result: true or false}",
+	"decision":             "{case: the index taken (-1: default), next: the step id}",
+	"foreach":              "{items: each element's output, succeeded, failed}",
+	models.StepWait:        "{} when the time is up",
+	"signal":               "the signal's JSON payload",
 }
 
 // stepKind is the palette kind of a step, as the designer canvas names it.

@@ -129,7 +129,7 @@ func TestDesignerPages(t *testing.T) {
 			{name: "http panel with its errors inline", req: panel("call", bad, dana),
 				status: 200, contains: []string{`data-step="call"`, "HTTP request", `data-testid="field-action.url"`, `value="http://x"`,
 					`<option value="POST" selected>`, "A: 1\nB: 2", `value="1.5s"`, `data-testid="errors-when"><li>`, `aria-invalid="true"`, `data-testid="field-compensate.kind"`, `data-testid="field-retryPolicy.maxAttempts"`, `data-preview="template"`,
-					"default (none_failed)"},
+					"default (none_failed)", `data-testid="step-output-shape"`, "{status, headers, body}"},
 				notContains: []string{"nowhere", "all_success)"}},
 			{name: "condition panel: the bad edge is on the canvas, not here", req: panel("check", bad, dana),
 				status: 200, contains: []string{"Condition", `data-testid="field-action.expression"`, `value="1 &lt; 2"`, `data-testid="errors-action.expression"></ul>`},

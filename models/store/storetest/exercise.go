@@ -84,6 +84,13 @@ var suite = []area{
 		{"CRUD", exerciseWebhooks},
 		{"ClaimDelivery", exerciseClaimDelivery},
 	}},
+	{"Alerts", []suiteCase{ // alerts.go
+		{"Channels", exerciseAlertChannels},
+		{"RulesAndPolicies", exerciseAlertRulesAndPolicies},
+		{"OneOpenPerSubject", exerciseAlertDedupe},
+		{"Escalation", exerciseAlertEscalation},
+		{"Notifications", exerciseNotifications},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

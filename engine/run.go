@@ -312,7 +312,8 @@ func (rs *runState) now() time.Time { return rs.e.clock.Now().UTC().Truncate(tim
 // event records one event of the run.
 func (rs *runState) event(typ string, s *stepState, status string, dur *float64) {
 	rs.row.Seq++
-	ev := models.Event{RunID: rs.row.ID, Seq: rs.row.Seq, Type: typ, Status: status, At: rs.now(), DurationMs: dur}
+	ev := models.Event{RunID: rs.row.ID, Seq: rs.row.Seq, Type: typ, Status: status, At: rs.now(), DurationMs: dur,
+		Template: rs.row.Template, Test: rs.row.Test}
 	if s != nil {
 		ev.StepID = s.id()
 		ev.Attempt = s.attempt

@@ -942,3 +942,24 @@ func (s *Store) SetNotifySettings(ctx context.Context, user string, ns models.No
 	return mapErr(s.db.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "user_name"}},
 		DoUpdates: clause.AssignmentColumns([]string{"email", "updated_at"})}).Create(&row).Error, "settings")
 }
+
+// VersionsWaitingReview lists every version in review, oldest submission
+// first, for the review_waiting rule.
+func (s *Store) VersionsWaitingReview(ctx context.Context) ([]models.InboxItem, error) {
+	var rows []inboxRow
+	err := s.read.WithContext(ctx).Table("template_versions AS v").
+		Select(`t.key, t.name, t.required_approvals, v.number, v.author, v.submitted_at,
+			(SELECT COUNT(*) FROM version_approvals a WHERE a.version_id = v.id AND a.round = v.review_round) AS approvals`).
+		Joins("JOIN templates t ON t.id = v.template_id").
+		Where("v.status = ?", models.VersionInReview).
+		Order("v.submitted_at, v.id").Limit(1000).Scan(&rows).Error
+	if err != nil {
+		return nil, mapErr(err, "versions in review")
+	}
+	out := make([]models.InboxItem, len(rows))
+	for i, r := range rows {
+		out[i] = models.InboxItem{Template: r.Key, TemplateName: r.Name, Version: r.Number, Author: r.Author,
+			SubmittedAt: r.SubmittedAt.UTC(), Approvals: r.Approvals, RequiredApprovals: quorum(r.RequiredApprovals)}
+	}
+	return out, nil
+}

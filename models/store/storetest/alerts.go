@@ -303,3 +303,21 @@ func exerciseNotifications(t *testing.T, st *store.Store) {
 		t.Errorf("settings = %+v", ns)
 	}
 }
+
+func exerciseVersionsWaitingReview(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	MustCreateTemplate(t, st, "orders", "dana")
+	MustCreateTemplate(t, st, "reports", "dana")
+	got, err := st.VersionsWaitingReview(ctx)
+	must(t, err, "none waiting")
+	if len(got) != 0 {
+		t.Errorf("waiting before any submit = %+v", got)
+	}
+	_, err = st.SubmitVersion(ctx, "orders", 1, "dana")
+	must(t, err, "submit")
+	got, err = st.VersionsWaitingReview(ctx)
+	must(t, err, "waiting")
+	if len(got) != 1 || got[0].Template != "orders" || got[0].Version != 1 || got[0].Author != "dana" || got[0].SubmittedAt.IsZero() {
+		t.Errorf("waiting = %+v", got)
+	}
+}

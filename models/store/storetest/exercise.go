@@ -90,6 +90,7 @@ var suite = []area{
 		{"OneOpenPerSubject", exerciseAlertDedupe},
 		{"Escalation", exerciseAlertEscalation},
 		{"Notifications", exerciseNotifications},
+		{"VersionsWaitingReview", exerciseVersionsWaitingReview},
 	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},

@@ -100,7 +100,6 @@ type alertRow struct {
 	SnoozedUntil *time.Time
 }
 
-
 func (alertRow) TableName() string { return "alerts" }
 
 func (r *alertRow) model(ruleName string) models.Alert {

@@ -129,7 +129,11 @@ func TestAlertChannelSendTest(t *testing.T) {
 	t.Parallel()
 	var st *store.Store
 	lazy := &lazyAlerting{}
-	b2 := setup(t, func(tb testing.TB) *store.Store { st = storetest.OpenSQLite(tb); lazy.Service = newAlerting(st); return st }, options{alerting: lazy})
+	b2 := setup(t, func(tb testing.TB) *store.Store {
+		st = storetest.OpenSQLite(tb)
+		lazy.Service = newAlerting(st)
+		return st
+	}, options{alerting: lazy})
 	var got http.Header
 	far := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r.Header.Clone()

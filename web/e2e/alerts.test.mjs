@@ -131,7 +131,7 @@ test("set up on-call in the browser, a failed run alerts, acknowledge it", { ski
   await signIn(rita, "rita", password);
   await until("rita's bell", async () => {
     await rita.reload();
-    return (await rita.$("[data-testid=bell-count]")) !== null;
+    return rita.waitForSelector("[data-testid=bell-count]", { timeout: 2000 }).then(() => true, () => false);
   });
   assert.match(await rita.getAttribute("[data-testid=bell-link]", "aria-label"), /1 unread/);
   await rita.click("[data-testid=bell-link]");
@@ -149,7 +149,7 @@ test("set up on-call in the browser, a failed run alerts, acknowledge it", { ski
   // The in-app delivery follows the webhook's within the same tick.
   await until("the admin's bell", async () => {
     await admin.goto(server.url + "/alerts");
-    return (await admin.waitForSelector("[data-testid=bell-link]")) && (await admin.$("[data-testid=bell-count]")) !== null;
+    return admin.waitForSelector("[data-testid=bell-count]", { timeout: 2000 }).then(() => true, () => false);
   });
   assert.match(await admin.textContent("[data-testid=alerts-open]"), /boom failed/);
   await shot(admin, "open");

@@ -423,13 +423,15 @@ type Alert struct {
 	SnoozedUntil *time.Time    `json:"snoozedUntil,omitempty"`
 }
 
-// AlertRaise is one observation of a rule's condition on a subject.
+// AlertRaise is one observation (or Count observations, the latest
+// described) of a rule's condition on a subject.
 type AlertRaise struct {
 	Rule    int64
 	Subject string
 	Summary string
 	Links   AlertLinks
 	At      time.Time
+	Count   int // 0 counts as 1
 }
 
 // Delivery statuses.

@@ -91,10 +91,16 @@ type Service struct {
 	log   *slog.Logger
 	clock clockwork.Clock
 
-	mu    sync.Mutex // guards eval
-	eval  *evaluator
-	kick  chan struct{}
-	rules chan struct{}
+	mu   sync.Mutex // guards eval, known and pending
+	eval *evaluator
+	// known holds the open alerts (by openKey) this service has seen
+	// stored; a repeat of one is counted in pending and written on the
+	// next tick, so a burst of failures costs one write per alert and tick
+	// rather than one per failure. A crash loses at most a tick's count.
+	known   map[alertKey]bool
+	pending map[alertKey]*models.AlertRaise
+	kick    chan struct{}
+	rules   chan struct{}
 }
 
 // New returns a Service; Run starts it.
@@ -109,6 +115,7 @@ func New(cfg Config) *Service {
 		cfg.Notifiers = map[string]Notifier{}
 	}
 	return &Service{cfg: cfg, store: cfg.Store, log: cfg.Log, clock: cfg.Clock, eval: newEvaluator(),
+		known: map[alertKey]bool{}, pending: map[alertKey]*models.AlertRaise{},
 		kick: make(chan struct{}, 1), rules: make(chan struct{}, 1)}
 }
 
@@ -190,7 +197,7 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	open := map[string]bool{}
+	open := map[alertKey]bool{}
 	for _, r := range rules {
 		subs, err := s.store.OpenAlertSubjects(ctx, r.ID)
 		if err != nil {
@@ -201,6 +208,10 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 		}
 	}
 	s.mu.Lock()
+	s.known = make(map[alertKey]bool, len(open))
+	for k := range open {
+		s.known[k] = true
+	}
 	s.eval.setRules(rules, open)
 	s.mu.Unlock()
 	return nil
@@ -210,6 +221,7 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 // that are due. Errors are logged: the next tick tries again.
 func (s *Service) Tick(ctx context.Context) {
 	now := s.Now()
+	s.flush(ctx)
 	if _, err := s.store.EscalateDue(ctx, now); err != nil {
 		s.log.Warn("alert escalation", "err", err)
 	}
@@ -288,6 +300,17 @@ func (s *Service) SendTest(ctx context.Context, id int64, by string) (answer str
 	return s.send(ctx, ch, m)
 }
 
+// flush writes the counted repeats of open alerts.
+func (s *Service) flush(ctx context.Context) {
+	s.mu.Lock()
+	pending := s.pending
+	s.pending = map[alertKey]*models.AlertRaise{}
+	s.mu.Unlock()
+	for _, in := range pending {
+		s.raise(ctx, *in)
+	}
+}
+
 // raise records an observation and wakes the escalation.
 func (s *Service) raise(ctx context.Context, in models.AlertRaise) bool {
 	_, _, err := s.store.RaiseAlert(ctx, in)
@@ -299,5 +322,8 @@ func (s *Service) raise(ctx context.Context, in models.AlertRaise) bool {
 		s.log.Warn("alert not raised", "rule", in.Rule, "subject", in.Subject, "err", err)
 		return false
 	}
+	s.mu.Lock()
+	s.known[openKey(in.Rule, in.Subject)] = true
+	s.mu.Unlock()
 	return true
 }

@@ -38,27 +38,47 @@ func median(xs []float64) float64 {
 
 func abs(x float64) float64 { return math.Abs(x) }
 
-// robustZ returns the robust z-score of x against baseline, 0 when x is
-// within minEffect of the baseline's median.
-func robustZ(baseline []float64, x, minEffect float64) float64 {
+// robust is a baseline's median and spreads, computed once per new
+// observation and shared by every rule that judges against it.
+type robust struct {
+	med, mad, meanAD float64
+}
+
+func robustOf(baseline []float64) robust {
 	m := median(baseline)
-	if abs(x-m) < minEffect {
-		return 0
-	}
 	dev := make([]float64, len(baseline))
 	sum := 0.0
 	for i, b := range baseline {
 		dev[i] = abs(b - m)
 		sum += dev[i]
 	}
-	if mad := median(dev); mad > 0 {
-		return 0.6745 * (x - m) / mad
+	r := robust{med: m, mad: median(dev)}
+	if len(dev) > 0 {
+		r.meanAD = sum / float64(len(dev))
 	}
-	if mean := sum / float64(len(dev)); mean > 0 {
-		return (x - m) / (1.253314 * mean)
+	return r
+}
+
+// z returns the robust z-score of x, 0 when x is within minEffect of the
+// median.
+func (r robust) z(x, minEffect float64) float64 {
+	if abs(x-r.med) < minEffect {
+		return 0
 	}
-	if x > m {
+	if r.mad > 0 {
+		return 0.6745 * (x - r.med) / r.mad
+	}
+	if r.meanAD > 0 {
+		return (x - r.med) / (1.253314 * r.meanAD)
+	}
+	if x > r.med {
 		return math.Inf(1)
 	}
 	return math.Inf(-1)
+}
+
+// robustZ returns the robust z-score of x against baseline, 0 when x is
+// within minEffect of the baseline's median.
+func robustZ(baseline []float64, x, minEffect float64) float64 {
+	return robustOf(baseline).z(x, minEffect)
 }

@@ -3,7 +3,7 @@ package alert
 import (
 	"context"
 	"fmt"
-	"strconv"
+	"sort"
 	"time"
 
 	"github.com/baton-run/baton/models"
@@ -27,15 +27,22 @@ type action struct {
 
 type sample struct {
 	at     time.Time
+	before int64 // failed runs before this one: a window's failures are a difference
 	failed bool
 }
 
 type templateStats struct {
-	finished []sample  // in order, trimmed to the longest failure_rate window and maxSamples
+	finished []sample // finished[head:] in order, trimmed to the longest failure_rate window and maxSamples
+	head     int      // samples before head are dropped (compacted when they are half)
+	failsAll int64
 	durs     []float64 // recent durations (ms), for the anomaly baseline
 	blocks   []float64 // failure rates of consecutive blocks of blockRuns runs
 	inBlock  int
 	failsIn  int
+	// durStats and blockStats cache the baselines' robust statistics until
+	// the next sample changes them.
+	durStats, blockStats *robust
+	rates                []windowRate
 }
 
 type inflight struct {
@@ -46,7 +53,7 @@ type inflight struct {
 
 type evaluator struct {
 	byKind     map[string][]models.AlertRule
-	open       map[string]bool
+	open       map[alertKey]bool
 	stats      map[string]*templateStats
 	allStats   bool            // some rule watches every template
 	statsFor   map[string]bool // else these templates
@@ -68,13 +75,20 @@ const (
 )
 
 func newEvaluator() *evaluator {
-	return &evaluator{byKind: map[string][]models.AlertRule{}, open: map[string]bool{}, stats: map[string]*templateStats{},
+	return &evaluator{byKind: map[string][]models.AlertRule{}, open: map[alertKey]bool{}, stats: map[string]*templateStats{},
 		statsFor: map[string]bool{}, runs: map[string]*inflight{}, steps: map[string]map[string]*inflight{}}
 }
 
-func openKey(rule int64, subject string) string { return strconv.FormatInt(rule, 10) + "/" + subject }
+// alertKey names an open alert: its rule and subject (a struct, so a
+// lookup allocates nothing).
+type alertKey struct {
+	rule    int64
+	subject string
+}
 
-func (e *evaluator) setRules(rules []models.AlertRule, open map[string]bool) {
+func openKey(rule int64, subject string) alertKey { return alertKey{rule, subject} }
+
+func (e *evaluator) setRules(rules []models.AlertRule, open map[alertKey]bool) {
 	e.byKind = map[string][]models.AlertRule{}
 	e.allStats, e.statsFor, e.maxWindow = false, map[string]bool{}, 0
 	e.trackRuns, e.trackSteps = false, false
@@ -208,6 +222,7 @@ func (e *evaluator) finished(ev *models.Event, out []action) []action {
 		}
 	}
 	st.add(ev.At, failed, dur, e.maxWindow)
+	st.rates = st.rates[:0] // rates computed for this run, by window
 	for _, r := range e.byKind[models.CondFailureRate] {
 		if matches(r, ev.Template) {
 			out = e.rate(r, ev.Template, st, ev.At, failed, links, out)
@@ -216,15 +231,25 @@ func (e *evaluator) finished(ev *models.Event, out []action) []action {
 	return out
 }
 
+type windowRate struct {
+	window time.Duration
+	rate   float64
+	n      int
+}
+
 func (st *templateStats) add(at time.Time, failed bool, dur float64, window time.Duration) {
-	st.finished = append(st.finished, sample{at: at, failed: failed})
-	cut := 0
-	for cut < len(st.finished) && (len(st.finished)-cut > maxSamples || at.Sub(st.finished[cut].at) > window) {
-		cut++
+	st.finished = append(st.finished, sample{at: at, before: st.failsAll, failed: failed})
+	if failed {
+		st.failsAll++
 	}
-	if cut > 0 {
-		st.finished = append(st.finished[:0], st.finished[cut:]...)
+	for st.head < len(st.finished) && (len(st.finished)-st.head > maxSamples || at.Sub(st.finished[st.head].at) > window) {
+		st.head++
 	}
+	if st.head > len(st.finished)/2 {
+		st.finished = append(st.finished[:0], st.finished[st.head:]...)
+		st.head = 0
+	}
+	st.durStats, st.blockStats = nil, nil
 	if dur >= 0 {
 		st.durs = append(st.durs, dur)
 		if len(st.durs) > baselineRuns {
@@ -244,25 +269,35 @@ func (st *templateStats) add(at time.Time, failed bool, dur float64, window time
 	}
 }
 
-// rateOf returns the share of failed runs since at-window, and their count.
+// rateOf returns the share of failed runs since at-window, and their
+// count: a binary search for the window's first run, then a difference of
+// running totals, so a rule costs O(log n) per run however busy the
+// template.
 func (st *templateStats) rateOf(at time.Time, window time.Duration) (rate float64, n int) {
-	fails := 0
-	for i := len(st.finished) - 1; i >= 0 && at.Sub(st.finished[i].at) <= window; i-- {
-		n++
-		if st.finished[i].failed {
-			fails++
-		}
-	}
+	live := st.finished[st.head:]
+	i := sort.Search(len(live), func(i int) bool { return at.Sub(live[i].at) <= window })
+	n = len(live) - i
 	if n == 0 {
 		return 0, 0
 	}
+	fails := st.failsAll - live[i].before
 	return float64(fails) / float64(n), n
 }
 
 // rate evaluates a failure_rate rule for one template at at.
 func (e *evaluator) rate(r models.AlertRule, template string, st *templateStats, at time.Time, failed bool, links models.AlertLinks, out []action) []action {
 	w := window(r)
-	rate, n := st.rateOf(at, w)
+	rate, n, cached := 0.0, 0, false
+	for _, wr := range st.rates {
+		if wr.window == w {
+			rate, n, cached = wr.rate, wr.n, true
+			break
+		}
+	}
+	if !cached {
+		rate, n = st.rateOf(at, w)
+		st.rates = append(st.rates, windowRate{w, rate, n})
+	}
 	minRuns := r.Condition.MinRuns
 	if minRuns == 0 {
 		minRuns = models.DefaultMinRuns
@@ -290,7 +325,7 @@ func (e *evaluator) anomaly(r models.AlertRule, st *templateStats, ev *models.Ev
 	key := openKey(r.ID, ev.Template)
 	var z float64
 	var judged bool
-	var what string
+	var what func() string
 	switch r.Condition.Metric {
 	case "failure_rate":
 		// Judged when this run completes a block.
@@ -302,17 +337,25 @@ func (e *evaluator) anomaly(r models.AlertRule, st *templateStats, ev *models.Ev
 			fails++
 		}
 		x := float64(fails) / blockRuns
-		z = robustZ(st.blocks, x, 0.2)
+		if st.blockStats == nil {
+			r := robustOf(st.blocks)
+			st.blockStats = &r
+		}
+		z = st.blockStats.z(x, 0.2)
 		judged = true
-		what = fmt.Sprintf("failure rate %.0f %% over the last %d runs", x*100, blockRuns)
+		what = func() string { return fmt.Sprintf("failure rate %.0f %% over the last %d runs", x*100, blockRuns) }
 	default:
 		if dur < 0 || len(st.durs) < minBaseline {
 			return out
 		}
-		z = robustZ(st.durs, dur, 0.1*median(st.durs))
-		z = abs(z)
+		if st.durStats == nil {
+			r := robustOf(st.durs)
+			st.durStats = &r
+		}
+		z = abs(st.durStats.z(dur, 0.1*st.durStats.med))
 		judged = true
-		what = fmt.Sprintf("run %s took %s (usual %s)", ev.RunID, msString(dur), msString(median(st.durs)))
+		med := st.durStats.med
+		what = func() string { return fmt.Sprintf("run %s took %s (usual %s)", ev.RunID, msString(dur), msString(med)) }
 	}
 	if !judged {
 		return out
@@ -321,7 +364,7 @@ func (e *evaluator) anomaly(r models.AlertRule, st *templateStats, ev *models.Ev
 	case z > sens:
 		e.open[key] = true
 		out = append(out, action{rule: r.ID, subject: ev.Template, links: links, at: ev.At,
-			summary: fmt.Sprintf("%s left its baseline: %s, robust z-score %.1f > %.1f", ev.Template, what, z, sens)})
+			summary: fmt.Sprintf("%s left its baseline: %s, robust z-score %.1f > %.1f", ev.Template, what(), z, sens)})
 	case e.open[key]:
 		delete(e.open, key)
 		out = append(out, action{resolve: true, rule: r.ID, subject: ev.Template, at: ev.At})
@@ -380,11 +423,10 @@ func (e *evaluator) periodic(now time.Time, out []action) []action {
 
 // resolveOthers resolves the open alerts of rule whose subject is not in keep.
 func (e *evaluator) resolveOthers(rule int64, keep map[string]bool, now time.Time, out []action) []action {
-	prefix := strconv.FormatInt(rule, 10) + "/"
 	for key := range e.open {
-		if len(key) > len(prefix) && key[:len(prefix)] == prefix && !keep[key[len(prefix):]] {
+		if key.rule == rule && !keep[key.subject] {
 			delete(e.open, key)
-			out = append(out, action{resolve: true, rule: rule, subject: key[len(prefix):], at: now})
+			out = append(out, action{resolve: true, rule: rule, subject: key.subject, at: now})
 		}
 	}
 	return out
@@ -414,17 +456,39 @@ func (s *Service) Observe(ctx context.Context, batch []models.Event) bool {
 	return s.perform(ctx, acts)
 }
 
+// perform raises and resolves: a new alert is written at once (its first
+// escalation step is due now); a repeat of a stored open alert is counted
+// and written with the next tick (see Service.known).
 func (s *Service) perform(ctx context.Context, acts []action) bool {
+	wrote := false
 	for _, a := range acts {
+		key := openKey(a.rule, a.subject)
 		if a.resolve {
+			s.mu.Lock()
+			delete(s.known, key)
+			delete(s.pending, key)
+			s.mu.Unlock()
 			if _, err := s.store.ResolveOpenAlert(ctx, a.rule, a.subject, a.at); err != nil {
 				s.log.Warn("alert not resolved", "rule", a.rule, "subject", a.subject, "err", err)
 			}
+			wrote = true
 			continue
 		}
-		s.raise(ctx, models.AlertRaise{Rule: a.rule, Subject: a.subject, Summary: a.summary, Links: a.links, At: a.at})
+		in := models.AlertRaise{Rule: a.rule, Subject: a.subject, Summary: a.summary, Links: a.links, At: a.at, Count: 1}
+		s.mu.Lock()
+		if s.known[key] {
+			if p := s.pending[key]; p != nil {
+				in.Count += p.Count
+			}
+			s.pending[key] = &in
+			s.mu.Unlock()
+			continue
+		}
+		s.mu.Unlock()
+		s.raise(ctx, in)
+		wrote = true
 	}
-	return len(acts) > 0
+	return wrote
 }
 
 // EvaluatePeriodic runs the rules that depend on time and stored state:

@@ -567,7 +567,7 @@ func (s *Store) RaiseAlert(ctx context.Context, in models.AlertRaise) (a models.
 			var row alertRow
 			err := tx.Where("open_key = ?", key).Take(&row).Error
 			if err == nil {
-				row.Count++
+				row.Count += max(in.Count, 1)
 				row.LastAt = at
 				row.Summary = in.Summary
 				if in.Links.Run != "" {
@@ -585,7 +585,7 @@ func (s *Store) RaiseAlert(ctx context.Context, in models.AlertRaise) (a models.
 			}
 			row = alertRow{RuleID: in.Rule, OpenKey: &key, Subject: in.Subject, Severity: rule.Severity,
 				State: string(models.AlertFiring), Summary: in.Summary, RunID: in.Links.Run, Template: in.Links.Template,
-				FirstAt: at, LastAt: at, Count: 1}
+				FirstAt: at, LastAt: at, Count: max(in.Count, 1)}
 			if rule.PolicyID != nil {
 				var pol alertPolicyRow
 				if err := tx.First(&pol, *rule.PolicyID).Error; err == nil {

@@ -118,7 +118,7 @@ func (c *AlertChannel) Check(keep bool) error {
 	}
 	switch c.Kind {
 	case ChannelWebhook, ChannelSlack:
-		if c.Config.URL == "" && !(keep && c.Kind == ChannelSlack) {
+		if c.Config.URL == "" && (!keep || c.Kind != ChannelSlack) {
 			ps = append(ps, Problem{Path: "config.url", Message: "a URL is required"})
 		} else if c.Config.URL != "" {
 			u, err := url.Parse(c.Config.URL)

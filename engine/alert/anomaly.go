@@ -76,9 +76,3 @@ func (r robust) z(x, minEffect float64) float64 {
 	}
 	return math.Inf(-1)
 }
-
-// robustZ returns the robust z-score of x against baseline, 0 when x is
-// within minEffect of the baseline's median.
-func robustZ(baseline []float64, x, minEffect float64) float64 {
-	return robustOf(baseline).z(x, minEffect)
-}

@@ -230,9 +230,31 @@ func TestAlertPages(t *testing.T) {
 		{name: "admin creates a policy by form", req: request{method: "POST", path: "/alerts/policies", browser: admin, contentType: "application/x-www-form-urlencoded",
 			body: "name=day&after1=0s&channels1=1&after2=15m&channels2=1&channels2=2&repeat=0&_csrf=" + admin.csrf}, status: 303},
 		{name: "the policy is listed", req: request{method: "GET", path: "/alerts/policies", browser: viewer}, status: 200, contains: []string{"day", "after 15m: bell, ops hook"}},
+		{name: "the channel's editor keeps the secret out", req: request{method: "GET", path: "/alerts/channels/2/edit", browser: admin}, status: 200,
+			contains: []string{`value="ops hook"`, "stored; leave blank to keep it", `value="https://hooks.example.test/x"`}, notContains: []string{"s3cr3t-value"}},
+		{name: "a viewer cannot open an editor", req: request{method: "GET", path: "/alerts/channels/2/edit", browser: viewer}, status: 403},
+		{name: "admin renames the channel, keeping its secret", req: request{method: "POST", path: "/alerts/channels/2", browser: admin, contentType: "application/x-www-form-urlencoded",
+			body: "name=ops+hook+2&url=https%3A%2F%2Fhooks.example.test%2Fy&secret=&_csrf=" + admin.csrf}, status: 303},
+		{name: "the rule's editor is filled in", req: request{method: "GET", path: "/alerts/rules/2/edit", browser: admin}, status: 200,
+			contains: []string{`value="slow orders"`, `value="10m"`, `<option value="duration_over" selected>`, `<option value="critical" selected>`}},
+		{name: "admin changes the rule", req: request{method: "POST", path: "/alerts/rules/2", browser: admin, contentType: "application/x-www-form-urlencoded",
+			body: "name=slow+orders&severity=warning&kind=duration_over&template=orders&threshold=20m&_csrf=" + admin.csrf}, status: 303},
+		{name: "the changed rule is listed, disabled", req: request{method: "GET", path: "/alerts/rules", browser: viewer}, status: 200, contains: []string{"threshold 20m"}},
+		{name: "the policy's editor is filled in", req: request{method: "GET", path: "/alerts/policies/1/edit", browser: admin}, status: 200,
+			contains: []string{`value="day"`, `value="15m"`, "Level 3"}},
+		{name: "admin changes the policy", req: request{method: "POST", path: "/alerts/policies/1", browser: admin, contentType: "application/x-www-form-urlencoded",
+			body: "name=day&after1=0s&channels1=2&after2=&after3=&repeat=3&_csrf=" + admin.csrf}, status: 303},
+		{name: "the changed policy is listed", req: request{method: "GET", path: "/alerts/policies", browser: viewer}, status: 200, contains: []string{"after 0s: ops hook 2"}},
 		{name: "send test without a running service", req: request{method: "POST", path: "/alerts/channels/1/test", browser: admin, contentType: "application/x-www-form-urlencoded", body: "_csrf=" + admin.csrf}, status: 503},
 	} {
 		b.run(t, sc)
+	}
+	full, err := b.store.AlertChannelForSending(ctx, 2)
+	if err != nil || full.Config.Secret != "s3cr3t-value" || full.Config.URL != "https://hooks.example.test/y" {
+		t.Errorf("after the edit the channel is %+v, %v; want its secret kept", full.Config, err)
+	}
+	if r, _ := b.store.AlertRule(ctx, 2); r.Enabled || r.Severity != models.SeverityWarning {
+		t.Errorf("after the edit the rule is %+v", r)
 	}
 }
 

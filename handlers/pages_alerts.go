@@ -22,14 +22,20 @@ func (s *server) alertPageRoutes() []route {
 		{fiber.MethodGet, "/alerts", models.RoleViewer, s.alertsPage},
 		{fiber.MethodGet, "/alerts/rules", models.RoleViewer, s.rulesPage},
 		{fiber.MethodPost, "/alerts/rules", models.RoleAdmin, s.createRulePage},
+		{fiber.MethodGet, "/alerts/rules/:id<int>/edit", models.RoleAdmin, s.editRulePage},
+		{fiber.MethodPost, "/alerts/rules/:id<int>", models.RoleAdmin, s.updateRulePage},
 		{fiber.MethodPost, "/alerts/rules/:id<int>/toggle", models.RoleAdmin, s.toggleRulePage},
 		{fiber.MethodPost, "/alerts/rules/:id<int>/delete", models.RoleAdmin, s.deleteRulePage},
 		{fiber.MethodGet, "/alerts/channels", models.RoleViewer, s.channelsPage},
 		{fiber.MethodPost, "/alerts/channels", models.RoleAdmin, s.createChannelPage},
+		{fiber.MethodGet, "/alerts/channels/:id<int>/edit", models.RoleAdmin, s.editChannelPage},
+		{fiber.MethodPost, "/alerts/channels/:id<int>", models.RoleAdmin, s.updateChannelPage},
 		{fiber.MethodPost, "/alerts/channels/:id<int>/test", models.RoleAdmin, s.testChannelPage},
 		{fiber.MethodPost, "/alerts/channels/:id<int>/delete", models.RoleAdmin, s.deleteChannelPage},
 		{fiber.MethodGet, "/alerts/policies", models.RoleViewer, s.policiesPage},
 		{fiber.MethodPost, "/alerts/policies", models.RoleAdmin, s.createPolicyPage},
+		{fiber.MethodGet, "/alerts/policies/:id<int>/edit", models.RoleAdmin, s.editPolicyPage},
+		{fiber.MethodPost, "/alerts/policies/:id<int>", models.RoleAdmin, s.updatePolicyPage},
 		{fiber.MethodPost, "/alerts/policies/:id<int>/delete", models.RoleAdmin, s.deletePolicyPage},
 		{fiber.MethodGet, "/alerts/:id<int>", models.RoleViewer, s.alertPage},
 		{fiber.MethodPost, "/alerts/:id<int>/ack", models.RoleOperator, s.alertActionPage("ack")},
@@ -161,22 +167,20 @@ func conditionText(c models.AlertCondition) string {
 	return strings.Join(parts, ", ")
 }
 
-func (s *server) rulesPage(c *fiber.Ctx) error {
-	as, err := s.alerts()
-	if err != nil {
-		return err
-	}
+// rulesView is the rules page's model, with an empty form for a new rule.
+func (s *server) rulesView(c *fiber.Ctx, as AlertStore) (views.RulesView, error) {
 	ctx := c.UserContext()
 	rules, err := as.ListAlertRules(ctx)
 	if err != nil {
-		return err
+		return views.RulesView{}, err
 	}
 	pols, err := as.ListAlertPolicies(ctx)
 	if err != nil {
-		return err
+		return views.RulesView{}, err
 	}
 	names := map[int64]string{}
-	v := views.RulesView{CSRF: pageCSRF(c), IsAdmin: principalOf(c).user.Can(models.RoleAdmin)}
+	v := views.RulesView{CSRF: pageCSRF(c), IsAdmin: principalOf(c).user.Can(models.RoleAdmin),
+		Form: views.RuleForm{Action: "/alerts/rules", Submit: "Create rule", CSRF: pageCSRF(c), Severity: "warning", Enabled: true}}
 	for _, p := range pols {
 		names[p.ID] = p.Name
 		v.Policies = append(v.Policies, views.Option{Value: strconv.FormatInt(p.ID, 10), Label: p.Name})
@@ -192,7 +196,57 @@ func (s *server) rulesPage(c *fiber.Ctx) error {
 		}
 		v.Rules = append(v.Rules, row)
 	}
+	return v, nil
+}
+
+func (s *server) rulesPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	v, err := s.rulesView(c, as)
+	if err != nil {
+		return err
+	}
 	return s.page(c, http.StatusOK, "Alert rules", "alerts", views.Rules(v))
+}
+
+func (s *server) editRulePage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	r, err := as.AlertRule(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	v, err := s.rulesView(c, as)
+	if err != nil {
+		return err
+	}
+	cond := r.Condition
+	f := views.RuleForm{Action: "/alerts/rules/" + strconv.FormatInt(id, 10), Submit: "Save rule", CSRF: pageCSRF(c),
+		Name: r.Name, Severity: string(r.Severity), Kind: cond.Kind, Template: cond.Template, Window: cond.Window,
+		Step: cond.Step, Metric: cond.Metric, For: cond.For, Enabled: r.Enabled}
+	if r.Policy != nil {
+		f.Policy = strconv.FormatInt(*r.Policy, 10)
+	}
+	if cond.Threshold != nil {
+		b, _ := cond.Threshold.MarshalJSON()
+		f.Threshold = strings.Trim(string(b), `"`)
+	}
+	if cond.MinRuns > 0 {
+		f.MinRuns = strconv.Itoa(cond.MinRuns)
+	}
+	if cond.Sensitivity > 0 {
+		f.Sensitivity = strconv.FormatFloat(cond.Sensitivity, 'f', -1, 64)
+	}
+	v.Form = f
+	return s.page(c, http.StatusOK, "Edit rule", "alerts", views.RuleEdit(v))
 }
 
 func formThreshold(raw string) (*models.Threshold, error) {
@@ -210,14 +264,11 @@ func formThreshold(raw string) (*models.Threshold, error) {
 
 func jsonString(s string) ([]byte, error) { return json.Marshal(s) }
 
-func (s *server) createRulePage(c *fiber.Ctx) error {
-	as, err := s.alerts()
-	if err != nil {
-		return err
-	}
+// ruleFromForm reads the rule form.
+func ruleFromForm(c *fiber.Ctx) (*models.AlertRule, error) {
 	thr, err := formThreshold(c.FormValue("threshold"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	r := &models.AlertRule{Name: c.FormValue("name"), Severity: models.AlertSeverity(c.FormValue("severity")),
 		Enabled: c.FormValue("enabled") == "true", Condition: models.AlertCondition{Kind: c.FormValue("kind"),
@@ -226,27 +277,61 @@ func (s *server) createRulePage(c *fiber.Ctx) error {
 	if p := c.FormValue("policy"); p != "" {
 		id, err := strconv.ParseInt(p, 10, 64)
 		if err != nil {
-			return models.Errorf(models.BadRequest, "policy must be a policy id")
+			return nil, models.Errorf(models.BadRequest, "policy must be a policy id")
 		}
 		r.Policy = &id
 	}
 	if v := c.FormValue("minRuns"); v != "" {
 		if r.Condition.MinRuns, err = strconv.Atoi(v); err != nil {
-			return models.Errorf(models.BadRequest, "minRuns must be a whole number")
+			return nil, models.Errorf(models.BadRequest, "minRuns must be a whole number")
 		}
 	}
 	if r.Condition.Kind == models.CondAnomaly {
 		r.Condition.Metric = c.FormValue("metric")
 		if v := c.FormValue("sensitivity"); v != "" {
 			if r.Condition.Sensitivity, err = strconv.ParseFloat(v, 64); err != nil {
-				return models.Errorf(models.BadRequest, "sensitivity must be a number")
+				return nil, models.Errorf(models.BadRequest, "sensitivity must be a number")
 			}
 		}
+	}
+	return r, nil
+}
+
+func (s *server) createRulePage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	r, err := ruleFromForm(c)
+	if err != nil {
+		return err
 	}
 	if err := as.CreateAlertRule(c.UserContext(), r); err != nil {
 		return err
 	}
 	s.audit(c, principalOf(c).user.Name, "alert_rule_created", "alert-rule:"+r.Name, map[string]any{"kind": r.Condition.Kind})
+	s.alertsChanged()
+	return s.redirectPage(c, "/alerts/rules")
+}
+
+func (s *server) updateRulePage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	r, err := ruleFromForm(c)
+	if err != nil {
+		return err
+	}
+	r.ID = id
+	if err := as.UpdateAlertRule(c.UserContext(), r); err != nil {
+		return err
+	}
+	s.audit(c, principalOf(c).user.Name, "alert_rule_changed", "alert-rule:"+r.Name, nil)
 	s.alertsChanged()
 	return s.redirectPage(c, "/alerts/rules")
 }
@@ -320,7 +405,8 @@ func (s *server) renderChannels(c *fiber.Ctx, status int) error {
 	if err != nil {
 		return err
 	}
-	v := views.ChannelsView{CSRF: pageCSRF(c), IsAdmin: principalOf(c).user.Can(models.RoleAdmin), Email: s.deps.EmailSettings}
+	v := views.ChannelsView{CSRF: pageCSRF(c), IsAdmin: principalOf(c).user.Can(models.RoleAdmin), Email: s.deps.EmailSettings,
+		Form: views.ChannelForm{Action: "/alerts/channels", Submit: "Create channel", CSRF: pageCSRF(c), Kind: models.ChannelWebhook}}
 	if v.Email == "" {
 		v.Email = "off (start the server with --smtp-url and --smtp-from)"
 	}
@@ -340,12 +426,10 @@ func splitList(s string) []string {
 	return out
 }
 
-func (s *server) createChannelPage(c *fiber.Ctx) error {
-	as, err := s.alerts()
-	if err != nil {
-		return err
-	}
-	ch := &models.AlertChannel{Name: c.FormValue("name"), Kind: c.FormValue("kind")}
+// channelFromForm reads the channel form; kind comes from the form, or
+// is the stored one when editing.
+func channelFromForm(c *fiber.Ctx, kind string) *models.AlertChannel {
+	ch := &models.AlertChannel{Name: c.FormValue("name"), Kind: kind}
 	switch ch.Kind {
 	case models.ChannelWebhook:
 		ch.Config = models.ChannelConfig{URL: strings.TrimSpace(c.FormValue("url")), Secret: c.FormValue("secret")}
@@ -356,10 +440,63 @@ func (s *server) createChannelPage(c *fiber.Ctx) error {
 	case models.ChannelInApp:
 		ch.Config = models.ChannelConfig{Users: splitList(c.FormValue("users")), Roles: splitList(c.FormValue("roles"))}
 	}
+	return ch
+}
+
+func (s *server) createChannelPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	ch := channelFromForm(c, c.FormValue("kind"))
 	if err := as.CreateAlertChannel(c.UserContext(), ch); err != nil {
 		return err
 	}
 	s.audit(c, principalOf(c).user.Name, "alert_channel_created", "alert-channel:"+ch.Name, map[string]any{"kind": ch.Kind})
+	return s.redirectPage(c, "/alerts/channels")
+}
+
+func (s *server) editChannelPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	ch, err := as.AlertChannel(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	f := views.ChannelForm{Action: "/alerts/channels/" + strconv.FormatInt(id, 10), Submit: "Save channel", CSRF: pageCSRF(c),
+		Editing: true, Name: ch.Name, Kind: ch.Kind, To: strings.Join(ch.Config.To, ", "), Users: strings.Join(ch.Config.Users, ", "),
+		Roles: strings.Join(ch.Config.Roles, ", "), SecretSet: ch.Config.SecretSet, URLSet: ch.Config.URLSet}
+	if ch.Kind == models.ChannelWebhook {
+		f.URL = ch.Config.URL // a Slack URL holds its token: never put back in a page
+	}
+	return s.page(c, http.StatusOK, "Edit channel", "alerts", views.ChannelEdit(views.ChannelsView{CSRF: pageCSRF(c), IsAdmin: true, Form: f}))
+}
+
+func (s *server) updateChannelPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	old, err := as.AlertChannel(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	ch := channelFromForm(c, old.Kind)
+	ch.ID = id
+	if err := as.UpdateAlertChannel(c.UserContext(), ch); err != nil {
+		return err
+	}
+	s.audit(c, principalOf(c).user.Name, "alert_channel_changed", "alert-channel:"+ch.Name, nil)
 	return s.redirectPage(c, "/alerts/channels")
 }
 
@@ -381,22 +518,21 @@ func (s *server) deleteChannelPage(c *fiber.Ctx) error {
 
 // ---- policies
 
-func (s *server) policiesPage(c *fiber.Ctx) error {
-	as, err := s.alerts()
-	if err != nil {
-		return err
-	}
+// policiesView is the policies page's model, with an empty form.
+func (s *server) policiesView(c *fiber.Ctx, as AlertStore) (views.PoliciesView, error) {
 	ctx := c.UserContext()
 	pols, err := as.ListAlertPolicies(ctx)
 	if err != nil {
-		return err
+		return views.PoliciesView{}, err
 	}
 	chans, err := as.ListAlertChannels(ctx)
 	if err != nil {
-		return err
+		return views.PoliciesView{}, err
 	}
 	names := map[int64]string{}
-	v := views.PoliciesView{CSRF: pageCSRF(c), IsAdmin: principalOf(c).user.Can(models.RoleAdmin)}
+	v := views.PoliciesView{CSRF: pageCSRF(c), IsAdmin: principalOf(c).user.Can(models.RoleAdmin),
+		Form: views.PolicyForm{Action: "/alerts/policies", Submit: "Create policy", CSRF: pageCSRF(c), Repeat: "0",
+			Levels: []views.LevelForm{{After: "0s"}, {}, {}}}}
 	for _, ch := range chans {
 		names[ch.ID] = ch.Name
 		v.Channels = append(v.Channels, views.Option{Value: strconv.FormatInt(ch.ID, 10), Label: ch.Name})
@@ -412,28 +548,73 @@ func (s *server) policiesPage(c *fiber.Ctx) error {
 		}
 		v.Policies = append(v.Policies, row)
 	}
-	return s.page(c, http.StatusOK, "Escalation policies", "alerts", views.Policies(v))
+	return v, nil
 }
 
-func (s *server) createPolicyPage(c *fiber.Ctx) error {
+func (s *server) policiesPage(c *fiber.Ctx) error {
 	as, err := s.alerts()
 	if err != nil {
 		return err
 	}
+	v, err := s.policiesView(c, as)
+	if err != nil {
+		return err
+	}
+	return s.page(c, http.StatusOK, "Escalation policies", "alerts", views.Policies(v))
+}
+
+func (s *server) editPolicyPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	p, err := as.AlertPolicy(c.UserContext(), id)
+	if err != nil {
+		return err
+	}
+	v, err := s.policiesView(c, as)
+	if err != nil {
+		return err
+	}
+	f := views.PolicyForm{Action: "/alerts/policies/" + strconv.FormatInt(id, 10), Submit: "Save policy", CSRF: pageCSRF(c),
+		Name: p.Name, Repeat: strconv.Itoa(p.Repeat)}
+	for _, l := range p.Levels {
+		lf := views.LevelForm{After: l.After, Channels: map[string]bool{}}
+		for _, ch := range l.Channels {
+			lf.Channels[strconv.FormatInt(ch, 10)] = true
+		}
+		f.Levels = append(f.Levels, lf)
+	}
+	f.Levels = append(f.Levels, views.LevelForm{}) // room for one more
+	v.Form = f
+	return s.page(c, http.StatusOK, "Edit policy", "alerts", views.PolicyEdit(v))
+}
+
+// policyFromForm reads the policy form: rows after1/channels1, after2/…
+func policyFromForm(c *fiber.Ctx) (*models.EscalationPolicy, error) {
 	p := &models.EscalationPolicy{Name: c.FormValue("name")}
+	var err error
 	if r := c.FormValue("repeat"); r != "" {
 		if p.Repeat, err = strconv.Atoi(r); err != nil {
-			return models.Errorf(models.BadRequest, "repeat must be a whole number")
+			return nil, models.Errorf(models.BadRequest, "repeat must be a whole number")
 		}
 	}
 	args := c.Request().PostArgs()
-	for i := 1; i <= 3; i++ {
-		after := strings.TrimSpace(c.FormValue("after" + strconv.Itoa(i)))
+	for i := 1; i <= 21; i++ {
+		n := strconv.Itoa(i)
+		if !args.Has("after"+n) && len(args.PeekMulti("channels"+n)) == 0 {
+			break
+		}
+		after := strings.TrimSpace(c.FormValue("after" + n))
 		var ids []int64
-		for _, raw := range args.PeekMulti("channels" + strconv.Itoa(i)) {
+		for _, raw := range args.PeekMulti("channels" + n) {
 			id, err := strconv.ParseInt(string(raw), 10, 64)
 			if err != nil {
-				return models.Errorf(models.BadRequest, "channels must be channel ids")
+				return nil, models.Errorf(models.BadRequest, "channels must be channel ids")
 			}
 			ids = append(ids, id)
 		}
@@ -442,10 +623,44 @@ func (s *server) createPolicyPage(c *fiber.Ctx) error {
 		}
 		p.Levels = append(p.Levels, models.EscalationLevel{After: after, Channels: ids})
 	}
+	return p, nil
+}
+
+func (s *server) createPolicyPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	p, err := policyFromForm(c)
+	if err != nil {
+		return err
+	}
 	if err := as.CreateAlertPolicy(c.UserContext(), p); err != nil {
 		return err
 	}
 	s.audit(c, principalOf(c).user.Name, "alert_policy_created", "alert-policy:"+p.Name, nil)
+	return s.redirectPage(c, "/alerts/policies")
+}
+
+func (s *server) updatePolicyPage(c *fiber.Ctx) error {
+	as, err := s.alerts()
+	if err != nil {
+		return err
+	}
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	p, err := policyFromForm(c)
+	if err != nil {
+		return err
+	}
+	p.ID = id
+	if err := as.UpdateAlertPolicy(c.UserContext(), p); err != nil {
+		return err
+	}
+	s.audit(c, principalOf(c).user.Name, "alert_policy_changed", "alert-policy:"+p.Name, nil)
+	s.alertsChanged()
 	return s.redirectPage(c, "/alerts/policies")
 }
 

@@ -67,13 +67,22 @@ type Option struct {
 	Value, Label string
 }
 
-// RulesView is /alerts/rules.
+// RulesView is /alerts/rules, and a rule's editor (Form).
 type RulesView struct {
 	CSRF     string
 	IsAdmin  bool
 	Rules    []RuleRow
 	Policies []Option
 	Kinds    []Option
+	Form     RuleForm
+}
+
+// RuleForm is the rule form's values.
+type RuleForm struct {
+	Action, Submit, CSRF                              string
+	Name, Severity, Policy, Kind, Template, Threshold string
+	Window, MinRuns, Step, Metric, Sensitivity, For   string
+	Enabled                                           bool
 }
 
 // RuleRow is one rule.
@@ -87,12 +96,21 @@ type RuleRow struct {
 	Enabled   bool
 }
 
-// ChannelsView is /alerts/channels.
+// ChannelsView is /alerts/channels, and a channel's editor (Form).
 type ChannelsView struct {
 	CSRF     string
 	IsAdmin  bool
 	Channels []ChannelRow
 	Email    string // the server's SMTP settings, password hidden, or "off"
+	Form     ChannelForm
+}
+
+// ChannelForm is the channel form's values; never a secret.
+type ChannelForm struct {
+	Action, Submit, CSRF              string
+	Editing                           bool
+	Name, Kind, URL, To, Users, Roles string
+	SecretSet, URLSet                 bool
 }
 
 // ChannelRow is one channel; its secrets never reach the view.
@@ -111,12 +129,26 @@ type TestResultView struct {
 	Error  string
 }
 
-// PoliciesView is /alerts/policies.
+// PoliciesView is /alerts/policies, and a policy's editor (Form).
 type PoliciesView struct {
 	CSRF     string
 	IsAdmin  bool
 	Policies []PolicyRow
 	Channels []Option
+	Form     PolicyForm
+}
+
+// PolicyForm is the policy form's values: Levels rows (at least three).
+type PolicyForm struct {
+	Action, Submit, CSRF string
+	Name, Repeat         string
+	Levels               []LevelForm
+}
+
+// LevelForm is one level row: its delay and chosen channels (by id).
+type LevelForm struct {
+	After    string
+	Channels map[string]bool
 }
 
 // PolicyRow is one policy, its levels in words.

@@ -89,12 +89,12 @@ test("set up on-call in the browser, a failed run alerts, acknowledge it", { ski
   await admin.selectOption("[data-testid=channel-kind]", "webhook");
   await admin.fill("[data-testid=channel-url]", receiverURL);
   await admin.fill("[data-testid=channel-secret]", secret);
-  await admin.click("[data-testid=channel-create]");
+  await admin.click("[data-testid=channel-save]");
   await admin.waitForSelector("[data-testid=channel-row]");
   await admin.fill("[data-testid=channel-name]", "admins' bell");
   await admin.selectOption("[data-testid=channel-kind]", "inapp");
   await admin.fill("[data-testid=channel-roles]", "admin");
-  await admin.click("[data-testid=channel-create]");
+  await admin.click("[data-testid=channel-save]");
   await until("two channels", async () => (await admin.$$("[data-testid=channel-row]")).length === 2);
   assert.ok(!(await admin.content()).includes(secret), "the secret is not shown back");
 
@@ -111,7 +111,7 @@ test("set up on-call in the browser, a failed run alerts, acknowledge it", { ski
   await admin.fill("[data-testid=policy-name]", "on-call");
   await admin.check("[data-testid='policy-level-1-receiver']");
   await admin.check("[data-testid=\"policy-level-1-admins' bell\"]");
-  await admin.click("[data-testid=policy-create]");
+  await admin.click("[data-testid=policy-save]");
   await admin.waitForSelector("[data-testid=policy-row]");
 
   // A rule: any failed run of "boom", escalated by on-call.
@@ -120,7 +120,7 @@ test("set up on-call in the browser, a failed run alerts, acknowledge it", { ski
   await admin.selectOption("[data-testid=rule-policy]", { label: "on-call" });
   await admin.selectOption("[data-testid=rule-kind]", "run_failed");
   await admin.fill("[data-testid=rule-template]", "boom");
-  await admin.click("[data-testid=rule-create]");
+  await admin.click("[data-testid=rule-save]");
   await admin.waitForSelector("[data-testid=rule-row]");
   await shot(admin, "rules");
 

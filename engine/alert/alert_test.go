@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/engine/alert"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -594,4 +595,25 @@ func (x *smtpSession) Data(r io.Reader) error {
 	x.sink.msgs = append(x.sink.msgs, x.msg)
 	x.sink.mu.Unlock()
 	return nil
+}
+
+// Webhook channels obey the http action's egress policy: a destination the
+// policy refuses is never dialled, and "send test" says why.
+func TestWebhookObeysEgressPolicy(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	must(t, st.UseSecretsKey(key()))
+	hook := newReceiver(t)
+	policy := &actions.EgressPolicy{DenyLoopback: true}
+	svc := alert.New(alert.Config{Store: st, Log: slog.New(slog.DiscardHandler),
+		Notifiers: map[string]alert.Notifier{models.ChannelWebhook: alert.Webhook{Client: alert.NewHTTPClient(policy.DialContext)}}})
+	ch := &models.AlertChannel{Name: "inside", Kind: models.ChannelWebhook, Config: models.ChannelConfig{URL: hook.srv.URL + "/x?token=abc", Secret: "s"}}
+	must(t, st.CreateAlertChannel(ctx, ch))
+	answer, err := svc.SendTest(ctx, ch.ID, "admin")
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "token=abc") {
+		t.Errorf("test through a closed egress = %q, %v; want a refusal naming the address, not the URL's token", answer, err)
+	}
+	if n := len(hook.all()); n != 0 {
+		t.Errorf("the refused destination got %d calls", n)
+	}
 }

@@ -70,7 +70,8 @@ async function shot(page, name) {
 async function until(what, fn, ms = 20_000) {
   const end = Date.now() + ms;
   for (;;) {
-    const v = await fn();
+    // A form's answer navigates (HX-Redirect): a look during it is retried.
+    const v = await fn().catch(() => false);
     if (v) return v;
     if (Date.now() > end) assert.fail("timed out waiting for " + what);
     await new Promise((r) => setTimeout(r, 200));

@@ -39,6 +39,8 @@ type Store interface {
 	FinishDeliveryAttempt(ctx context.Context, d models.AlertDelivery, status, answer string, at, next time.Time) error
 	AlertChannelForSending(ctx context.Context, id int64) (models.AlertChannel, error)
 	VersionsWaitingReview(ctx context.Context) ([]models.InboxItem, error)
+	// ListRuns reads stored runs (newest first), to seed the baselines on start.
+	ListRuns(ctx context.Context, f models.RunFilter) ([]models.Run, error)
 	Recipients
 }
 
@@ -131,6 +133,7 @@ func (s *Service) Run(ctx context.Context, events Events) {
 	if err := s.ReloadRules(ctx); err != nil {
 		s.log.Warn("alert rules not loaded", "err", err)
 	}
+	s.Seed(ctx)
 	var batches <-chan []models.Event
 	stop := func() {}
 	var dropped func() bool
@@ -215,6 +218,32 @@ func (s *Service) ReloadRules(ctx context.Context) error {
 	s.eval.setRules(rules, open)
 	s.mu.Unlock()
 	return nil
+}
+
+// Seed fills the failure-rate windows and anomaly baselines of the
+// templates that rules name from their latest stored runs (up to 500 each),
+// so a restart does not start them empty. Templates with samples already
+// are left alone.
+func (s *Service) Seed(ctx context.Context) {
+	s.mu.Lock()
+	var templates []string
+	for t := range s.eval.statsFor {
+		if t != "" && s.eval.stats[t] == nil {
+			templates = append(templates, t)
+		}
+	}
+	s.mu.Unlock()
+	final := []models.RunStatus{models.RunSucceeded, models.RunFailed, models.RunTimedOut, models.RunRolledBack}
+	for _, t := range templates {
+		runs, err := s.store.ListRuns(ctx, models.RunFilter{Template: t, Statuses: final, Limit: 500})
+		if err != nil {
+			s.log.Warn("alert baselines not seeded", "template", t, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		s.eval.seed(t, runs)
+		s.mu.Unlock()
+	}
 }
 
 // Tick takes the escalation steps that are due and sends the deliveries

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -617,3 +618,36 @@ func TestWebhookObeysEgressPolicy(t *testing.T) {
 		t.Errorf("the refused destination got %d calls", n)
 	}
 }
+
+// seededStore answers ListRuns with made-up history.
+type seededStore struct {
+	*store.Store
+	runs []models.Run
+}
+
+func (s seededStore) ListRuns(context.Context, models.RunFilter) ([]models.Run, error) { return s.runs, nil }
+
+// After a restart the baselines come from stored runs: the first slow run
+// is judged against the template's history at once.
+func TestBaselinesSeededFromStoredRuns(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	var runs []models.Run
+	for i := range 30 {
+		at := t0.Add(-time.Duration(i) * time.Minute)
+		ms := float64(1000 + i*5)
+		runs = append(runs, models.Run{ID: fmt.Sprint("old", i), Template: "billing", Status: models.RunSucceeded, FinishedAt: &at, DurationMs: &ms})
+	}
+	runs = append(runs, models.Run{ID: "test", Template: "billing", Status: models.RunSucceeded, Test: true, FinishedAt: &t0, DurationMs: ptr(9e9)})
+	rule := models.AlertRule{Name: "odd", Enabled: true, Condition: models.AlertCondition{Kind: models.CondAnomaly, Template: "billing"}}
+	must(t, st.CreateAlertRule(ctx, &rule))
+	svc := alert.New(alert.Config{Store: seededStore{st, runs}, Clock: clockwork.NewFakeClockAt(t0), Log: slog.New(slog.DiscardHandler)})
+	must(t, svc.ReloadRules(ctx))
+	svc.Seed(ctx)
+	svc.Observe(ctx, runEnded("slow", "billing", models.EventRunSucceeded, t0.Add(time.Minute), 6000))
+	if open, _ := st.ListAlerts(ctx, "open", 0); len(open) != 1 || !strings.Contains(open[0].Summary, "robust z-score") {
+		t.Fatalf("open after the first slow run since the restart = %+v", open)
+	}
+}
+
+func ptr(f float64) *float64 { return &f }

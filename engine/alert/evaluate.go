@@ -237,6 +237,31 @@ type windowRate struct {
 	n      int
 }
 
+// seed adds a template's stored finished runs (any order) to its
+// statistics, oldest first, unless it has samples already.
+func (e *evaluator) seed(template string, runs []models.Run) {
+	if e.stats[template] != nil {
+		return
+	}
+	var keep []models.Run
+	for _, r := range runs {
+		if !r.Test && r.FinishedAt != nil && r.Status != models.RunCancelled {
+			keep = append(keep, r)
+		}
+	}
+	sort.Slice(keep, func(i, j int) bool { return keep[i].FinishedAt.Before(*keep[j].FinishedAt) })
+	st := &templateStats{}
+	for _, r := range keep {
+		dur := -1.0
+		if r.DurationMs != nil {
+			dur = *r.DurationMs
+		}
+		failed := r.Status == models.RunFailed || r.Status == models.RunTimedOut || r.Status == models.RunRolledBack
+		st.add(r.FinishedAt.UTC(), failed, dur, max(e.maxWindow, models.DefaultFailureWindow))
+	}
+	e.stats[template] = st
+}
+
 func (st *templateStats) add(at time.Time, failed bool, dur float64, window time.Duration) {
 	st.finished = append(st.finished, sample{at: at, before: st.failsAll, failed: failed})
 	if failed {

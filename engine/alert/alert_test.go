@@ -625,7 +625,9 @@ type seededStore struct {
 	runs []models.Run
 }
 
-func (s seededStore) ListRuns(context.Context, models.RunFilter) ([]models.Run, error) { return s.runs, nil }
+func (s seededStore) ListRuns(context.Context, models.RunFilter) ([]models.Run, error) {
+	return s.runs, nil
+}
 
 // After a restart the baselines come from stored runs: the first slow run
 // is judged against the template's history at once.

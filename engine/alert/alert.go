@@ -148,6 +148,10 @@ func (s *Service) Run(ctx context.Context, events Events) {
 	for {
 		select {
 		case <-ctx.Done():
+			// Write the counted repeats before leaving (a clean stop loses none).
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			s.flush(fctx)
+			cancel()
 			return
 		case batch, ok := <-batches:
 			if !ok {

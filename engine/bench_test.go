@@ -104,14 +104,18 @@ func BenchmarkChain(b *testing.B) {
 // with group commit, with metrics on, with 100 subscribers to every run's
 // events.
 func BenchmarkConcurrentRuns(b *testing.B) {
-	for _, mode := range []string{"plain", "metrics", "subscribers=100", "subscribers=100/batches", "subscriber-per-run", "runs=10000"} {
+	for _, mode := range []string{"plain", "metrics", "subscribers=100", "subscribers=100/batches", "subscriber-per-run", "runs=10000", "alerts=100"} {
 		b.Run(mode, func(b *testing.B) {
 			benchDBs(b, func(b *testing.B, open func(testing.TB) *store.Store) {
 				cfg := engine.Config{}
 				if mode == "metrics" {
 					cfg.Metrics = engine.NewMetrics(prometheus.NewRegistry())
 				}
-				eng := benchEngine(b, open, cfg)
+				var st *store.Store
+				eng := benchEngine(b, func(tb testing.TB) *store.Store { st = open(tb); return st }, cfg)
+				if mode == "alerts=100" {
+					benchAlerts(b, st, eng)
+				}
 				if mode == "subscribers=100" {
 					var wg sync.WaitGroup
 					// Cleanups run last-in first-out: wait for the readers

@@ -100,7 +100,7 @@ func (e *Engine) failUnresumable(snap *models.RunSnapshot, cause error) {
 	row.Error = &models.RunError{Code: CodeInternal, Message: "the run cannot be resumed: " + cause.Error()}
 	row.Seq++
 	w := models.RunWrites{Runs: []models.RunRow{row}, Events: []models.Event{{RunID: row.ID, Seq: row.Seq,
-		Type: models.EventRunFailed, Status: string(models.RunFailed), At: now}}}
+		Type: models.EventRunFailed, Status: string(models.RunFailed), At: now, Template: row.Template, Test: row.Test}}}
 	done := make(chan struct{})
 	e.writer.submit(w, func(error) { close(done) })
 	<-done

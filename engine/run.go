@@ -135,8 +135,8 @@ type stepState struct {
 	// its templates rendered (secrets as ***), stored with the attempt so
 	// the run page and evidence show what each step received.
 	input any
-	comp         *compState
-	items        map[int]itemResult // a parallel step's elements already done (recovery)
+	comp  *compState
+	items map[int]itemResult // a parallel step's elements already done (recovery)
 	// outputJSON is output as attemptDone encoded it, until the next
 	// writeStep takes it: the row then carries these bytes to the store.
 	outputJSON models.EncodedJSON
@@ -316,7 +316,8 @@ func (rs *runState) now() time.Time { return rs.e.clock.Now().UTC().Truncate(tim
 // event records one event of the run.
 func (rs *runState) event(typ string, s *stepState, status string, dur *float64) {
 	rs.row.Seq++
-	ev := models.Event{RunID: rs.row.ID, Seq: rs.row.Seq, Type: typ, Status: status, At: rs.now(), DurationMs: dur}
+	ev := models.Event{RunID: rs.row.ID, Seq: rs.row.Seq, Type: typ, Status: status, At: rs.now(), DurationMs: dur,
+		Template: rs.row.Template, Test: rs.row.Test}
 	if s != nil {
 		ev.StepID = s.id()
 		ev.Attempt = s.attempt

@@ -60,7 +60,11 @@ func (s *server) transition(c *fiber.Ctx, step func(ts TemplateStore, key string
 
 func (s *server) submitVersion(c *fiber.Ctx) error {
 	return s.transition(c, func(ts TemplateStore, key string, n int, actor string) (*models.VersionDetail, error) {
-		return ts.SubmitVersion(c.UserContext(), key, n, actor)
+		v, err := ts.SubmitVersion(c.UserContext(), key, n, actor)
+		if err == nil {
+			s.notifySubmitted(key, n, actor)
+		}
+		return v, err
 	})
 }
 

@@ -103,6 +103,16 @@ type Deps struct {
 	// MaxStreamsPerUser caps the event streams one user may hold open
 	// (429 above it); default 32.
 	MaxStreamsPerUser int
+	// Alerts keeps alert rules, channels, policies, alerts and in-app
+	// notifications; *store.Store satisfies it. When nil those routes
+	// answer 503.
+	Alerts AlertStore
+	// EmailSettings describes the server's SMTP settings for the channel
+	// page, password hidden; "" when email is off.
+	EmailSettings string
+	// Alerting is the running alert service (send test, rule reloads,
+	// approver notices); *alert.Service satisfies it. Optional.
+	Alerting Alerting
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -297,6 +307,8 @@ func New(d Deps) *fiber.App {
 		s.eventRoutes(),
 		s.hookRoutes(),
 		s.scheduleRoutes(),
+		s.alertRoutes(),
+		s.alertPageRoutes(),
 		s.healthRoutes(),
 		s.pprofRoutes(),
 		s.staticRoutes(),

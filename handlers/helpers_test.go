@@ -73,6 +73,7 @@ type options struct {
 	bodyLimit int
 	noDefs    bool
 	timeout   time.Duration
+	alerting  handlers.Alerting
 }
 
 func setup(t testing.TB, open func(testing.TB) *store.Store, opts ...options) *bundle {
@@ -102,6 +103,11 @@ func setup(t testing.TB, open func(testing.TB) *store.Store, opts ...options) *b
 		t.Fatal(err)
 	}
 	deps.Secrets = st
+	deps.Alerts = st
+	if o.alerting != nil {
+		deps.Alerting = o.alerting
+		deps.Templates = st // approver notices follow a submit
+	}
 	if !o.noDefs {
 		deps.Definitions = fakeDefinitions{}
 	}

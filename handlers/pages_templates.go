@@ -321,6 +321,9 @@ func trailAction(e models.VersionEvent) string {
 func (s *server) submitVersionPage(c *fiber.Ctx) error {
 	return s.reviewAction(c, func(ts TemplateStore, key string, n int, actor string) error {
 		_, err := ts.SubmitVersion(c.UserContext(), key, n, actor)
+		if err == nil {
+			s.notifySubmitted(key, n, actor)
+		}
 		return err
 	})
 }

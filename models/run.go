@@ -202,4 +202,9 @@ type Event struct {
 	Error      *StepError `json:"error,omitempty"`
 	// Progress is set on step.progress events only.
 	Progress *ItemProgress `json:"progress,omitempty"`
+	// Template and Test say whose run it is, for in-process subscribers
+	// (alert rules) on events published live; they are neither stored nor
+	// sent to clients, so replayed events leave them empty.
+	Template string `json:"-"`
+	Test     bool   `json:"-"`
 }

@@ -61,6 +61,7 @@ var Nav = []NavItem{
 	{"templates", "Templates", "/templates"},
 	{"runs", "Runs", "/runs"},
 	{"approvals", "Approvals", "/approvals"},
+	{"alerts", "Alerts", "/alerts"},
 	{"analytics", "Analytics", "/analytics"},
 	{"settings", "Settings", "/settings"},
 }

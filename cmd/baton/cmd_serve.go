@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +21,7 @@ import (
 	"github.com/baton-run/baton/docs/examples"
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/alert"
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
@@ -52,6 +55,9 @@ type serveConfig struct {
 	dataDir        string
 	httpAllow      []actions.EgressRule
 	httpDeny       []actions.EgressRule
+	smtpURL        string
+	smtpFrom       string
+	publicURL      string
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -85,6 +91,9 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	legacySigs := s.add("webhook-legacy-signatures", "BATON_WEBHOOK_LEGACY_SIGNATURES", "false", "also accept webhook calls signed over the body only (sha256=), which can be replayed under a new delivery id; only while senders migrate to v1= signatures")
 	httpAllow := s.add("http-allow", "BATON_HTTP_ALLOW", "", "destinations the http action may reach despite the built-in blocks and --http-deny (CIDRs, IPs and host patterns such as *.internal, comma-separated); 127.0.0.0/8,::1 opens loopback")
 	httpDeny := s.add("http-deny", "BATON_HTTP_DENY", "", "destinations the http action may not reach (CIDRs, IPs and host patterns, comma-separated); * makes --http-allow the only destinations")
+	smtpURL := s.add("smtp-url", "BATON_SMTP_URL", "", "SMTP server for email alert channels and approver notices: smtp://user:password@host:587 (STARTTLS when offered; ?tls=required or ?tls=none) or smtps://…:465; empty: no email")
+	smtpFrom := s.add("smtp-from", "BATON_SMTP_FROM", "", "sender address of Baton's email (required with --smtp-url)")
+	publicURL := s.add("public-url", "BATON_PUBLIC_URL", "", "the address people open Baton at, for links in alert messages (e.g. https://baton.example.com); default http:// and the listen address")
 	rest, err := s.parse(args)
 	if err != nil {
 		return nil, serveConfig{}, err
@@ -154,6 +163,10 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return nil, cfg, usageError("%s: %q is not host:port", addr.name(), cfg.addr)
+	}
+	cfg.smtpURL, cfg.smtpFrom, cfg.publicURL = smtpURL.value, smtpFrom.value, strings.TrimRight(publicURL.value, "/")
+	if _, err := alert.ParseSMTP(cfg.smtpURL, cfg.smtpFrom); err != nil {
+		return nil, cfg, usageError("%s: %v", smtpURL.name(), err)
 	}
 	return log, cfg, nil
 }
@@ -252,6 +265,37 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	egress.SetSelf(ln.Addr().String())
 	baseCtx, cancelRequests := context.WithCancel(context.Background())
 	defer cancelRequests()
+
+	// Alerts follow the engine's events and the clock; webhook and Slack
+	// channels obey the same egress policy as the http action.
+	email, _ := alert.ParseSMTP(cfg.smtpURL, cfg.smtpFrom) // checked by parseServe
+	if email != nil {
+		email.Dial = egress.DialContext
+	}
+	alertClient := alert.NewHTTPClient(egress.DialContext)
+	alerts := alert.New(alert.Config{Store: st, Log: log, Email: email,
+		BaseURL: cmp.Or(cfg.publicURL, "http://"+ln.Addr().String()),
+		Healthy: eng.Healthy,
+		Backlog: func() int { a, _ := eng.QueueDepth(); return a },
+		Notifiers: map[string]alert.Notifier{
+			models.ChannelWebhook: alert.Webhook{Client: alertClient},
+			models.ChannelSlack:   alert.Slack{Client: alertClient},
+			models.ChannelEmail:   alert.EmailNotifier{Email: email},
+			models.ChannelInApp:   alert.InApp{Users: st},
+		}})
+	alertsCtx, stopAlerts := context.WithCancel(ctx)
+	alertsDone := make(chan struct{})
+	go func() {
+		defer close(alertsDone)
+		alerts.Run(alertsCtx, func() (<-chan []models.Event, func() bool, func()) {
+			return launcher.SubscribeBatches("", 1024)
+		})
+	}()
+	defer func() { stopAlerts(); <-alertsDone }()
+	emailSettings := ""
+	if email != nil {
+		emailSettings = email.String()
+	}
 	streamsCtx, endStreams := context.WithCancel(baseCtx)
 	defer endStreams()
 	app := handlers.New(handlers.Deps{
@@ -274,6 +318,9 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Streams:                 streamsCtx,
 		Version:                 version,
 		Examples:                examples.FS,
+		Alerts:                  st,
+		Alerting:                alerts,
+		EmailSettings:           emailSettings,
 	})
 
 	served := make(chan error, 1)

@@ -254,3 +254,9 @@ func (p *EgressPolicy) allowsHost(host string) bool {
 	}
 	return false
 }
+
+// DialContext connects to addr if the policy permits it, as the http
+// action does: for other senders bound by the same policy (alert webhooks).
+func (p *EgressPolicy) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return p.dialContext(ctx, network, addr)
+}

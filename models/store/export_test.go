@@ -11,7 +11,7 @@ import (
 
 // RowModels exposes every GORM row struct of the package (ours and the
 // engine's runs.go) to the external tests, for the column-drift check.
-var RowModels = append(append([]any{}, rowModels...), runRowModels...)
+var RowModels = append(append(append([]any{}, rowModels...), runRowModels...), alertRowModels...)
 
 // Captured is one statement GORM sent to the database.
 type Captured struct {

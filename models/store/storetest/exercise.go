@@ -88,6 +88,14 @@ var suite = []area{
 		{"Housekeep", exerciseHousekeep},
 		{"Claim", exerciseClaimHousekeeping},
 	}},
+	{"Alerts", []suiteCase{ // alerts.go
+		{"Channels", exerciseAlertChannels},
+		{"RulesAndPolicies", exerciseAlertRulesAndPolicies},
+		{"OneOpenPerSubject", exerciseAlertDedupe},
+		{"Escalation", exerciseAlertEscalation},
+		{"Notifications", exerciseNotifications},
+		{"VersionsWaitingReview", exerciseVersionsWaitingReview},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

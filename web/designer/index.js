@@ -604,6 +604,9 @@ export function mountDesigner(container, options = {}) {
     });
     setSelection([step.id]);
     reveal(step.id);
+    // The new step is what the user works on next: its panel opens (the
+    // previous step's would otherwise take the typing).
+    open(step.id);
     return step.id;
   }
 

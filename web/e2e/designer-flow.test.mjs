@@ -129,7 +129,7 @@ test("design, save, reload, test-run live and submit a branching workflow", { sk
   // Edit the HTTP step's URL in the server-rendered side panel.
   await page.getByTestId("node-http_1").click();
   await page.waitForSelector("[data-testid=step-form][data-step=http_1]");
-  await page.fill("[data-testid='field-action.url']", server.url + "/healthz");
+  await page.fill("[data-testid='field-action.url']", server.echo + "/healthz");
 
   // A broken expression is shown next to its field and on the canvas, then fixed.
   await page.getByTestId("node-if_1").click();
@@ -153,7 +153,7 @@ test("design, save, reload, test-run live and submit a branching workflow", { sk
 
   // Reload: the draft comes back exactly as edited, positions included.
   def = await definition(page);
-  assert.equal(def.steps.find((s) => s.id === "http_1").action.url, server.url + "/healthz");
+  assert.equal(def.steps.find((s) => s.id === "http_1").action.url, server.echo + "/healthz");
   assert.equal(def.steps.find((s) => s.id === "if_1").action.expression, "1 < 2");
   const reloaded = performance.now();
   await page.reload();
@@ -274,5 +274,12 @@ test("create from an example and by importing YAML; narrow screen", { skip, time
   await page.click("[data-testid=create-submit]");
   await page.waitForURL(/\/templates\/imported\/design$/);
   await page.getByTestId("node-hello").waitFor();
+  // Click-to-add with a step open: the side panel follows the new step
+  // (it used to keep the previous one, so typing edited the wrong step).
+  await page.getByTestId("node-hello").click();
+  await page.waitForSelector("[data-testid=step-form][data-step=hello]");
+  await page.getByTestId("palette-log").click();
+  await page.waitForSelector("[data-testid=step-form][data-step=log_1]");
+  assert.deepEqual(await page.evaluate(() => window.batonDesigner.selection()), ["log_1"]);
   assert.deepEqual(page.problems, []);
 });

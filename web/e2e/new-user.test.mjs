@@ -209,7 +209,7 @@ async function journey(t) {
 
   // 4. Fields in the side panel. A broken expression is a problem shown
   // next to its field and counted in the problems list; fixing it clears both.
-  await editStep(admin, "http_1", { "action.url": server.url + "/healthz", name: "Fetch health" });
+  await editStep(admin, "http_1", { "action.url": server.echo + "/healthz", name: "Fetch health" });
   await editStep(admin, "wait_1", { "action.duration": "1s" });
   await editStep(admin, "wait_2", { "action.duration": "1s" });
   await editStep(admin, "set_1", { "action.values": '{"checkedBy": "baton"}' });

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { createServer } from "node:http";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -48,7 +49,9 @@ export async function startServer() {
       });
     }
   });
+  const echo = await startEcho();
   const stop = async () => {
+    await echo.stop();
     if (child.exitCode === null) {
       const exited = new Promise((resolve) => child.on("exit", resolve));
       child.kill("SIGTERM");
@@ -56,5 +59,21 @@ export async function startServer() {
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  return { url, stop, logs, pid: child.pid };
+  return { url, echo: echo.url, stop, logs, pid: child.pid };
+}
+
+// startEcho serves a small JSON API on a free loopback port for the
+// workflows' http steps to call: GET /healthz answers {"status":"ok"}, any
+// other path echoes the method and path. (A run may not call the Baton
+// server itself: its own listen address is refused by the egress policy.)
+function startEcho() {
+  const srv = createServer((req, res) => {
+    res.setHeader("Content-Type", "application/json");
+    res.end(JSON.stringify(req.url === "/healthz" ? { status: "ok" } : { method: req.method, path: req.url }));
+  });
+  return new Promise((resolve) => {
+    srv.listen(0, "127.0.0.1", () => {
+      resolve({ url: `http://127.0.0.1:${srv.address().port}`, stop: () => new Promise((r) => { srv.close(r); srv.closeAllConnections(); }) });
+    });
+  });
 }

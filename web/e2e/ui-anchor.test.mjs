@@ -499,7 +499,7 @@ const fanoutSlow = (url) => ({
 test("9d. the run page labels a forEach step's edge with its item counts, live", { skip }, async (t) => {
   const page = await newPage(t);
   await page.goto(server.url + "/templates");
-  const def = fanoutSlow(server.url);
+  const def = fanoutSlow(server.echo);
   let r = await api(page, "POST", "/api/v1/templates", def);
   assert.ok(r.status === 201 || r.status === 409, `create ${def.id}: ${JSON.stringify(r.body)}`);
   const version = (await api(page, "GET", `/api/v1/templates/${def.id}/versions`)).body.versions[0].number;

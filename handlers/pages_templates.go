@@ -288,6 +288,14 @@ func (s *server) templatePage(c *fiber.Ctx) error {
 		v.Versions = append(v.Versions, r)
 	}
 	for _, e := range evs {
+		// The designer saves as the user types: a run of edits of one
+		// version by one person is one line, with its count.
+		if n := len(v.Trail); n > 0 && e.Action == models.ReviewEdited {
+			if last := &v.Trail[n-1]; last.Action == "edited" && last.Actor == e.Actor && last.Version == e.Version {
+				last.Saves = max(last.Saves, 1) + 1
+				continue
+			}
+		}
 		v.Trail = append(v.Trail, views.TrailRow{
 			Version: e.Version, Action: trailAction(e), Actor: e.Actor, At: views.FormatTime(e.At), Comment: e.Comment,
 		})

@@ -1,9 +1,11 @@
 package handlers_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -174,4 +176,23 @@ func TestDesignerPages(t *testing.T) {
 			f.run(t, scenario{name: "panel " + field, req: panel("s", def, dana), status: 200, contains: []string{`data-testid="` + field + `"`}})
 		}
 	})
+}
+
+// The designer saves as the user types: "who did what" shows a run of
+// edits of one version by one person as one line with its count.
+func TestTemplateTrailFoldsSaves(t *testing.T) {
+	t.Parallel()
+	f := newFlow(t, openSQLite)
+	dana := f.login(t, "dana", testPassword)
+	f.publish(t, greetDef)
+	for i := range 4 {
+		f.call(t, "PUT", "/api/v1/templates/greet/draft", f.designer, strings.Replace(greetDef2, `"Greet"`, fmt.Sprintf(`"Greet %d"`, i), 1), 200)
+	}
+	page := f.page(t, dana, "/templates/greet", 200, `data-testid="trail-saves"`)
+	if n := strings.Count(page, "edited v2"); n != 1 {
+		t.Errorf("%d lines say 'edited v2'; want one for the run of saves", n)
+	}
+	if !regexp.MustCompile(`\(\d saves\)`).MatchString(page) {
+		t.Errorf("the folded line does not say how many saves")
+	}
 }

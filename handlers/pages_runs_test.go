@@ -49,7 +49,8 @@ func TestRunPages(t *testing.T) {
 		f.page(t, otto, "/runs/start", 200, `data-testid="start-none"`)
 
 		f.publish(t, greetDef)
-		f.page(t, otto, "/runs/start", 200, `<option value="greet">`)
+		// One template to choose from: its form at once, no chooser.
+		f.page(t, otto, "/runs/start", 200, `<input type="hidden" name="template" value="greet">`, `data-testid="start-input-who"`)
 		f.page(t, otto, "/runs/start?template=greet", 200, `data-testid="start-input-who"`, "v1 — latest approved")
 
 		// A missing required input is shown next to its field, not as a page error.

@@ -32,7 +32,12 @@ func (s *server) startView(c *fiber.Ctx, key string, version int) (views.StartVi
 				v.Templates = append(v.Templates, t.Key)
 			}
 		}
-		return v, nil
+		if len(v.Templates) != 1 {
+			return v, nil
+		}
+		// One template to choose from is no choice: show its form at once.
+		key = v.Templates[0]
+		v.Template = key
 	}
 	t, err := ts.Template(c.UserContext(), key)
 	if err != nil {

@@ -259,13 +259,13 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		RequestTimeout:          cfg.requestTimeout,
 		BaseContext:             baseCtx,
 		Streams:                 streamsCtx,
-		Version:                 version,
+		Version:                 buildInfo().String(),
 		Examples:                examples.FS,
 	})
 
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	log.Info("Baton is listening", "url", "http://"+ln.Addr().String())
+	log.Info("Baton is listening", "url", "http://"+ln.Addr().String(), "version", buildInfo().String())
 	if cfg.listening != nil {
 		cfg.listening(ln.Addr())
 	}

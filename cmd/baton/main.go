@@ -12,9 +12,6 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -78,7 +75,7 @@ func commands() []command {
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
 		{"bench", "measure runs through the API (W1–W4, async) against the engine alone", cmdBench},
 		{"secret", "manage secrets (printf %s \"$VALUE\" | baton secret set NAME)", cmdSecret},
-		{"version", "print the version", cmdVersion},
+		{"version", "print the version, the commit and the build date", cmdVersion},
 	}
 }
 
@@ -114,9 +111,4 @@ func printUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'baton <command> --help' for a command's flags.")
-}
-
-func cmdVersion(_ context.Context, e *env, _ []string) error {
-	fmt.Fprintln(e.stdout, "baton", version)
-	return nil
 }

@@ -68,6 +68,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web app, the API and the engine", cmdServe},
 		{"migrate", "apply database migrations and exit", cmdMigrate},
+		{"backup", "write a consistent copy of the SQLite database while Baton runs (baton backup FILE)", cmdBackup},
+		{"restore", "install a backup as the SQLite database, Baton stopped (baton restore FILE)", cmdRestore},
 		{"prune", "delete finished runs older than an age (baton prune --older-than 90d [--dry-run])", cmdPrune},
 		{"validate", "check workflow definition files", cmdValidate},
 		{"run", "run one workflow definition file with the embedded engine", cmdRun},

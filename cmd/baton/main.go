@@ -10,6 +10,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// Time zone data in the binary: schedules name zones (Europe/Berlin), and
+	// scratch or distroless images, Windows and minimal hosts may lack them.
+	_ "time/tzdata"
 )
 
 func main() {
@@ -77,6 +81,7 @@ func commands() []command {
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
 		{"bench", "measure runs through the API (W1–W4, async) against the engine alone", cmdBench},
 		{"secret", "manage secrets (printf %s \"$VALUE\" | baton secret set NAME)", cmdSecret},
+		{"healthcheck", "exit 0 when a running server's /healthz answers 200 (for container health checks)", cmdHealthcheck},
 		{"version", "print the version, the commit and the build date", cmdVersion},
 	}
 }
@@ -109,7 +114,7 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'baton <command> --help' for a command's flags.")

@@ -54,9 +54,12 @@ func exitCode(err error, stderr io.Writer) int {
 
 // env is what every command receives: its arguments' surroundings.
 type env struct {
-	getenv func(string) string
-	stdout io.Writer
-	stderr io.Writer
+	// declared is the settings of the command that ran last, for tests
+	// that read flag definitions (TestOperationsFlagReference).
+	declared *settings
+	getenv   func(string) string
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // command is one `baton <name>`.

@@ -36,6 +36,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) (err error) {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backed up %s to %s\n", redactURL(url), rest[0])
+	fmt.Fprintln(e.stdout, "keep a copy of the secrets key too (secrets.key in the data directory, or --secrets-key): the backup's secrets cannot be read without it")
 	return nil
 }
 

@@ -48,7 +48,7 @@ func cmdHealthcheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return &exitError{code: 1, msg: fmt.Sprintf("unhealthy: %v", err)}
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
 	if res.StatusCode != http.StatusOK {
 		return &exitError{code: 1, msg: fmt.Sprintf("unhealthy: %s answered %d %s", target, res.StatusCode, body)}

@@ -137,7 +137,7 @@ func checkBackup(ctx context.Context, path string) error {
 	if err != nil {
 		return fmt.Errorf("store: open backup %s: %w", path, err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	var ok string
 	if err := db.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&ok); err != nil {
 		return models.Errorf(models.Invalid, "backup %s cannot be read: %v", path, err)
@@ -170,7 +170,7 @@ func copyFile(from, to string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }()
 	out, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -195,8 +195,8 @@ func syncFile(path string) error {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return nil
+		return fmt.Errorf("store: open %s to sync it: %w", dir, err)
 	}
-	_ = d.Sync()
+	_ = d.Sync() // fails on Windows, where there is nothing to sync
 	return d.Close()
 }

@@ -35,7 +35,7 @@ func exerciseBackup(t *testing.T, st *store.Store) {
 	must(t, store.RestoreSQLite(ctx, file, restored), "restore")
 	rs, err := store.Open(ctx, "sqlite:"+restored)
 	must(t, err, "open the restored database")
-	defer rs.Close()
+	defer func() { _ = rs.Close() }()
 	u, err := rs.UserByName(ctx, "ana")
 	must(t, err, "user in the restored database")
 	if !strings.EqualFold(string(u.Roles[0]), "designer") {

@@ -2,10 +2,13 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/baton-run/baton/migrations"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
@@ -31,6 +34,18 @@ func exerciseBackup(t *testing.T, st *store.Store) {
 
 	wantErr(t, store.RestoreSQLite(ctx, file, file), models.Conflict, "restore over an existing file", "already exists")
 	wantErr(t, store.RestoreSQLite(ctx, filepath.Join(dir, "none.db"), filepath.Join(dir, "x.db")), models.NotFound, "restore of a missing file")
+	// A backup made by a newer build is refused, like a newer database.
+	newer := filepath.Join(dir, "newer.db")
+	must(t, st.Backup(ctx, newer), "second backup")
+	db, err := sql.Open("sqlite", newer)
+	must(t, err, "open the second backup")
+	_, err = db.ExecContext(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)")
+	must(t, errors.Join(err, db.Close()), "mark the second backup newer")
+	err = store.RestoreSQLite(ctx, newer, filepath.Join(dir, "elsewhere", "baton.db"))
+	if !errors.Is(err, migrations.ErrSchemaTooNew) || !strings.Contains(err.Error(), "schema is at version 99999") {
+		t.Errorf("restore of a newer backup = %v, want ErrSchemaTooNew", err)
+	}
+
 	restored := filepath.Join(dir, "fresh", "baton.db")
 	must(t, store.RestoreSQLite(ctx, file, restored), "restore")
 	rs, err := store.Open(ctx, "sqlite:"+restored)

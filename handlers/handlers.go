@@ -252,8 +252,37 @@ type server struct {
 // New builds the Fiber app with every middleware and route. It is the only
 // fiber.New in Baton; cmd/baton calls Listen on the result.
 func New(d Deps) *fiber.App {
+	s := newServer(d)
+	app := fiber.New(fiber.Config{
+		AppName: "baton",
+		// Immutable makes the strings fiber returns (Params, Method, Get,
+		// FormValue…) safe to keep after the handler returns, at the cost of a
+		// copy; otherwise they alias buffers reused by the next request, a
+		// trap for metrics labels and for goroutines such as event streams.
+		Immutable:             true,
+		BodyLimit:             s.deps.BodyLimit,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		// Reads are bounded so a slow client cannot hold a connection open
+		// forever; writes are not, because event streams stay open for the
+		// length of a run.
+		ReadTimeout: s.deps.RequestTimeout,
+		IdleTimeout: 2 * time.Minute,
+		// Room for long cookies and headers; fasthttp's 4 KiB default
+		// answers 431 to a browser carrying a few large cookies.
+		ReadBufferSize: 16 << 10,
+	})
+	// The order matters: the request id comes first so that every later log
+	// line and error carries it; observe wraps the rest so it sees the final
+	// status, including errors rendered by handleError and recovered panics.
+	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate, s.rateLimit, compressPages())
+	s.register(app, s.routes())
+	return app
+}
+
+func newServer(d Deps) *server {
 	d = d.withDefaults()
-	s := &server{
+	return &server{
 		deps:    d,
 		log:     d.Log,
 		store:   d.Store,
@@ -264,29 +293,13 @@ func New(d Deps) *fiber.App {
 		tokens:  newTokenCache(),
 		streams: &streamCounter{max: d.MaxStreamsPerUser, open: map[int64]int{}},
 	}
-	app := fiber.New(fiber.Config{
-		AppName: "baton",
-		// Immutable makes the strings fiber returns (Params, Method, Get,
-		// FormValue…) safe to keep after the handler returns, at the cost of a
-		// copy; otherwise they alias buffers reused by the next request, a
-		// trap for metrics labels and for goroutines such as event streams.
-		Immutable:             true,
-		BodyLimit:             d.BodyLimit,
-		ErrorHandler:          s.handleError,
-		DisableStartupMessage: true,
-		// Reads are bounded so a slow client cannot hold a connection open
-		// forever; writes are not, because event streams stay open for the
-		// length of a run.
-		ReadTimeout: d.RequestTimeout,
-		IdleTimeout: 2 * time.Minute,
-		// Room for long cookies and headers; fasthttp's 4 KiB default
-		// answers 431 to a browser carrying a few large cookies.
-		ReadBufferSize: 16 << 10,
-	})
-	// The order matters: the request id comes first so that every later log
-	// line and error carries it; observe wraps the rest so it sees the final
-	// status, including errors rendered by handleError and recovered panics.
-	app.Use(s.requestID, s.observe, s.recover, s.securityHeaders, s.requestContext, s.authenticate, s.rateLimit, compressPages())
+}
+
+// routes is every route table, in registration order. A new resource adds
+// its table here; an /api/v1 route must also be described in openapi.yaml
+// (TestOpenAPICoversRoutes fails otherwise).
+func (s *server) routes() []route {
+	var all []route
 	for _, rs := range [][]route{
 		s.sessionRoutes(),
 		s.templatePageRoutes(),
@@ -309,13 +322,14 @@ func New(d Deps) *fiber.App {
 		s.scheduleRoutes(),
 		s.alertRoutes(),
 		s.alertPageRoutes(),
+		s.openAPIRoutes(),
 		s.healthRoutes(),
 		s.pprofRoutes(),
 		s.staticRoutes(),
 	} {
-		s.register(app, rs)
+		all = append(all, rs...)
 	}
-	return app
+	return all
 }
 
 // route is one line of a route table: every route says what it needs.

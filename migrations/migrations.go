@@ -54,10 +54,65 @@ func Up(ctx context.Context, db *sql.DB, dialect string) (err error) {
 		}
 		defer func() { err = errors.Join(err, unlock()) }()
 	}
+	if err := refuseNewerSchema(ctx, p, dialect); err != nil {
+		return err
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrations: apply %s migrations: %w", dialect, err)
 	}
 	return nil
+}
+
+// ErrSchemaTooNew is returned by Up when the database holds migrations this
+// build does not know: a newer Baton upgraded it. goose would carry on and
+// this build would then run against tables it does not understand, so Up
+// refuses instead.
+var ErrSchemaTooNew = errors.New("database schema is newer than this build")
+
+// SchemaTooNewError says how far apart the database and the build are.
+type SchemaTooNewError struct {
+	Database, Known int64
+}
+
+func (e *SchemaTooNewError) Error() string {
+	return fmt.Sprintf("the database schema is at version %d, but this build of Baton knows versions up to %d: "+
+		"a newer Baton has upgraded it. Run that newer version (or newer), or restore a backup taken before "+
+		"the upgrade; Baton does not downgrade a schema (see docs/operations.md#upgrades)", e.Database, e.Known)
+}
+
+func (e *SchemaTooNewError) Is(target error) bool { return target == ErrSchemaTooNew }
+
+func refuseNewerSchema(ctx context.Context, p *goose.Provider, dialect string) error {
+	sources := p.ListSources()
+	if len(sources) == 0 {
+		return nil
+	}
+	known := sources[len(sources)-1].Version
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migrations: read %s schema version: %w", dialect, err)
+	}
+	if v > known {
+		return &SchemaTooNewError{Database: v, Known: known}
+	}
+	return nil
+}
+
+// Latest is the highest migration version this build holds for dialect.
+func Latest(dialect string) (int64, error) {
+	fsys, err := FS(dialect)
+	if err != nil {
+		return 0, err
+	}
+	ms, err := fs.Glob(fsys, "*.sql")
+	if err != nil || len(ms) == 0 {
+		return 0, fmt.Errorf("migrations: no %s migrations embedded", dialect)
+	}
+	var v int64
+	if _, err := fmt.Sscanf(ms[len(ms)-1], "%05d_", &v); err != nil {
+		return 0, fmt.Errorf("migrations: %s: %w", ms[len(ms)-1], err)
+	}
+	return v, nil
 }
 
 // Version returns the highest migration version applied to db, or 0 on a

@@ -3,6 +3,7 @@ package migrations_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -158,6 +159,42 @@ func TestUpDownUp(t *testing.T) {
 			}
 			if err := migrations.Up(ctx, db, d.dialect); err != nil {
 				t.Fatalf("up after down: %v", err)
+			}
+		})
+	}
+}
+
+// TestNewerSchemaRefused: a database that a newer build migrated past what
+// this build knows is refused with a message saying what to do, and left as
+// it was.
+func TestNewerSchemaRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, d := range databases(t) {
+		t.Run(d.dialect, func(t *testing.T) {
+			db := d.open(t)
+			if err := migrations.Up(ctx, db, d.dialect); err != nil {
+				t.Fatal(err)
+			}
+			known, err := migrations.Version(ctx, db, d.dialect)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// What a newer build's next migration leaves behind.
+			q := "INSERT INTO goose_db_version (version_id, is_applied) VALUES (99999, true)"
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			err = migrations.Up(ctx, db, d.dialect)
+			if !errors.Is(err, migrations.ErrSchemaTooNew) {
+				t.Fatalf("Up on a newer schema = %v, want ErrSchemaTooNew", err)
+			}
+			want := fmt.Sprintf("the database schema is at version 99999, but this build of Baton knows versions up to %d: a newer Baton has upgraded it", known)
+			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "restore a backup") {
+				t.Errorf("message = %q, want it to contain %q and say what to do", err, want)
+			}
+			if v, _ := migrations.Version(ctx, db, d.dialect); v != 99999 {
+				t.Errorf("version after the refusal = %d, want 99999 untouched", v)
 			}
 		})
 	}

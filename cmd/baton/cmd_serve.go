@@ -71,6 +71,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 // parseServe resolves serve's flags, variables and defaults.
 func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	s := newSettings("serve [flags]", "Runs the web app, the JSON API and the workflow engine in one process.", e.getenv, e.stderr)
+	e.declared = s
 	addr := s.add("addr", "BATON_ADDR", "127.0.0.1:8080", "address to listen on (host:port; port 0 picks a free one)")
 	dbs := addDBSettings(s)
 	logFormat := s.add("log-format", "BATON_LOG_FORMAT", "text", "log format: text or json")
@@ -202,6 +203,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(st.SQLDB(), "baton"),
+		buildInfoGauge(),
 	)
 
 	// The engine reads template versions (subworkflows) from the store and
@@ -316,7 +318,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		RequestTimeout:          cfg.requestTimeout,
 		BaseContext:             baseCtx,
 		Streams:                 streamsCtx,
-		Version:                 version,
+		Version:                 buildInfo().String(),
 		Examples:                examples.FS,
 		Alerts:                  st,
 		Alerting:                alerts,
@@ -325,7 +327,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
-	log.Info("Baton is listening", "url", "http://"+ln.Addr().String())
+	log.Info("Baton is listening", "url", "http://"+ln.Addr().String(), "version", buildInfo().String())
 	if cfg.listening != nil {
 		cfg.listening(ln.Addr())
 	}
@@ -424,4 +426,17 @@ func (h engineHealth) Ping(ctx context.Context) error {
 		return err
 	}
 	return h.Store.Ping(ctx)
+}
+
+// buildInfoGauge is baton_build_info, always 1, labelled with what `baton
+// version` prints, so dashboards can show which build each instance runs.
+func buildInfoGauge() prometheus.Gauge {
+	b := buildInfo()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "baton_build_info",
+		Help:        "The running build: version, commit and Go version (always 1).",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.Go},
+	})
+	g.Set(1)
+	return g
 }

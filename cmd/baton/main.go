@@ -10,10 +10,11 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-)
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+	// Time zone data in the binary: schedules name zones (Europe/Berlin), and
+	// scratch or distroless images, Windows and minimal hosts may lack them.
+	_ "time/tzdata"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,9 +54,12 @@ func exitCode(err error, stderr io.Writer) int {
 
 // env is what every command receives: its arguments' surroundings.
 type env struct {
-	getenv func(string) string
-	stdout io.Writer
-	stderr io.Writer
+	// declared is the settings of the command that ran last, for tests
+	// that read flag definitions (TestOperationsFlagReference).
+	declared *settings
+	getenv   func(string) string
+	stdout   io.Writer
+	stderr   io.Writer
 }
 
 // command is one `baton <name>`.
@@ -71,6 +75,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web app, the API and the engine", cmdServe},
 		{"migrate", "apply database migrations and exit", cmdMigrate},
+		{"backup", "write a consistent copy of the SQLite database while Baton runs (baton backup FILE)", cmdBackup},
+		{"restore", "install a backup as the SQLite database, Baton stopped (baton restore FILE)", cmdRestore},
 		{"prune", "delete finished runs older than an age (baton prune --older-than 90d [--dry-run])", cmdPrune},
 		{"validate", "check workflow definition files", cmdValidate},
 		{"run", "run one workflow definition file with the embedded engine", cmdRun},
@@ -78,7 +84,8 @@ func commands() []command {
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
 		{"bench", "measure runs through the API (W1–W4, async) against the engine alone", cmdBench},
 		{"secret", "manage secrets (printf %s \"$VALUE\" | baton secret set NAME)", cmdSecret},
-		{"version", "print the version", cmdVersion},
+		{"healthcheck", "exit 0 when a running server's /healthz answers 200 (for container health checks)", cmdHealthcheck},
+		{"version", "print the version, the commit and the build date", cmdVersion},
 	}
 }
 
@@ -110,13 +117,8 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'baton <command> --help' for a command's flags.")
-}
-
-func cmdVersion(_ context.Context, e *env, _ []string) error {
-	fmt.Fprintln(e.stdout, "baton", version)
-	return nil
 }

@@ -32,6 +32,7 @@ var suite = []area{
 		{"JSONRoundTrip", exerciseJSON},
 		{"CancelledContext", exerciseCancelledContext},
 		{"Closed", exerciseClosed},
+		{"Backup", exerciseBackup}, // backup.go
 	}},
 	{"Accounts", []suiteCase{ // accounts.go, tokens.go, sessions.go
 		{"Users", exerciseUsers},

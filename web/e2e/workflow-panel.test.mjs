@@ -74,6 +74,9 @@ test("an input declared in the workflow panel reaches the code view, the test ru
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => document.activeElement?.name === "inputs[0].name");
   await page.keyboard.type("amount"); // the suggested name is selected: typing replaces it
+  // The row's legend and its Remove button follow the rename (they kept "input1").
+  await page.waitForFunction(() => document.querySelector("[data-testid=wf-input-0] legend")?.textContent.includes("amount"));
+  assert.equal(await page.getByTestId("wf-remove-0").getAttribute("aria-label"), "Remove the input amount");
   await field(page, "inputs[0].type").selectOption("integer");
   await field(page, "inputs[0].default").fill("lots");
   assert.match(await errorsOf(page, "inputs[0].default").textContent(), /Use a whole number/, "a bad default is said next to it");

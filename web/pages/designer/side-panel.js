@@ -174,10 +174,19 @@ export function createSidePanel(ctx, { apply, showPreviews, showStepRun, leaveSt
       }
       form.querySelector(`[name="${CSS.escape(l.dataset.errorFor)}"]`)?.setAttribute("aria-invalid", String(!!msg || l.children.length > 0));
     }
-    // A renamed input keeps its row: the next problems map by row.
+    // A renamed input keeps its row: the next problems map by row, and its
+    // legend and Remove button say the new name.
     for (const row of form.querySelectorAll("[data-input-row]")) {
       const n = form.querySelector(`[name="inputs[${row.dataset.inputRow}].name"]`)?.value.trim();
-      if (n) row.dataset.inputName = n;
+      if (!n) continue;
+      row.dataset.inputName = n;
+      const legend = row.querySelector("[data-input-legend]");
+      if (legend) legend.textContent = n;
+      const remove = row.querySelector("[data-remove-input]");
+      if (remove) {
+        remove.dataset.removeInput = n;
+        remove.setAttribute("aria-label", "Remove the input " + n);
+      }
     }
     if (errors.size) return; // the draft keeps its last good value until fixed
     apply(next);

@@ -84,6 +84,10 @@ var suite = []area{
 		{"CRUD", exerciseWebhooks},
 		{"ClaimDelivery", exerciseClaimDelivery},
 	}},
+	{"Insight", []suiteCase{ // insight.go
+		{"Figures", exerciseInsightFigures},
+		{"PruneCountsFirst", exerciseInsightPruneCountsFirst},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

@@ -87,6 +87,9 @@ var suite = []area{
 	{"Insight", []suiteCase{ // insight.go
 		{"Figures", exerciseInsightFigures},
 		{"PruneCountsFirst", exerciseInsightPruneCountsFirst},
+		{"DecisionRecords", exerciseDecisionRecords},
+		{"Reports", exerciseReports},
+		{"RunCounts", exerciseRunCounts},
 	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},

@@ -425,3 +425,91 @@ func exerciseInsightPruneCountsFirst(t *testing.T, st *store.Store) {
 		t.Errorf("after pruning: %s, want %s", a, b)
 	}
 }
+
+func exerciseDecisionRecords(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	end := time.Date(2026, 3, 9, 5, 30, 0, 0, time.UTC)
+	runs := seedInsight(t, st, rand.New(rand.NewPCG(3, 4)), end, 30, "01DEC")
+	f := models.AnalyticsFilter{From: end.Add(-96 * time.Hour), To: end, Template: "alpha"}
+	want := map[string]string{} // run/step → outcome
+	for _, r := range runs {
+		if r.template == "alpha" && !r.test {
+			for _, s := range r.steps {
+				if s.cond {
+					want[r.id+"/"+s.id] = s.outcome
+				}
+			}
+		}
+	}
+	got := map[string]string{}
+	err := st.DecisionRecords(ctx, f, func(rec models.DecisionRecord) error {
+		got[rec.RunID+"/"+rec.Step] = rec.Outcome
+		if rec.Step == "check" {
+			n, ok := rec.Read["inputs.n"].(float64)
+			if !ok || strconv.FormatBool(n > 2) != rec.Outcome {
+				t.Errorf("%s: read %v, outcome %s: the values read do not explain the outcome", rec.RunID, rec.Read, rec.Outcome)
+			}
+		}
+		if rec.RunStatus == "" || rec.Version == 0 || rec.At == nil {
+			t.Errorf("record lacks the run's end, version or time: %+v", rec)
+		}
+		return nil
+	})
+	must(t, err, "export")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("exported %v, want %v", got, want)
+	}
+	if err := st.DecisionRecords(ctx, models.AnalyticsFilter{From: f.From, To: f.To}, func(models.DecisionRecord) error { return nil }); models.ErrorCode(err) != models.Invalid {
+		t.Errorf("export without a template: %v, want Invalid", err)
+	}
+}
+
+func exerciseReports(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	r := &models.Report{Owner: "ann", Name: "Failures", Description: "d", Chart: models.ChartLine,
+		Query:      models.ReportQuery{Metric: models.MetricFailed, Bucket: models.BucketDay, GroupBy: models.GroupTemplate, Range: models.ReportRange{Last: "30d"}, TZ: "Europe/Paris"},
+		SharedWith: []models.Role{models.RoleOperator}}
+	must(t, st.CreateReport(ctx, r), "create")
+	if r.ID == 0 {
+		t.Fatal("no id")
+	}
+	got, err := st.ReportByID(ctx, r.ID)
+	must(t, err, "get")
+	if got.Name != "Failures" || got.Query.Range.Last != "30d" || got.Query.TZ != "Europe/Paris" || len(got.SharedWith) != 1 || got.Query.GroupBy != "template" {
+		t.Errorf("read back %+v", got)
+	}
+	from, to := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+	got.Query.Range = models.ReportRange{From: &from, To: &to}
+	got.Name = "Failures by day"
+	must(t, st.UpdateReport(ctx, got), "update")
+	again, err := st.ReportByID(ctx, r.ID)
+	must(t, err, "get again")
+	if again.Name != "Failures by day" || again.Query.Range.From == nil || !again.Query.Range.From.Equal(from) || again.Owner != "ann" {
+		t.Errorf("after update %+v", again)
+	}
+	list, err := st.ListReports(ctx)
+	must(t, err, "list")
+	if len(list) != 1 {
+		t.Errorf("list has %d reports", len(list))
+	}
+	must(t, st.DeleteReport(ctx, r.ID), "delete")
+	if _, err := st.ReportByID(ctx, r.ID); models.ErrorCode(err) != models.NotFound {
+		t.Errorf("deleted report: %v", err)
+	}
+	if err := st.DeleteReport(ctx, r.ID); models.ErrorCode(err) != models.NotFound {
+		t.Errorf("delete twice: %v", err)
+	}
+}
+
+func exerciseRunCounts(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	seedInsight(t, st, rand.New(rand.NewPCG(5, 6)), time.Now(), 5, "01CNT")
+	got, err := st.RunCounts(ctx)
+	must(t, err, "counts")
+	if got[models.RunRunning] != 1 || len(got) != 1 {
+		t.Errorf("RunCounts = %v, want one running", got)
+	}
+	if st.OpenConnections() < 1 {
+		t.Errorf("no open connections")
+	}
+}

@@ -103,6 +103,9 @@ type Deps struct {
 	// MaxStreamsPerUser caps the event streams one user may hold open
 	// (429 above it); default 32.
 	MaxStreamsPerUser int
+	// Insight answers analytics and keeps saved reports; *store.Store
+	// satisfies it. When nil those routes answer 503.
+	Insight InsightStore
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -237,6 +240,7 @@ type server struct {
 	limiter *rateLimiter
 	tokens  *tokenCache
 	streams *streamCounter
+	monitor *monitorSampler
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -253,6 +257,7 @@ func New(d Deps) *fiber.App {
 		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
 		tokens:  newTokenCache(),
 		streams: &streamCounter{max: d.MaxStreamsPerUser, open: map[int64]int{}},
+		monitor: &monitorSampler{},
 	}
 	app := fiber.New(fiber.Config{
 		AppName: "baton",
@@ -295,6 +300,8 @@ func New(d Deps) *fiber.App {
 		s.approvalRoutes(),
 		s.runRoutes(),
 		s.eventRoutes(),
+		s.insightRoutes(),
+		s.monitorRoutes(),
 		s.hookRoutes(),
 		s.scheduleRoutes(),
 		s.healthRoutes(),

@@ -119,6 +119,7 @@ func setup(t testing.TB, open func(testing.TB) *store.Store, opts ...options) *b
 		t.Fatal(err)
 	}
 	deps.Secrets = st
+	deps.Insight = st
 	if !o.noDefs {
 		deps.Definitions = fakeDefinitions{}
 	}

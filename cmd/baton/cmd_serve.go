@@ -229,6 +229,12 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		defer close(housekeepingDone)
 		housekeeping(housekeepingCtx, log, st, cfg.retention, housekeepingEvery)
 	}()
+	rollupDone := make(chan struct{})
+	defer func() { stopHousekeeping(); <-rollupDone }()
+	go func() {
+		defer close(rollupDone)
+		rollUp(housekeepingCtx, log, st, rollupEvery)
+	}()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -247,6 +253,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Definitions:             eng.Compiler(),
 		Templates:               st,
 		Secrets:                 st,
+		Insight:                 st,
 		WebhookLegacySignatures: cfg.legacyHookSigs,
 		Runs:                    launcher,
 		Schedules:               sched,
@@ -388,6 +395,35 @@ func housekeeping(ctx context.Context, log *slog.Logger, st *store.Store, retent
 			log.Warn("pruning old runs failed; trying again later", "err", err, "deleted", stats.Runs)
 		case stats.Runs > 0:
 			log.Info("pruned old runs", "deleted", stats.Runs, "by_template", stats.ByTemplate, "took", time.Since(start).Round(time.Millisecond))
+		}
+		t.Reset(every)
+	}
+}
+
+// rollupEvery is how often serve counts finished runs into the analytics
+// rollups. Queries add the runs not counted yet from the raw rows, so the
+// interval bounds only how many rows they add, not how fresh figures are.
+const rollupEvery = 10 * time.Second
+
+// rollUp counts finished runs into the analytics rollups every interval
+// until ctx ends (store.RollUp: transactions of 500 runs, off the engine's
+// writer).
+func rollUp(ctx context.Context, log *slog.Logger, st *store.Store, every time.Duration) {
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		n, err := st.RollUp(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("counting runs into the analytics rollups failed; trying again later", "err", err, "counted", n)
+		case n >= 10000:
+			log.Info("counted runs into the analytics rollups", "runs", n, "took", time.Since(start).Round(time.Millisecond))
 		}
 		t.Reset(every)
 	}

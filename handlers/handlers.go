@@ -288,6 +288,7 @@ func New(d Deps) *fiber.App {
 		s.designerPageRoutes(),
 		s.designerLiveRoutes(),
 		s.pageRoutes(),
+		s.insightPageRoutes(),
 		s.runPageRoutes(),
 		s.approvalPageRoutes(),
 		s.settingsRoutes(),

@@ -59,6 +59,7 @@ var Nav = []NavItem{
 	{"runs", "Runs", "/runs"},
 	{"approvals", "Approvals", "/approvals"},
 	{"analytics", "Analytics", "/analytics"},
+	{"dashboard", "Dashboard", "/dashboard"},
 	{"settings", "Settings", "/settings"},
 }
 

@@ -129,14 +129,14 @@ func (v AnalyticsView) HeatLevel(n int64) string {
 // DashboardView is the live /dashboard page; Initial is the first sample,
 // as JSON, which the page shows before the stream's first event.
 type DashboardView struct {
-	Active, Waiting, Queued, Failures    int64
-	Starts, Finishes                     float64
-	CommitP50, CommitP99                 string
-	Database                             string
-	CPU                                  float64
-	RSS                                  string
-	Goroutines, Connections              int
-	DevicesOnline, DevicesOffline        int
+	Active, Waiting, Queued, Failures int64
+	Starts, Finishes                  float64
+	CommitP50, CommitP99              string
+	Database                          string
+	CPU                               float64
+	RSS                               string
+	Goroutines, Connections           int
+	DevicesOnline, DevicesOffline     int
 }
 
 func join(s []string) string { return strings.Join(s, ", ") }

@@ -55,12 +55,48 @@ func hourRange(f models.AnalyticsFilter) (int64, int64) {
 	return from, to
 }
 
-// where builds the filter of a rollup query (table columns) and its
-// arguments; steps tables have no trigger, user or status.
-func rollupWhere(f models.AnalyticsFilter, runTable bool) (string, []any) {
+// rollupPart is one table and time range a rollup query reads: whole
+// days from the daily tables and the hours around them from the hourly
+// ones, or hours only.
+type rollupPart struct {
+	g        grain
+	from, to int64 // in g's units, [from, to)
+}
+
+// hourExpr is the part's time as hours since the epoch.
+func (p rollupPart) hourExpr() string {
+	if p.g.hours == 1 {
+		return p.g.col
+	}
+	return p.g.col + " * " + strconv.FormatInt(p.g.hours, 10)
+}
+
+// rollupParts splits f's range into what to read: with useDaily, the
+// whole UTC days in it from the daily tables and the hours at its edges.
+func rollupParts(f models.AnalyticsFilter, useDaily bool) []rollupPart {
 	from, to := hourRange(f)
-	w := []string{"hour >= ?", "hour < ?"}
-	args := []any{from, to}
+	if !useDaily {
+		return []rollupPart{{hourly, from, to}}
+	}
+	d0, d1 := floorDiv(from+23, 24), floorDiv(to, 24)
+	if d0 >= d1 {
+		return []rollupPart{{hourly, from, to}}
+	}
+	parts := []rollupPart{{daily, d0, d1}}
+	if from < d0*24 {
+		parts = append(parts, rollupPart{hourly, from, d0 * 24})
+	}
+	if d1*24 < to {
+		parts = append(parts, rollupPart{hourly, d1 * 24, to})
+	}
+	return parts
+}
+
+// rollupWhere builds the filter of a rollup query over part p (table
+// columns) and its arguments; steps tables have no trigger, user or status.
+func rollupWhere(f models.AnalyticsFilter, runTable bool, p rollupPart) (string, []any) {
+	w := []string{p.g.col + " >= ?", p.g.col + " < ?"}
+	args := []any{p.from, p.to}
 	if f.Template != "" {
 		w = append(w, "template = ?")
 		args = append(args, f.Template)
@@ -161,42 +197,16 @@ func (s *Store) unrolled(ctx context.Context, tx *sql.Tx, f models.AnalyticsFilt
 	return r, nil
 }
 
-// runFacts returns the counted runs matching f grouped by dims.
-func (s *Store) runFacts(ctx context.Context, f models.AnalyticsFilter, dims ...string) ([]fact, error) {
+// runFacts returns the counted runs matching f grouped by dims; useDaily
+// reads whole days from the daily rollups (for answers that need no
+// hours, or whose buckets are UTC days).
+func (s *Store) runFacts(ctx context.Context, f models.AnalyticsFilter, useDaily bool, dims ...string) ([]fact, error) {
 	var out []fact
 	err := s.snapshot(ctx, func(tx *sql.Tx) error {
-		w, args := rollupWhere(f, true)
-		sel := strings.Join(append(slices.Clone(dims), "CAST(SUM(runs) AS BIGINT)", "SUM(duration_ms)",
-			"CAST(SUM(steps) AS BIGINT)", "CAST(SUM(retries) AS BIGINT)"), ", ")
-		q := "SELECT " + sel + " FROM rollup_runs WHERE " + w
-		if len(dims) > 0 {
-			q += " GROUP BY " + strings.Join(dims, ", ")
-		}
-		rows, err := tx.QueryContext(ctx, s.rebind(q), args...)
-		if err != nil {
-			return s.rawErr(err, "rollups")
-		}
-		defer func() { _ = rows.Close() }()
-		for rows.Next() {
-			var x fact
-			dest := make([]any, 0, len(dims)+4)
-			for _, d := range dims {
-				dest = append(dest, x.dimPtr(d))
+		for _, p := range rollupParts(f, useDaily) {
+			if err := s.rollupFacts(ctx, tx, f, p, dims, &out); err != nil {
+				return err
 			}
-			var dur sql.NullFloat64
-			var runs, steps, retries sql.NullInt64
-			dest = append(dest, &runs, &dur, &steps, &retries)
-			if err := rows.Scan(dest...); err != nil {
-				return s.rawErr(err, "rollups")
-			}
-			if runs.Int64 == 0 {
-				continue
-			}
-			x.runs, x.dur, x.steps, x.retries = runs.Int64, dur.Float64, steps.Int64, retries.Int64
-			out = append(out, x)
-		}
-		if err := rows.Err(); err != nil {
-			return s.rawErr(err, "rollups")
 		}
 		r, err := s.unrolled(ctx, tx, f, true, false)
 		if err != nil {
@@ -229,6 +239,47 @@ func (s *Store) runFacts(ctx context.Context, f models.AnalyticsFilter, dims ...
 	return out, err
 }
 
+// rollupFacts appends the rollup rows of part p matching f, grouped by dims.
+func (s *Store) rollupFacts(ctx context.Context, tx *sql.Tx, f models.AnalyticsFilter, p rollupPart, dims []string, out *[]fact) error {
+	w, args := rollupWhere(f, true, p)
+	cols := slices.Clone(dims)
+	for i, d := range cols {
+		if d == dimHour {
+			cols[i] = p.hourExpr()
+		}
+	}
+	sel := strings.Join(append(slices.Clone(cols), "CAST(SUM(runs) AS BIGINT)", "SUM(duration_ms)",
+		"CAST(SUM(steps) AS BIGINT)", "CAST(SUM(retries) AS BIGINT)"), ", ")
+	q := "SELECT " + sel + " FROM rollup_runs" + p.g.suffix + " WHERE " + w
+	if len(dims) > 0 {
+		q += " GROUP BY " + strings.Join(cols, ", ")
+	}
+	rows, err := tx.QueryContext(ctx, s.rebind(q), args...)
+	if err != nil {
+		return s.rawErr(err, "rollups")
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var x fact
+		dest := make([]any, 0, len(dims)+4)
+		for _, d := range dims {
+			dest = append(dest, x.dimPtr(d))
+		}
+		var dur sql.NullFloat64
+		var runs, steps, retries sql.NullInt64
+		dest = append(dest, &runs, &dur, &steps, &retries)
+		if err := rows.Scan(dest...); err != nil {
+			return s.rawErr(err, "rollups")
+		}
+		if runs.Int64 == 0 {
+			continue
+		}
+		x.runs, x.dur, x.steps, x.retries = runs.Int64, dur.Float64, steps.Int64, retries.Int64
+		*out = append(*out, x)
+	}
+	return s.rawErr(rows.Err(), "rollups")
+}
+
 func (x *fact) dimPtr(d string) any {
 	switch d {
 	case dimHour:
@@ -250,7 +301,7 @@ func (x *fact) dimPtr(d string) any {
 
 // AnalyticsSummary counts the finished runs matching f.
 func (s *Store) AnalyticsSummary(ctx context.Context, f models.AnalyticsFilter) (models.AnalyticsSummary, error) {
-	facts, err := s.runFacts(ctx, f, dimStatus, dimBucket)
+	facts, err := s.runFacts(ctx, f, true, dimStatus, dimBucket)
 	if err != nil {
 		return models.AnalyticsSummary{}, err
 	}
@@ -371,7 +422,10 @@ func (s *Store) AnalyticsSeries(ctx context.Context, f models.AnalyticsFilter, q
 	if q.GroupBy == models.GroupStatus && !slices.Contains(dims, dimStatus) {
 		dims = append(dims, dimStatus)
 	}
-	facts, err := s.runFacts(ctx, f, slices.Compact(dims)...)
+	// Whole UTC days serve day and week buckets in UTC (weeks start on a
+	// Monday, a day boundary).
+	useDaily := q.Bucket != models.BucketHour && loc == time.UTC
+	facts, err := s.runFacts(ctx, f, useDaily, slices.Compact(dims)...)
 	if err != nil {
 		return out, err
 	}
@@ -462,7 +516,7 @@ func (s *Store) AnalyticsSeries(ctx context.Context, f models.AnalyticsFilter, q
 // trigger, user and template.
 func (s *Store) AnalyticsUsage(ctx context.Context, f models.AnalyticsFilter) (models.Usage, error) {
 	u := models.Usage{ByTrigger: map[string]int64{}, ByUser: map[string]int64{}, TopTemplates: []models.TemplateCount{}}
-	facts, err := s.runFacts(ctx, f, dimHour, dimTemplate, dimTrigger, dimUser)
+	facts, err := s.runFacts(ctx, f, false, dimHour, dimTemplate, dimTrigger, dimUser)
 	if err != nil {
 		return u, err
 	}
@@ -536,25 +590,28 @@ func (s *Store) AnalyticsSteps(ctx context.Context, f models.AnalyticsFilter) ([
 		}
 	}
 	err := s.snapshot(ctx, func(tx *sql.Tx) error {
-		w, args := rollupWhere(f, false)
-		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT step_id, status, dbucket, CAST(SUM(attempts) AS BIGINT), CAST(SUM(finals) AS BIGINT),
- CAST(SUM(retries) AS BIGINT), SUM(duration_ms) FROM rollup_steps WHERE `+w+` GROUP BY step_id, status, dbucket`), args...)
-		if err != nil {
-			return s.rawErr(err, "step rollups")
-		}
-		defer func() { _ = rows.Close() }()
-		for rows.Next() {
-			var step, status string
-			var dbucket int
-			var attempts, finals, retries int64
-			var dur float64
-			if err := rows.Scan(&step, &status, &dbucket, &attempts, &finals, &retries, &dur); err != nil {
+		for _, p := range rollupParts(f, true) {
+			w, args := rollupWhere(f, false, p)
+			rows, err := tx.QueryContext(ctx, s.rebind(`SELECT step_id, status, dbucket, CAST(SUM(attempts) AS BIGINT), CAST(SUM(finals) AS BIGINT),
+ CAST(SUM(retries) AS BIGINT), SUM(duration_ms) FROM rollup_steps`+p.g.suffix+` WHERE `+w+` GROUP BY step_id, status, dbucket`), args...)
+			if err != nil {
 				return s.rawErr(err, "step rollups")
 			}
-			add(step, status, dbucket, attempts, finals, retries, dur)
-		}
-		if err := rows.Err(); err != nil {
-			return s.rawErr(err, "step rollups")
+			for rows.Next() {
+				var step, status string
+				var dbucket int
+				var attempts, finals, retries int64
+				var dur float64
+				if err := rows.Scan(&step, &status, &dbucket, &attempts, &finals, &retries, &dur); err != nil {
+					_ = rows.Close()
+					return s.rawErr(err, "step rollups")
+				}
+				add(step, status, dbucket, attempts, finals, retries, dur)
+			}
+			_ = rows.Close()
+			if err := rows.Err(); err != nil {
+				return s.rawErr(err, "step rollups")
+			}
 		}
 		r, err := s.unrolled(ctx, tx, f, false, true)
 		if err != nil {
@@ -601,23 +658,26 @@ func (s *Store) AnalyticsDecisions(ctx context.Context, f models.AnalyticsFilter
 		d.Outcomes[outcome] += n
 	}
 	err := s.snapshot(ctx, func(tx *sql.Tx) error {
-		w, args := rollupWhere(f, false)
-		rows, err := tx.QueryContext(ctx, s.rebind(`SELECT step_id, outcome, CAST(SUM(n) AS BIGINT) FROM rollup_decisions WHERE `+w+
-			` GROUP BY step_id, outcome`), args...)
-		if err != nil {
-			return s.rawErr(err, "decision rollups")
-		}
-		defer func() { _ = rows.Close() }()
-		for rows.Next() {
-			var step, outcome string
-			var n int64
-			if err := rows.Scan(&step, &outcome, &n); err != nil {
+		for _, p := range rollupParts(f, true) {
+			w, args := rollupWhere(f, false, p)
+			rows, err := tx.QueryContext(ctx, s.rebind(`SELECT step_id, outcome, CAST(SUM(n) AS BIGINT) FROM rollup_decisions`+p.g.suffix+` WHERE `+w+
+				` GROUP BY step_id, outcome`), args...)
+			if err != nil {
 				return s.rawErr(err, "decision rollups")
 			}
-			add(step, outcome, n)
-		}
-		if err := rows.Err(); err != nil {
-			return s.rawErr(err, "decision rollups")
+			for rows.Next() {
+				var step, outcome string
+				var n int64
+				if err := rows.Scan(&step, &outcome, &n); err != nil {
+					_ = rows.Close()
+					return s.rawErr(err, "decision rollups")
+				}
+				add(step, outcome, n)
+			}
+			_ = rows.Close()
+			if err := rows.Err(); err != nil {
+				return s.rawErr(err, "decision rollups")
+			}
 		}
 		r, err := s.unrolled(ctx, tx, f, false, true)
 		if err != nil {

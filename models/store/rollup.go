@@ -420,7 +420,10 @@ func (s *Store) rollUpBatch(ctx context.Context) (int, error) {
 	if err := s.count(ctx, tx, r, runs, true); err != nil {
 		return 0, err
 	}
-	if err := s.writeRollup(ctx, tx, r); err != nil {
+	if err := s.writeRollup(ctx, tx, r, hourly); err != nil {
+		return 0, err
+	}
+	if err := s.writeRollup(ctx, tx, r.daily(), daily); err != nil {
 		return 0, err
 	}
 	ids := make([]any, len(runs))
@@ -433,17 +436,63 @@ func (s *Store) rollUpBatch(ctx context.Context) (int, error) {
 	return len(runs), s.rawErr(tx.Commit(), "rollup")
 }
 
-// writeRollup adds r to the rollup tables (upserts that add, in key order
-// so that two instances never lock rows in opposite orders).
-func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup) error {
+// grain is one level of the rollup tables: by hour, or by day.
+type grain struct {
+	suffix string // of the table names
+	col    string // the time column
+	hours  int64  // hours per unit
+}
+
+var (
+	hourly = grain{"", "hour", 1}
+	daily  = grain{"_daily", "day", 24}
+)
+
+// daily is r with its hours turned into days (the hour fields hold days).
+func (r *rollup) daily() *rollup {
+	d := newRollup()
+	for k, a := range r.runs {
+		k.hour = floorDiv(k.hour, 24)
+		x := d.runs[k]
+		if x == nil {
+			x = &runAgg{}
+			d.runs[k] = x
+		}
+		x.runs += a.runs
+		x.dur += a.dur
+		x.steps += a.steps
+		x.retries += a.retries
+	}
+	for k, a := range r.steps {
+		k.hour = floorDiv(k.hour, 24)
+		x := d.steps[k]
+		if x == nil {
+			x = &stepAgg{}
+			d.steps[k] = x
+		}
+		x.attempts += a.attempts
+		x.finals += a.finals
+		x.retries += a.retries
+		x.dur += a.dur
+	}
+	for k, n := range r.decs {
+		k.hour = floorDiv(k.hour, 24)
+		d.decs[k] += n
+	}
+	return d
+}
+
+// writeRollup adds r to the rollup tables of grain g (upserts that add, in
+// key order so that two instances never lock rows in opposite orders).
+func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup, g grain) error {
 	rk := make([]runKey, 0, len(r.runs))
 	for k := range r.runs {
 		rk = append(rk, k)
 	}
 	sort.Slice(rk, func(i, j int) bool { return lessRunKey(rk[i], rk[j]) })
-	stmt, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_runs AS x (hour, template, version, run_trigger, started_by, test, status, dbucket, runs, duration_ms, steps, retries)
+	stmt, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_runs`+g.suffix+` AS x (`+g.col+`, template, version, run_trigger, started_by, test, status, dbucket, runs, duration_ms, steps, retries)
  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (hour, template, version, run_trigger, started_by, test, status, dbucket) DO UPDATE SET
+ ON CONFLICT (`+g.col+`, template, version, run_trigger, started_by, test, status, dbucket) DO UPDATE SET
  runs = x.runs + excluded.runs, duration_ms = x.duration_ms + excluded.duration_ms,
  steps = x.steps + excluded.steps, retries = x.retries + excluded.retries`))
 	if err != nil {
@@ -472,9 +521,9 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup) error {
 		return strconv.Itoa(a.version)+"\x00"+strconv.FormatBool(a.test)+"\x00"+a.step+"\x00"+a.status+"\x00"+strconv.Itoa(a.dbucket) <
 			strconv.Itoa(b.version)+"\x00"+strconv.FormatBool(b.test)+"\x00"+b.step+"\x00"+b.status+"\x00"+strconv.Itoa(b.dbucket)
 	})
-	stmt2, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_steps AS x (hour, template, version, test, step_id, status, dbucket, attempts, finals, retries, duration_ms)
+	stmt2, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_steps`+g.suffix+` AS x (`+g.col+`, template, version, test, step_id, status, dbucket, attempts, finals, retries, duration_ms)
  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (template, hour, version, test, step_id, status, dbucket) DO UPDATE SET
+ ON CONFLICT (template, `+g.col+`, version, test, step_id, status, dbucket) DO UPDATE SET
  attempts = x.attempts + excluded.attempts, finals = x.finals + excluded.finals,
  retries = x.retries + excluded.retries, duration_ms = x.duration_ms + excluded.duration_ms`))
 	if err != nil {
@@ -503,9 +552,9 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup) error {
 		return strconv.Itoa(a.version)+"\x00"+strconv.FormatBool(a.test)+"\x00"+a.step+"\x00"+a.outcome <
 			strconv.Itoa(b.version)+"\x00"+strconv.FormatBool(b.test)+"\x00"+b.step+"\x00"+b.outcome
 	})
-	stmt3, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_decisions AS x (hour, template, version, test, step_id, outcome, n)
+	stmt3, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_decisions`+g.suffix+` AS x (`+g.col+`, template, version, test, step_id, outcome, n)
  VALUES (?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (template, hour, version, test, step_id, outcome) DO UPDATE SET n = x.n + excluded.n`))
+ ON CONFLICT (template, `+g.col+`, version, test, step_id, outcome) DO UPDATE SET n = x.n + excluded.n`))
 	if err != nil {
 		return s.rawErr(err, "rollup")
 	}

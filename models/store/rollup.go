@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -490,21 +491,14 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup, g grain)
 		rk = append(rk, k)
 	}
 	sort.Slice(rk, func(i, j int) bool { return lessRunKey(rk[i], rk[j]) })
-	stmt, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_runs`+g.suffix+` AS x (`+g.col+`, template, version, run_trigger, started_by, test, status, dbucket, runs, duration_ms, steps, retries)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (`+g.col+`, template, version, run_trigger, started_by, test, status, dbucket) DO UPDATE SET
- runs = x.runs + excluded.runs, duration_ms = x.duration_ms + excluded.duration_ms,
- steps = x.steps + excluded.steps, retries = x.retries + excluded.retries`))
-	if err != nil {
-		return s.rawErr(err, "rollup")
-	}
-	defer func() { _ = stmt.Close() }()
+	rows := make([][]any, 0, len(rk))
 	for _, k := range rk {
 		a := r.runs[k]
-		if _, err := stmt.ExecContext(ctx, k.hour, k.template, k.version, k.trigger, k.user, k.test, k.status, k.dbucket,
-			a.runs, a.dur, a.steps, a.retries); err != nil {
-			return s.rawErr(err, "rollup")
-		}
+		rows = append(rows, []any{k.hour, k.template, k.version, k.trigger, k.user, k.test, k.status, k.dbucket, a.runs, a.dur, a.steps, a.retries})
+	}
+	if err := s.upsertRows(ctx, tx, "rollup_runs"+g.suffix, []string{g.col, "template", "version", "run_trigger", "started_by", "test", "status", "dbucket"},
+		[]string{"runs", "duration_ms", "steps", "retries"}, rows); err != nil {
+		return err
 	}
 	sk := make([]stepKey, 0, len(r.steps))
 	for k := range r.steps {
@@ -521,21 +515,14 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup, g grain)
 		return strconv.Itoa(a.version)+"\x00"+strconv.FormatBool(a.test)+"\x00"+a.step+"\x00"+a.status+"\x00"+strconv.Itoa(a.dbucket) <
 			strconv.Itoa(b.version)+"\x00"+strconv.FormatBool(b.test)+"\x00"+b.step+"\x00"+b.status+"\x00"+strconv.Itoa(b.dbucket)
 	})
-	stmt2, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_steps`+g.suffix+` AS x (`+g.col+`, template, version, test, step_id, status, dbucket, attempts, finals, retries, duration_ms)
- VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (template, `+g.col+`, version, test, step_id, status, dbucket) DO UPDATE SET
- attempts = x.attempts + excluded.attempts, finals = x.finals + excluded.finals,
- retries = x.retries + excluded.retries, duration_ms = x.duration_ms + excluded.duration_ms`))
-	if err != nil {
-		return s.rawErr(err, "rollup")
-	}
-	defer func() { _ = stmt2.Close() }()
+	rows = rows[:0]
 	for _, k := range sk {
 		a := r.steps[k]
-		if _, err := stmt2.ExecContext(ctx, k.hour, k.template, k.version, k.test, k.step, k.status, k.dbucket,
-			a.attempts, a.finals, a.retries, a.dur); err != nil {
-			return s.rawErr(err, "rollup")
-		}
+		rows = append(rows, []any{k.template, k.hour, k.version, k.test, k.step, k.status, k.dbucket, a.attempts, a.finals, a.retries, a.dur})
+	}
+	if err := s.upsertRows(ctx, tx, "rollup_steps"+g.suffix, []string{"template", g.col, "version", "test", "step_id", "status", "dbucket"},
+		[]string{"attempts", "finals", "retries", "duration_ms"}, rows); err != nil {
+		return err
 	}
 	dk := make([]decKey, 0, len(r.decs))
 	for k := range r.decs {
@@ -552,16 +539,40 @@ func (s *Store) writeRollup(ctx context.Context, tx *sql.Tx, r *rollup, g grain)
 		return strconv.Itoa(a.version)+"\x00"+strconv.FormatBool(a.test)+"\x00"+a.step+"\x00"+a.outcome <
 			strconv.Itoa(b.version)+"\x00"+strconv.FormatBool(b.test)+"\x00"+b.step+"\x00"+b.outcome
 	})
-	stmt3, err := tx.PrepareContext(ctx, s.rebind(`INSERT INTO rollup_decisions`+g.suffix+` AS x (`+g.col+`, template, version, test, step_id, outcome, n)
- VALUES (?, ?, ?, ?, ?, ?, ?)
- ON CONFLICT (template, `+g.col+`, version, test, step_id, outcome) DO UPDATE SET n = x.n + excluded.n`))
-	if err != nil {
-		return s.rawErr(err, "rollup")
-	}
-	defer func() { _ = stmt3.Close() }()
+	rows = rows[:0]
 	for _, k := range dk {
-		if _, err := stmt3.ExecContext(ctx, k.hour, k.template, k.version, k.test, k.step, k.outcome, r.decs[k]); err != nil {
-			return s.rawErr(err, "rollup")
+		rows = append(rows, []any{k.template, k.hour, k.version, k.test, k.step, k.outcome, r.decs[k]})
+	}
+	return s.upsertRows(ctx, tx, "rollup_decisions"+g.suffix, []string{"template", g.col, "version", "test", "step_id", "outcome"},
+		[]string{"n"}, rows)
+}
+
+// upsertPer is the number of rows per multi-row upsert: the SQLite driver
+// binds parameters in time quadratic in their number.
+const upsertPer = 40
+
+// upsertRows inserts rows (key columns, then sums) or, where the key
+// exists, adds the sums to it, a few dozen rows per statement. Keys must
+// be distinct (PostgreSQL refuses to update one row twice in a statement).
+func (s *Store) upsertRows(ctx context.Context, tx *sql.Tx, table string, keys, sums []string, rows [][]any) error {
+	cols := append(slices.Clone(keys), sums...)
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")"
+	sets := make([]string, len(sums))
+	for i, c := range sums {
+		sets[i] = c + " = x." + c + " + excluded." + c
+	}
+	tail := " ON CONFLICT (" + strings.Join(keys, ", ") + ") DO UPDATE SET " + strings.Join(sets, ", ")
+	args := make([]any, 0, upsertPer*len(cols))
+	for start := 0; start < len(rows); start += upsertPer {
+		chunk := rows[start:min(len(rows), start+upsertPer)]
+		args = args[:0]
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		q := "INSERT INTO " + table + " AS x (" + strings.Join(cols, ", ") + ") VALUES " +
+			strings.TrimSuffix(strings.Repeat(one+", ", len(chunk)), ", ") + tail
+		if _, err := tx.ExecContext(ctx, s.rebind(q), args...); err != nil {
+			return s.rawErr(err, table)
 		}
 	}
 	return nil

@@ -289,6 +289,7 @@ func New(d Deps) *fiber.App {
 		s.designerLiveRoutes(),
 		s.pageRoutes(),
 		s.insightPageRoutes(),
+		s.reportPageRoutes(),
 		s.runPageRoutes(),
 		s.approvalPageRoutes(),
 		s.settingsRoutes(),

@@ -197,3 +197,87 @@ func (s *server) dashboardPage(c *fiber.Ctx) error {
 		DevicesOnline: m.Devices.Online, DevicesOffline: m.Devices.Offline}
 	return s.page(c, http.StatusOK, "Dashboard", "dashboard", views.Dashboard(v))
 }
+
+// The reports pages: the list, a report computed now, and the builder.
+func (s *server) reportPageRoutes() []route {
+	return []route{
+		{fiber.MethodGet, "/reports", models.RoleViewer, s.reportsPage},
+		{fiber.MethodGet, "/reports/new", models.RoleViewer, s.reportBuilderPage},
+		{fiber.MethodGet, "/reports/:id", models.RoleViewer, s.reportPage},
+		{fiber.MethodGet, "/reports/:id/edit", models.RoleViewer, s.reportBuilderPage},
+	}
+}
+
+func (s *server) reportsPage(c *fiber.Ctx) error {
+	is, err := s.insight()
+	if err != nil {
+		return err
+	}
+	all, err := is.ListReports(c.UserContext())
+	if err != nil {
+		return err
+	}
+	u := principalOf(c).user
+	v := views.ReportsView{CanWrite: mayWriteReports(u)}
+	for _, r := range all {
+		if r.CanRead(u) {
+			v.Reports = append(v.Reports, r)
+		}
+	}
+	return s.page(c, http.StatusOK, "Reports", "reports", views.Reports(v))
+}
+
+func (s *server) reportPage(c *fiber.Ctx) error {
+	is, r, err := s.readableReport(c)
+	if err != nil {
+		return err
+	}
+	f, q, err := reportFilter(r.Query, s.now())
+	if err != nil {
+		return err
+	}
+	cv, err := s.chartOf(c, is, f, "report-chart", r.Name, r.Chart, q, "")
+	if err != nil {
+		return err
+	}
+	cv.CSV = "/api/v1/reports/" + strconv.FormatInt(r.ID, 10) + "/data?format=csv"
+	v := views.ReportView{Report: *r, Chart: cv, Loc: f.Location(), CanEdit: r.CanEdit(principalOf(c).user), From: f.From, To: f.To,
+		InsightJS: s.assets.url("insight.js"), InsightCSS: s.assets.url("insight.css")}
+	return s.page(c, http.StatusOK, r.Name, "reports", views.Report(v))
+}
+
+func (s *server) reportBuilderPage(c *fiber.Ctx) error {
+	u := principalOf(c).user
+	if !mayWriteReports(u) {
+		return models.Errorf(models.Forbidden, "making reports needs the designer, operator or admin role")
+	}
+	r := models.Report{Name: "", Chart: models.ChartLine, Query: models.ReportQuery{Metric: models.MetricRuns,
+		Bucket: models.BucketDay, Range: models.ReportRange{Last: "30d"}}}
+	if c.Params("id") != "" {
+		_, got, err := s.readableReport(c)
+		if err != nil {
+			return err
+		}
+		if !got.CanEdit(u) {
+			return models.Errorf(models.Forbidden, "only the report's owner or an admin may change it")
+		}
+		r = *got
+	}
+	js, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	roles := make([]string, len(models.Roles))
+	for i, x := range models.Roles {
+		roles[i] = string(x)
+	}
+	v := views.ReportBuilderView{Report: r, Templates: s.templateKeys(c, r.Query.Filters.Template),
+		Metrics: models.Metrics, Buckets: models.Buckets, Groups: models.Groups, Charts: models.Charts, Roles: roles,
+		Triggers: triggerNames, Statuses: []string{"succeeded", "failed", "cancelled", "timed_out", "rolled_back"},
+		InsightJS: s.assets.url("insight.js"), InsightCSS: s.assets.url("insight.css"), JSON: string(js)}
+	title := "New report"
+	if r.ID != 0 {
+		title = "Edit " + r.Name
+	}
+	return s.page(c, http.StatusOK, title, "reports", views.ReportBuilder(v))
+}

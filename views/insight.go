@@ -180,3 +180,99 @@ func Hours(v *float64) string {
 	}
 	return strconv.FormatFloat(*v/3.6e6, 'f', 1, 64) + " h"
 }
+
+// ReportsView is the /reports list.
+type ReportsView struct {
+	Reports  []models.Report
+	CanWrite bool
+}
+
+// ReportView is one report, computed now.
+type ReportView struct {
+	Report  models.Report
+	Chart   ChartView
+	Loc     *time.Location
+	CanEdit bool
+	From    time.Time
+	To      time.Time
+	// InsightJS and InsightCSS load the charts.
+	InsightJS, InsightCSS string
+}
+
+// ReportBuilderView is the builder, empty or for an existing report.
+type ReportBuilderView struct {
+	Report                models.Report // ID 0: a new report
+	Templates             []string
+	Metrics, Buckets      []string
+	Groups, Charts, Roles []string
+	Triggers              []string
+	Statuses              []string
+	InsightJS, InsightCSS string
+	// JSON is the report as the builder starts from.
+	JSON string
+}
+
+// Shared says whether a report is shared with role.
+func Shared(r models.Report, role string) bool {
+	for _, x := range r.SharedWith {
+		if string(x) == role {
+			return true
+		}
+	}
+	return false
+}
+
+// RangeText describes a report's range.
+func RangeText(r models.ReportRange) string {
+	if r.From != nil && r.To != nil {
+		return r.From.UTC().Format("2006-01-02 15:04") + " – " + r.To.UTC().Format("2006-01-02 15:04") + " UTC"
+	}
+	if r.Last == "" {
+		return "last 7d"
+	}
+	return "last " + r.Last
+}
+
+func rolesText(rs []models.Role) string {
+	if len(rs) == 0 {
+		return "nobody"
+	}
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = string(r)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func versionText(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func choiceLabel(s string) string {
+	if s == "" {
+		return "(any)"
+	}
+	return s
+}
+
+// Heat is a heatmap cell's shade class (empty unless the chart is one).
+func (c ChartView) Heat(s models.SeriesLine, i int) string {
+	if c.Kind != models.ChartHeatmap || i >= len(s.Points) || s.Points[i].V == nil {
+		return ""
+	}
+	var top float64
+	for _, l := range c.Series {
+		for _, p := range l.Points {
+			if p.V != nil && *p.V > top {
+				top = *p.V
+			}
+		}
+	}
+	if top <= 0 || *s.Points[i].V <= 0 {
+		return "heat-0"
+	}
+	return "heat-" + strconv.Itoa(1+int(3**s.Points[i].V/top))
+}

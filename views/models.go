@@ -60,6 +60,7 @@ var Nav = []NavItem{
 	{"approvals", "Approvals", "/approvals"},
 	{"analytics", "Analytics", "/analytics"},
 	{"dashboard", "Dashboard", "/dashboard"},
+	{"reports", "Reports", "/reports"},
 	{"settings", "Settings", "/settings"},
 }
 

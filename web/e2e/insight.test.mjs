@@ -111,3 +111,72 @@ test("the dashboard is live; analytics charts match their tables", { skip, timeo
   noErrors(anna);
   noErrors(bruno);
 });
+
+test("the report builder previews, saves, reopens and edits a report", { skip, timeout: 120_000 }, async (t) => {
+  // Runs of "shop" exist from the test above (node:test runs a file's tests in order).
+  const dana = await watchedPage(t, browser, { prefix: "insight" });
+  const admin = await watchedPage(t, browser, { prefix: "insight" });
+  await signIn(admin, "admin", adminPassword);
+  await api(admin, "POST", "/api/v1/users", { name: "dana", password, roles: ["designer"] });
+  await signIn(dana, "dana", password);
+  await dana.click("[data-testid=nav-reports]");
+  assert.match(await dana.textContent("[data-testid=reports-empty]"), /No reports yet/);
+  await dana.click("[data-testid=report-new]");
+  await dana.waitForSelector("#report-preview .chart-table");
+
+  // A bad range is refused with the problem next to its field.
+  await dana.fill("[data-testid=b-name]", "Shop runs by version");
+  await dana.selectOption("[data-testid=b-template]", "shop");
+  await dana.selectOption("[data-testid=b-group]", "version");
+  await dana.selectOption("[data-testid=b-chart]", "bar");
+  await dana.fill("[data-testid=b-range]", "soon");
+  await dana.click("[data-testid=b-save]");
+  await dana.waitForSelector("#err-range:not(:empty)");
+  assert.equal(await dana.getAttribute("[data-testid=b-range]", "aria-invalid"), "true");
+
+  await dana.fill("[data-testid=b-range]", "2d");
+  await dana.waitForFunction(() => document.querySelector("#report-preview thead")?.textContent.includes("1"));
+  const previewTotal = await dana.$$eval("#report-preview .chart-table tbody td", (tds) => tds.reduce((a, td) => a + (Number(td.textContent) || 0), 0));
+  assert.equal(previewTotal, 5, "the preview counts the five finished runs");
+  await dana.check("input[name=sharedWith][value=operator]");
+  await dana.click("[data-testid=b-save]");
+  await dana.waitForURL(/\/reports\/\d+$/);
+  assert.equal(await dana.textContent("[data-testid=report-title]"), "Shop runs by version");
+  await dana.waitForSelector("#report-chart [data-drawn]");
+  const drawn = await dana.$eval("#report-chart [data-drawn]", (el) => JSON.parse(el.dataset.drawn));
+  const table = await dana.$$eval("#report-chart .chart-table tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => Number(td.textContent))));
+  assert.deepEqual(table.map((row, i) => row.map((_, s) => drawn[s][i])), table, "the saved report's chart draws its table");
+  const csv = await dana.request.get(server.url + (await dana.getAttribute("[data-testid=report-chart-csv]", "href")));
+  assert.match(await csv.text(), /^key,t,runs\n1,/);
+
+  // Reopened from the list, edited, saved.
+  await dana.click("[data-testid=nav-reports]");
+  await dana.click("[data-testid=report-link]");
+  await dana.click("[data-testid=report-edit]");
+  assert.equal(await dana.inputValue("[data-testid=b-name]"), "Shop runs by version");
+  assert.equal(await dana.inputValue("[data-testid=b-range]"), "2d");
+  await dana.fill("[data-testid=b-name]", "Shop runs");
+  await dana.click("[data-testid=b-save]");
+  await dana.waitForURL(/\/reports\/\d+$/);
+  assert.equal(await dana.textContent("[data-testid=report-title]"), "Shop runs");
+
+  // Shared with operators: bruno sees it, read-only.
+  const bruno = await watchedPage(t, browser, { prefix: "insight" });
+  await signIn(bruno, "bruno", password);
+  await bruno.goto(dana.url());
+  assert.equal(await bruno.textContent("[data-testid=report-title]"), "Shop runs");
+  assert.equal(await bruno.$("[data-testid=report-edit]"), null);
+
+  // Deleted by its owner.
+  dana.once("dialog", (d) => d.accept());
+  await dana.click("[data-testid=report-delete]");
+  await dana.waitForURL(/\/reports$/);
+  assert.match(await dana.textContent("[data-testid=reports-empty]"), /No reports yet/);
+
+  // The one failed response is the bad range refused on purpose above.
+  assert.equal(dana.problems.filter((p) => /status of 422/.test(p)).length, 1);
+  dana.problems = dana.problems.filter((p) => !/status of 422/.test(p));
+  noErrors(dana);
+  noErrors(bruno);
+  noErrors(admin);
+});

@@ -3,6 +3,7 @@
 // table, so the chart and the table show the same numbers. Loaded only by
 // those pages (static/insight.js, an ES module), never by the designer.
 import uPlot from "uplot";
+import { mountBuilder, mountDelete } from "./reports.js";
 
 const colors = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d", "#4b5563"];
 
@@ -55,6 +56,16 @@ function draw(el) {
   // What the chart drew, for anyone comparing it with the table.
   el.dataset.drawn = JSON.stringify(data.slice(1));
   return plot;
+}
+
+// mountInsight draws the page's charts and wires the report builder and
+// delete button when the page has them.
+export function mountInsight(root) {
+  const n = drawCharts(root);
+  const builder = root.getElementById ? root.getElementById("report-builder") : null;
+  if (builder) mountBuilder(builder, draw);
+  for (const b of root.querySelectorAll("[data-report-delete]")) mountDelete(b);
+  return n;
 }
 
 // drawCharts draws every chart under root and redraws them when the

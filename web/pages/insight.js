@@ -4,8 +4,8 @@ async function mountCharts() {
   const marker = document.getElementById("insight-charts");
   if (!marker || marker.dataset.mounted) return;
   marker.dataset.mounted = "true";
-  const { drawCharts } = await import(marker.dataset.insightJs);
-  drawCharts(document);
+  const { mountInsight } = await import(marker.dataset.insightJs);
+  mountInsight(document);
 }
 
 if (document.readyState === "loading") {

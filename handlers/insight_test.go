@@ -207,3 +207,30 @@ func TestMonitor(t *testing.T) {
 		t.Fatalf("%d monitor events, none with the waiting run", events)
 	}
 }
+
+func TestInsightPages(t *testing.T) {
+	b := setup(t, openSQLite)
+	seedAnalytics(t, b)
+	viewer := b.login(t, "victor", testPassword)
+	b.user(t, "dana", models.RoleDesigner)
+	dana := b.login(t, "dana", testPassword)
+	for _, sc := range []scenario{
+		{name: "analytics", req: request{method: "GET", path: "/analytics", browser: viewer}, status: 200,
+			contains: []string{`data-testid="summary-runs">12<`, `id="chart-runs"`, `data-chart="{`, `data-testid="chart-runs-table"`, `data-testid="usage-heatmap"`,
+				`data-insight-js="/static/insight.js?v=`, `href="/api/v1/analytics/series?format=csv&amp;metric=runs`}, notContains: []string{"No data yet"}},
+		{name: "a template's tab", req: request{method: "GET", path: "/analytics?template=orders&range=24h&tz=Europe/Paris", browser: viewer}, status: 200,
+			contains: []string{`data-testid="summary-runs">8<`, `data-testid="analytics-steps"`, `data-testid="analytics-decisions"`, `data-testid="analytics-versions"`,
+				`<th scope="row">v1</th>`, "decisions/export?format=csv&amp;"}},
+		{name: "bad range", req: request{method: "GET", path: "/analytics?range=1y", browser: viewer}, status: 400},
+		{name: "dashboard", req: request{method: "GET", path: "/dashboard", browser: viewer}, status: 200,
+			contains: []string{`data-stream="/api/v1/monitor/events"`, `href="/runs?status=waiting"`, `data-field="activeRuns"`, `aria-live="polite"`}},
+		{name: "reports, none", req: request{method: "GET", path: "/reports", browser: viewer}, status: 200,
+			contains: []string{`data-testid="reports-empty"`}, notContains: []string{`data-testid="report-new"`}},
+		{name: "viewers do not build reports", req: request{method: "GET", path: "/reports/new", browser: viewer}, status: 403},
+		{name: "builder", req: request{method: "GET", path: "/reports/new", browser: dana}, status: 200,
+			contains: []string{`data-testid="report-builder"`, `name="sharedWith" value="operator"`, `id="report-preview"`}},
+		{name: "no such report", req: request{method: "GET", path: "/reports/99", browser: dana}, status: 404},
+	} {
+		b.run(t, sc)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -182,7 +183,8 @@ func (s *server) analyticsSeries(c *fiber.Ctx) error {
 // badQuery answers a query's Invalid problems as 400: they are the
 // caller's parameters, not a body.
 func badQuery(err error) error {
-	if e, ok := err.(*models.Error); ok && e.Code == models.Invalid {
+	var e *models.Error
+	if errors.As(err, &e) && e.Code == models.Invalid {
 		return &models.Error{Code: models.BadRequest, Message: e.Message, Details: e.Details}
 	}
 	return err

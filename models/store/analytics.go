@@ -203,40 +203,48 @@ func (s *Store) unrolled(ctx context.Context, tx *sql.Tx, f models.AnalyticsFilt
 func (s *Store) runFacts(ctx context.Context, f models.AnalyticsFilter, useDaily bool, dims ...string) ([]fact, error) {
 	var out []fact
 	err := s.snapshot(ctx, func(tx *sql.Tx) error {
-		for _, p := range rollupParts(f, useDaily) {
-			if err := s.rollupFacts(ctx, tx, f, p, dims, &out); err != nil {
-				return err
-			}
-		}
-		r, err := s.unrolled(ctx, tx, f, true, false)
-		if err != nil {
-			return err
-		}
-		for k, a := range r.runs {
-			x := fact{runs: a.runs, dur: a.dur, steps: a.steps, retries: a.retries}
-			for _, d := range dims {
-				switch d {
-				case dimHour:
-					x.hour = k.hour
-				case dimTemplate:
-					x.template = k.template
-				case dimVersion:
-					x.version = k.version
-				case dimTrigger:
-					x.trigger = k.trigger
-				case dimUser:
-					x.user = k.user
-				case dimStatus:
-					x.status = k.status
-				case dimBucket:
-					x.dbucket = k.dbucket
-				}
-			}
-			out = append(out, x)
-		}
-		return nil
+		var err error
+		out, err = s.runFactsTx(ctx, tx, f, useDaily, dims...)
+		return err
 	})
 	return out, err
+}
+
+// runFactsTx is runFacts within the read transaction tx.
+func (s *Store) runFactsTx(ctx context.Context, tx *sql.Tx, f models.AnalyticsFilter, useDaily bool, dims ...string) ([]fact, error) {
+	var out []fact
+	for _, p := range rollupParts(f, useDaily) {
+		if err := s.rollupFacts(ctx, tx, f, p, dims, &out); err != nil {
+			return nil, err
+		}
+	}
+	r, err := s.unrolled(ctx, tx, f, true, false)
+	if err != nil {
+		return nil, err
+	}
+	for k, a := range r.runs {
+		x := fact{runs: a.runs, dur: a.dur, steps: a.steps, retries: a.retries}
+		for _, d := range dims {
+			switch d {
+			case dimHour:
+				x.hour = k.hour
+			case dimTemplate:
+				x.template = k.template
+			case dimVersion:
+				x.version = k.version
+			case dimTrigger:
+				x.trigger = k.trigger
+			case dimUser:
+				x.user = k.user
+			case dimStatus:
+				x.status = k.status
+			case dimBucket:
+				x.dbucket = k.dbucket
+			}
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 // rollupFacts appends the rollup rows of part p matching f, grouped by dims.
@@ -516,15 +524,28 @@ func (s *Store) AnalyticsSeries(ctx context.Context, f models.AnalyticsFilter, q
 // trigger, user and template.
 func (s *Store) AnalyticsUsage(ctx context.Context, f models.AnalyticsFilter) (models.Usage, error) {
 	u := models.Usage{ByTrigger: map[string]int64{}, ByUser: map[string]int64{}, TopTemplates: []models.TemplateCount{}}
-	facts, err := s.runFacts(ctx, f, false, dimHour, dimTemplate, dimTrigger, dimUser)
+	// The grid needs hours (hourly rollups, grouped by hour alone); the
+	// totals by trigger, user and template read whole days. One snapshot,
+	// so the two agree.
+	var hours, totals []fact
+	err := s.snapshot(ctx, func(tx *sql.Tx) error {
+		var err error
+		if hours, err = s.runFactsTx(ctx, tx, f, false, dimHour); err != nil {
+			return err
+		}
+		totals, err = s.runFactsTx(ctx, tx, f, true, dimTemplate, dimTrigger, dimUser)
+		return err
+	})
 	if err != nil {
 		return u, err
 	}
 	loc := f.Location()
-	byTpl := map[string]int64{}
-	for _, x := range facts {
+	for _, x := range hours {
 		t := time.Unix(x.hour*3600, 0).In(loc)
 		u.ByWeekdayHour[t.Weekday()][t.Hour()] += x.runs
+	}
+	byTpl := map[string]int64{}
+	for _, x := range totals {
 		u.ByTrigger[x.trigger] += x.runs
 		u.ByUser[x.user] += x.runs
 		byTpl[x.template] += x.runs

@@ -17,11 +17,33 @@ import (
 // the sub-benchmarks of BenchmarkAnalytics.
 var insightHistory sync.Map // dialect → *store.Store
 
+// reuse opens the SQLite history kept at path by an earlier run
+// (BATON_BENCH_SQLITE), when it holds runs.
+func reuse(b *testing.B, path string, st **store.Store) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	s, err := store.Open(context.Background(), "sqlite:"+path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runs, err := s.ListRuns(context.Background(), models.RunFilter{Limit: 1})
+	if err != nil || len(runs) == 0 {
+		_ = s.Close()
+		_ = os.Remove(path)
+		return false
+	}
+	*st = s
+	return true
+}
+
 // BenchmarkAnalytics times every analytics and report query against a
 // long history: BATON_BENCH_HISTORY_RUNS finished runs (default 100,000;
 // docs/performance.md uses 1,000,000) of four templates, 10 step attempts
 // each, over 90 days, counted into the rollups first. Each sub-benchmark
-// is one query as the API sends it.
+// is one query as the API sends it. BATON_BENCH_SQLITE=/path/file.db keeps
+// the SQLite history there and reuses it on the next run (ranges end now,
+// so a later run sees that history slightly older).
 func BenchmarkAnalytics(b *testing.B) {
 	runs := 100_000
 	if v, err := strconv.Atoi(os.Getenv("BATON_BENCH_HISTORY_RUNS")); err == nil && v > 0 {
@@ -32,10 +54,20 @@ func BenchmarkAnalytics(b *testing.B) {
 		b.Run(db.Name, func(b *testing.B) {
 			ctx := context.Background()
 			var st *store.Store
+			keep := os.Getenv("BATON_BENCH_SQLITE")
 			if v, ok := insightHistory.Load(db.Name); ok {
 				st = v.(*store.Store)
+			} else if keep != "" && db.Name == "sqlite" && reuse(b, keep, &st) {
+				insightHistory.Store(db.Name, st)
 			} else {
-				st = db.Open(b)
+				if keep != "" && db.Name == "sqlite" {
+					var err error
+					if st, err = store.Open(ctx, "sqlite:"+keep); err != nil {
+						b.Fatal(err)
+					}
+				} else {
+					st = db.Open(b)
+				}
 				start := time.Now()
 				stats, err := st.FillHistory(ctx, store.HistoryOptions{Runs: runs, Steps: 10, End: end.Add(-time.Minute), Seed: 13, NoEvents: true})
 				if err != nil {

@@ -90,6 +90,7 @@ var suite = []area{
 		{"DecisionRecords", exerciseDecisionRecords},
 		{"Reports", exerciseReports},
 		{"RunCounts", exerciseRunCounts},
+		{"Approvals", exerciseInsightApprovals},
 	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},

@@ -513,3 +513,41 @@ func exerciseRunCounts(t *testing.T, st *store.Store) {
 		t.Errorf("no open connections")
 	}
 }
+
+func exerciseInsightApprovals(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	var leads []float64
+	for _, k := range []string{"apr", "rej", "open"} {
+		MustCreateTemplate(t, st, k, "dana")
+		_, err := st.SubmitVersion(ctx, k, 1, "dana")
+		must(t, err, "submit "+k)
+	}
+	time.Sleep(20 * time.Millisecond)
+	a, err := st.ApproveVersion(ctx, "apr", 1, "carl", "")
+	must(t, err, "approve")
+	r, err := st.RejectVersion(ctx, "rej", 1, "carl", "no")
+	must(t, err, "reject")
+	for _, d := range []*models.VersionDetail{a, r} {
+		leads = append(leads, float64(d.ReviewedAt.Sub(*d.SubmittedAt))/float64(time.Millisecond))
+	}
+	now := time.Now()
+	got, err := st.AnalyticsApprovals(ctx, models.AnalyticsFilter{From: now.Add(-time.Hour), To: now.Add(time.Minute)})
+	must(t, err, "approvals")
+	if got.Submitted != 3 || got.Approved != 1 || got.Rejected != 1 || len(got.ByTemplate) != 3 {
+		t.Errorf("approvals = %+v, want 3 submitted, 1 approved, 1 rejected, 3 templates", got)
+	}
+	if got.LeadTimeMs.P50 == nil || math.Abs(*got.LeadTimeMs.P50-nearest(leads, 0.5)) > 0.01 ||
+		got.LeadTimeMs.P95 == nil || math.Abs(*got.LeadTimeMs.P95-nearest(leads, 0.95)) > 0.01 {
+		t.Errorf("lead times = %v %v, want p50 %.3f p95 %.3f", got.LeadTimeMs.P50, got.LeadTimeMs.P95, nearest(leads, 0.5), nearest(leads, 0.95))
+	}
+	one, err := st.AnalyticsApprovals(ctx, models.AnalyticsFilter{From: now.Add(-time.Hour), To: now.Add(time.Minute), Template: "open"})
+	must(t, err, "approvals of one template")
+	if one.Submitted != 1 || one.Approved != 0 || one.LeadTimeMs.P50 != nil {
+		t.Errorf("open template: %+v", one)
+	}
+	old, err := st.AnalyticsApprovals(ctx, models.AnalyticsFilter{From: now.Add(-48 * time.Hour), To: now.Add(-24 * time.Hour)})
+	must(t, err, "approvals of another day")
+	if old.Submitted != 0 {
+		t.Errorf("a range without submissions counts %d", old.Submitted)
+	}
+}

@@ -43,7 +43,9 @@ func reuse(b *testing.B, path string, st **store.Store) bool {
 // each, over 90 days, counted into the rollups first. Each sub-benchmark
 // is one query as the API sends it. BATON_BENCH_SQLITE=/path/file.db keeps
 // the SQLite history there and reuses it on the next run (ranges end now,
-// so a later run sees that history slightly older).
+// so a later run sees that history slightly older); BATON_BENCH_POSTGRES=URL
+// reads a PostgreSQL database filled by an earlier run instead of filling
+// one.
 func BenchmarkAnalytics(b *testing.B) {
 	runs := 100_000
 	if v, err := strconv.Atoi(os.Getenv("BATON_BENCH_HISTORY_RUNS")); err == nil && v > 0 {
@@ -55,8 +57,15 @@ func BenchmarkAnalytics(b *testing.B) {
 			ctx := context.Background()
 			var st *store.Store
 			keep := os.Getenv("BATON_BENCH_SQLITE")
+			pgKeep := os.Getenv("BATON_BENCH_POSTGRES")
 			if v, ok := insightHistory.Load(db.Name); ok {
 				st = v.(*store.Store)
+			} else if pgKeep != "" && db.Name == "postgres" {
+				var err error
+				if st, err = store.Open(ctx, pgKeep); err != nil {
+					b.Fatal(err)
+				}
+				insightHistory.Store(db.Name, st)
 			} else if keep != "" && db.Name == "sqlite" && reuse(b, keep, &st) {
 				insightHistory.Store(db.Name, st)
 			} else {

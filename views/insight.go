@@ -173,10 +173,16 @@ func tzName(tz string) string {
 	return tz
 }
 
-// Hours formats an optional duration in milliseconds as hours.
+// Hours formats an optional duration in milliseconds as hours, or
+// minutes or seconds when shorter.
 func Hours(v *float64) string {
-	if v == nil {
+	switch {
+	case v == nil:
 		return "–"
+	case *v < 60e3:
+		return strconv.FormatFloat(*v/1e3, 'f', 1, 64) + " s"
+	case *v < 3.6e6:
+		return strconv.FormatFloat(*v/60e3, 'f', 1, 64) + " min"
 	}
 	return strconv.FormatFloat(*v/3.6e6, 'f', 1, 64) + " h"
 }

@@ -5,7 +5,9 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath, adminPassword } from "./server.mjs";
-import { watchedPage, noErrors } from "./helpers.mjs";
+import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { watchedPage, noErrors, shots } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
 const password = "insight password 1";
@@ -74,6 +76,8 @@ test("the dashboard is live; analytics charts match their tables", { skip, timeo
   for (const n of [1, 2]) await api(bruno, "POST", "/api/v1/templates/shop/runs", { inputs: { n } });
   await bruno.waitForFunction(() => Number(document.querySelector("[data-field=waitingRuns]").textContent) === 3, null, { timeout: 10_000 });
   assert.equal(new URL(bruno.url()).pathname, "/dashboard", "updated without a reload");
+  mkdirSync(shots, { recursive: true });
+  await bruno.screenshot({ path: join(shots, "insight-dashboard.png"), fullPage: true });
   // …and sees them finish.
   await bruno.waitForFunction(() => Number(document.querySelector("[data-field=waitingRuns]").textContent) === 0, null, { timeout: 15_000 });
 
@@ -101,6 +105,9 @@ test("the dashboard is live; analytics charts match their tables", { skip, timeo
   const csv = await bruno.request.get(server.url + (await bruno.getAttribute("[data-testid=chart-runs-csv]", "href")));
   assert.equal(csv.status(), 200);
   assert.match(await csv.text(), /^key,t,runs\n1,/);
+
+  mkdirSync(shots, { recursive: true });
+  await bruno.screenshot({ path: join(shots, "insight-template-analytics.png"), fullPage: true });
 
   // The overview.
   await bruno.click("[data-testid=nav-analytics]");
@@ -146,6 +153,7 @@ test("the report builder previews, saves, reopens and edits a report", { skip, t
   const drawn = await dana.$eval("#report-chart [data-drawn]", (el) => JSON.parse(el.dataset.drawn));
   const table = await dana.$$eval("#report-chart .chart-table tbody tr", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => Number(td.textContent))));
   assert.deepEqual(table.map((row, i) => row.map((_, s) => drawn[s][i])), table, "the saved report's chart draws its table");
+  await dana.screenshot({ path: join(shots, "insight-report.png"), fullPage: true });
   const csv = await dana.request.get(server.url + (await dana.getAttribute("[data-testid=report-chart-csv]", "href")));
   assert.match(await csv.text(), /^key,t,runs\n1,/);
 

@@ -91,6 +91,7 @@ var suite = []area{
 		{"Reports", exerciseReports},
 		{"RunCounts", exerciseRunCounts},
 		{"Approvals", exerciseInsightApprovals},
+		{"RetriedRun", exerciseInsightRetriedRun},
 	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},

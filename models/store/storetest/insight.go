@@ -551,3 +551,42 @@ func exerciseInsightApprovals(t *testing.T, st *store.Store) {
 		t.Errorf("a range without submissions counts %d", old.Submitted)
 	}
 }
+
+// exerciseInsightRetriedRun: a finished run that is retried counts again
+// when it finishes again (the trigger clears its rolled flag), and not
+// before.
+func exerciseInsightRetriedRun(t *testing.T, st *store.Store) {
+	ctx := context.Background()
+	end := time.Date(2026, 3, 9, 5, 30, 0, 0, time.UTC)
+	fin := end.Add(-time.Hour)
+	row := models.RunRow{Run: models.Run{ID: "01RETRY", Template: "alpha", Version: 1, Status: models.RunFailed, Trigger: models.TriggerAPI,
+		Inputs: map[string]any{}, Outputs: map[string]any{}, CreatedAt: fin, StartedAt: &fin, FinishedAt: &fin}, Definition: insightDefinition}
+	must(t, st.ApplyRunWrites(ctx, &models.RunWrites{Runs: []models.RunRow{row}}), "finish")
+	if n, err := st.RollUp(ctx); err != nil || n != 1 {
+		t.Fatalf("RollUp = %d, %v", n, err)
+	}
+	f := models.AnalyticsFilter{From: end.Add(-24 * time.Hour), To: end}
+	count := func(what string, runs, failed, succeeded int64) {
+		t.Helper()
+		s, err := st.AnalyticsSummary(ctx, f)
+		must(t, err, what)
+		if s.Runs != runs || s.Failed != failed || s.Succeeded != succeeded {
+			t.Errorf("%s: runs %d, failed %d, succeeded %d; want %d, %d, %d", what, s.Runs, s.Failed, s.Succeeded, runs, failed, succeeded)
+		}
+	}
+	count("failed once", 1, 1, 0)
+	row.Stored, row.Status, row.FinishedAt = true, models.RunRunning, nil
+	must(t, st.ApplyRunWrites(ctx, &models.RunWrites{Runs: []models.RunRow{row}}), "retry")
+	count("while retried", 1, 1, 0)
+	if n, err := st.RollUp(ctx); err != nil || n != 0 {
+		t.Errorf("RollUp of a running run = %d, %v; want 0", n, err)
+	}
+	fin2 := fin.Add(time.Minute)
+	row.Status, row.FinishedAt = models.RunSucceeded, &fin2
+	must(t, st.ApplyRunWrites(ctx, &models.RunWrites{Runs: []models.RunRow{row}}), "finish again")
+	count("finished again, not rolled up yet", 2, 1, 1)
+	if n, err := st.RollUp(ctx); err != nil || n != 1 {
+		t.Errorf("RollUp after the second finish = %d, %v; want 1", n, err)
+	}
+	count("finished again", 2, 1, 1)
+}

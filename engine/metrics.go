@@ -20,6 +20,7 @@ type Metrics struct {
 	activeRuns    prometheus.Gauge
 	queueDepth    prometheus.Gauge
 	batchSize     prometheus.Histogram
+	commitTime    prometheus.Histogram
 
 	commitFailures prometheus.Counter
 	suspendedRuns  prometheus.Gauge
@@ -56,10 +57,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "baton_commit_batch_size", Help: "Write requests committed per transaction (group commit).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "baton_commit_duration_seconds", Help: "Time to commit one batch of run changes (group commit), successful commits.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runsStarted, m.runsFinished, m.runDuration, m.stepsStarted, m.stepsFinished,
-			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize, m.commitFailures, m.suspendedRuns)
+			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize, m.commitTime, m.commitFailures, m.suspendedRuns)
 	}
 	return m
 }
@@ -109,6 +113,12 @@ func (m *Metrics) queue(n int) {
 func (m *Metrics) batch(n int) {
 	if m != nil {
 		m.batchSize.Observe(float64(n))
+	}
+}
+
+func (m *Metrics) committed(d time.Duration) {
+	if m != nil {
+		m.commitTime.Observe(d.Seconds())
 	}
 }
 

@@ -136,9 +136,11 @@ func (wr *writer) apply(w *models.RunWrites, tries int) error {
 	var err error
 	for try := 0; try < tries; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
 		err = wr.store.ApplyRunWrites(ctx, w)
 		cancel()
 		if err == nil {
+			wr.metrics.committed(time.Since(start))
 			wr.lastErr.Store(nil)
 			return nil
 		}

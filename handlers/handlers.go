@@ -113,6 +113,9 @@ type Deps struct {
 	// Alerting is the running alert service (send test, rule reloads,
 	// approver notices); *alert.Service satisfies it. Optional.
 	Alerting Alerting
+	// Insight answers analytics and keeps saved reports; *store.Store
+	// satisfies it. When nil those routes answer 503.
+	Insight InsightStore
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -247,6 +250,7 @@ type server struct {
 	limiter *rateLimiter
 	tokens  *tokenCache
 	streams *streamCounter
+	monitor *monitorSampler
 }
 
 // New builds the Fiber app with every middleware and route. It is the only
@@ -292,6 +296,7 @@ func newServer(d Deps) *server {
 		limiter: newRateLimiter(d.RateLimit, d.RateBurst),
 		tokens:  newTokenCache(),
 		streams: &streamCounter{max: d.MaxStreamsPerUser, open: map[int64]int{}},
+		monitor: &monitorSampler{},
 	}
 }
 
@@ -306,6 +311,8 @@ func (s *server) routes() []route {
 		s.designerPageRoutes(),
 		s.designerLiveRoutes(),
 		s.pageRoutes(),
+		s.insightPageRoutes(),
+		s.reportPageRoutes(),
 		s.runPageRoutes(),
 		s.approvalPageRoutes(),
 		s.settingsRoutes(),
@@ -318,6 +325,8 @@ func (s *server) routes() []route {
 		s.approvalRoutes(),
 		s.runRoutes(),
 		s.eventRoutes(),
+		s.insightRoutes(),
+		s.monitorRoutes(),
 		s.hookRoutes(),
 		s.scheduleRoutes(),
 		s.alertRoutes(),

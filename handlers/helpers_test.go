@@ -108,6 +108,7 @@ func setup(t testing.TB, open func(testing.TB) *store.Store, opts ...options) *b
 		deps.Alerting = o.alerting
 		deps.Templates = st // approver notices follow a submit
 	}
+	deps.Insight = st
 	if !o.noDefs {
 		deps.Definitions = fakeDefinitions{}
 	}

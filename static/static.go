@@ -10,5 +10,5 @@ import "embed"
 // FS holds the assets, with paths relative to this folder
 // (for example "app.css" and "vendor/htmx.min.js").
 //
-//go:embed app.css app.js designer.css designer.js favicon.svg vendor
+//go:embed app.css app.js designer.css designer.js insight.css insight.js favicon.svg vendor
 var FS embed.FS

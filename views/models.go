@@ -63,6 +63,8 @@ var Nav = []NavItem{
 	{"approvals", "Approvals", "/approvals"},
 	{"alerts", "Alerts", "/alerts"},
 	{"analytics", "Analytics", "/analytics"},
+	{"dashboard", "Dashboard", "/dashboard"},
+	{"reports", "Reports", "/reports"},
 	{"settings", "Settings", "/settings"},
 }
 

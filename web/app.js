@@ -4,6 +4,8 @@
 
 import "./pages/runs.js";
 import "./pages/approvals.js";
+import "./pages/insight.js";
+import "./pages/dashboard.js";
 
 import "./pages/designer.js";
 

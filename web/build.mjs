@@ -38,3 +38,21 @@ await build({
 
 // The designer canvas: an ES module (static/designer.js) and its stylesheet.
 await build({ absWorkingDir: root, ...designerBuild });
+
+// The insight pages' charts: an ES module with uPlot (static/insight.js)
+// and its stylesheet, loaded only by /analytics and /reports.
+await build({
+  absWorkingDir: root,
+  entryPoints: [
+    { in: "web/insight/index.js", out: "insight" },
+    { in: "web/insight/insight.css", out: "insight" },
+  ],
+  outdir: "static",
+  bundle: true,
+  minify: true,
+  format: "esm",
+  target: ["es2020", "chrome100", "firefox100", "safari15"],
+  legalComments: "none",
+  charset: "utf8",
+  logLevel: "warning",
+});

@@ -257,6 +257,13 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 			log.Warn("stop housekeeping", "err", err)
 		}
 	}()
+	rollupDone := make(chan struct{})
+	rollupCtx, stopRollup := context.WithCancel(ctx)
+	defer func() { stopRollup(); <-rollupDone }()
+	go func() {
+		defer close(rollupDone)
+		rollUp(rollupCtx, log, st, rollupEvery)
+	}()
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -306,6 +313,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Definitions:             eng.Compiler(),
 		Templates:               st,
 		Secrets:                 st,
+		Insight:                 st,
 		WebhookLegacySignatures: cfg.legacyHookSigs,
 		Runs:                    launcher,
 		Schedules:               sched,
@@ -439,4 +447,33 @@ func buildInfoGauge() prometheus.Gauge {
 	})
 	g.Set(1)
 	return g
+}
+
+// rollupEvery is how often serve counts finished runs into the analytics
+// rollups. Queries add the runs not counted yet from the raw rows, so the
+// interval bounds only how many rows they add, not how fresh figures are.
+const rollupEvery = 10 * time.Second
+
+// rollUp counts finished runs into the analytics rollups every interval
+// until ctx ends (store.RollUp: transactions of 500 runs, off the engine's
+// writer).
+func rollUp(ctx context.Context, log *slog.Logger, st *store.Store, every time.Duration) {
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		n, err := st.RollUp(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("counting runs into the analytics rollups failed; trying again later", "err", err, "counted", n)
+		case n >= 10000:
+			log.Info("counted runs into the analytics rollups", "runs", n, "took", time.Since(start).Round(time.Millisecond))
+		}
+		t.Reset(every)
+	}
 }

@@ -42,6 +42,10 @@ type HistoryOptions struct {
 	Progress func(done, total int)
 	// Seed makes the statuses and ids reproducible (0: random).
 	Seed uint64
+	// NoEvents writes runs and step attempts only, for benchmarks of
+	// reads that never touch run_events (analytics), at a third of the
+	// rows.
+	NoEvents bool
 }
 
 // HistoryStats is what FillHistory wrote and how long it took.
@@ -101,6 +105,9 @@ func (s *Store) FillHistory(ctx context.Context, opts HistoryOptions) (HistorySt
 		for i := done; i < done+n; i++ {
 			at := first.Add(time.Duration(i) * step).UTC().Truncate(time.Microsecond)
 			historyRun(&w, rng, def, opts.Templates[i%len(opts.Templates)], opts.Steps, at)
+		}
+		if opts.NoEvents {
+			w.Events = w.Events[:0]
 		}
 		if err := s.writeHistory(ctx, &w); err != nil {
 			return st, err

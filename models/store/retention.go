@@ -37,8 +37,9 @@ type PruneStats struct {
 // transactions of opts.Batch runs. A run is kept while its parent (the run
 // that started it as a subworkflow, or the run it re-runs) is unfinished,
 // because that parent still reads it. Unfinished runs are never deleted,
-// so the active-run counters do not move. Analytics rollups, when they
-// exist, keep the figures of deleted runs; Prune removes the rows.
+// so the active-run counters do not move. Prune first counts every
+// finished run into the analytics rollups (RollUp) and deletes counted runs
+// only, so the figures of deleted runs stay; Prune removes the rows.
 func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error) {
 	if opts.Batch <= 0 {
 		opts.Batch = 500
@@ -47,6 +48,9 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 		opts.Now = time.Now()
 	}
 	st := PruneStats{ByTemplate: map[string]int{}}
+	if _, err := s.RollUp(ctx); err != nil {
+		return st, err
+	}
 	templates, err := s.runTemplates(ctx, opts.Template)
 	if err != nil {
 		return st, err
@@ -81,7 +85,7 @@ func (s *Store) Prune(ctx context.Context, opts PruneOptions) (PruneStats, error
 // (template, finished_at) index serves it.
 const prunable = `SELECT r.id FROM runs r
  WHERE r.template = ? AND r.finished_at < ? AND ` + "r." + `status IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'rolled_back')
-   AND r.id > ?
+   AND r.id > ? AND r.rolled = 1
    AND NOT EXISTS (SELECT 1 FROM runs p WHERE p.id = r.parent_run_id AND p.status NOT IN ('succeeded', 'failed', 'cancelled', 'timed_out', 'rolled_back'))
  ORDER BY r.id LIMIT ?`
 
@@ -136,7 +140,7 @@ func (s *Store) deleteRuns(ctx context.Context, ids []string) error {
 		return s.rawErr(err, "prune")
 	}
 	defer func() { _ = tx.Rollback() }()
-	stmt, err := tx.PrepareContext(ctx, s.rebind("DELETE FROM runs WHERE id = ? AND "+finalSQL))
+	stmt, err := tx.PrepareContext(ctx, s.rebind("DELETE FROM runs WHERE id = ? AND rolled = 1 AND "+finalSQL))
 	if err != nil {
 		return s.rawErr(err, "prune")
 	}

@@ -97,6 +97,15 @@ var suite = []area{
 		{"Notifications", exerciseNotifications},
 		{"VersionsWaitingReview", exerciseVersionsWaitingReview},
 	}},
+	{"Insight", []suiteCase{ // insight.go
+		{"Figures", exerciseInsightFigures},
+		{"PruneCountsFirst", exerciseInsightPruneCountsFirst},
+		{"DecisionRecords", exerciseDecisionRecords},
+		{"Reports", exerciseReports},
+		{"RunCounts", exerciseRunCounts},
+		{"Approvals", exerciseInsightApprovals},
+		{"RetriedRun", exerciseInsightRetriedRun},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

@@ -84,6 +84,10 @@ var suite = []area{
 		{"CRUD", exerciseWebhooks},
 		{"ClaimDelivery", exerciseClaimDelivery},
 	}},
+	{"Devices", []suiteCase{ // devices.go
+		{"Registry", exerciseDevices},
+		{"Commands", exerciseDeviceCommands},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

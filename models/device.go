@@ -59,19 +59,19 @@ type DeviceState struct {
 // stored row per delivery, so the queue survives a restart and a step
 // that moved to another device shows each try.
 type DeviceCommand struct {
-	ID             string     `json:"id"`
-	RunID          string     `json:"runId"`
-	StepID         string     `json:"stepId"`
-	Attempt        int        `json:"attempt"`
-	Delivery       int        `json:"delivery"`
-	IdempotencyKey string     `json:"idempotencyKey"`
-	Device         string     `json:"device,omitempty"`
-	Command        string     `json:"command"`
-	Args           []string   `json:"args"`
-	Status         string     `json:"status"`
-	ExitCode       *int       `json:"exitCode,omitempty"`
-	DurationMs     int64      `json:"durationMs"`
-	Error          string     `json:"error,omitempty"`
+	ID             string   `json:"id"`
+	RunID          string   `json:"runId"`
+	StepID         string   `json:"stepId"`
+	Attempt        int      `json:"attempt"`
+	Delivery       int      `json:"delivery"`
+	IdempotencyKey string   `json:"idempotencyKey"`
+	Device         string   `json:"device,omitempty"`
+	Command        string   `json:"command"`
+	Args           []string `json:"args"`
+	Status         string   `json:"status"`
+	ExitCode       *int     `json:"exitCode,omitempty"`
+	DurationMs     int64    `json:"durationMs"`
+	Error          string   `json:"error,omitempty"`
 	// Late marks a result that arrived after the command had been given up
 	// on (re-sent elsewhere or cancelled): recorded, never completing the
 	// step.

@@ -103,6 +103,10 @@ type Deps struct {
 	// MaxStreamsPerUser caps the event streams one user may hold open
 	// (429 above it); default 32.
 	MaxStreamsPerUser int
+	// Devices is the device hub: agents connect to it, the devices API
+	// and page read and change it; *agent.Hub satisfies it. When nil the
+	// device routes answer 503.
+	Devices Devices
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -297,6 +301,8 @@ func New(d Deps) *fiber.App {
 		s.eventRoutes(),
 		s.hookRoutes(),
 		s.scheduleRoutes(),
+		s.agentRoutes(),
+		s.deviceRoutes(),
 		s.healthRoutes(),
 		s.pprofRoutes(),
 		s.staticRoutes(),

@@ -1,0 +1,545 @@
+// Package agent is the server's side of `baton agent`: the Hub keeps every
+// connected device, routes device commands by capability, labels and load
+// (route.go), stores each delivery before sending it, and sends a command
+// again elsewhere when its device drops or falls silent. It reaches agents
+// through models.AgentConn, whatever carries them, and storage through its
+// own Store interface; it knows nothing of HTTP.
+package agent
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/baton-run/baton/models"
+)
+
+// Store is what the hub needs from persistence; *store.Store satisfies it.
+type Store interface {
+	DeviceByTokenHash(ctx context.Context, hash string) (*models.Device, error)
+	DeviceByName(ctx context.Context, name string) (*models.Device, error)
+	ListDevices(ctx context.Context) ([]models.Device, error)
+	CreateDevice(ctx context.Context, d *models.Device) error
+	SetDeviceDraining(ctx context.Context, name string, draining bool) error
+	RevokeDevice(ctx context.Context, name string, at time.Time) error
+	TouchDevice(ctx context.Context, name string, at time.Time) error
+	CreateCommand(ctx context.Context, c *models.DeviceCommand) error
+	UpdateCommand(ctx context.Context, c *models.DeviceCommand) error
+	CommandByID(ctx context.Context, id string) (*models.DeviceCommand, error)
+	ListCommands(ctx context.Context, device, run string, limit int) ([]models.DeviceCommand, error)
+	UnfinishedCommands(ctx context.Context) ([]models.DeviceCommand, error)
+}
+
+// Config tunes the hub. The zero value works.
+type Config struct {
+	// HeartbeatInterval is how often agents are asked to send a heartbeat;
+	// default 5s.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how long a device may stay silent before its
+	// connection is closed and its commands are sent elsewhere; default 15s.
+	HeartbeatTimeout time.Duration
+	// QueueTimeout is how long a command waits for a capable device when
+	// its step sets no queueTimeout; default 30s.
+	QueueTimeout time.Duration
+	// SyncInterval is how often registrations are re-read from the store,
+	// so a device revoked or drained by another process is noticed;
+	// default 5s.
+	SyncInterval time.Duration
+	// HelloTimeout bounds the wait for an agent's hello; default 10s.
+	HelloTimeout time.Duration
+	// Logger receives the hub's own problems; default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c Config) withDefaults() Config {
+	pos := func(v, d time.Duration) time.Duration {
+		if v > 0 {
+			return v
+		}
+		return d
+	}
+	c.HeartbeatInterval = pos(c.HeartbeatInterval, 5*time.Second)
+	c.HeartbeatTimeout = pos(c.HeartbeatTimeout, 15*time.Second)
+	c.QueueTimeout = pos(c.QueueTimeout, 30*time.Second)
+	c.SyncInterval = pos(c.SyncInterval, 5*time.Second)
+	c.HelloTimeout = pos(c.HelloTimeout, 10*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Hub is the registry of connected devices and the command queue.
+type Hub struct {
+	store Store
+	cfg   Config
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	devices map[string]*device   // registered devices by name
+	pending map[string]*delivery // sent commands waiting for a result, by id
+	changed chan struct{}        // closed (and replaced) when a device connects, frees a slot or changes
+	rr      map[string]uint64    // round-robin counters by route
+	synced  time.Time            // when registrations were last read
+	closed  bool
+
+	idMu      sync.Mutex
+	idEntropy *ulid.MonotonicEntropy
+}
+
+// device is one registered device and, while it is connected, its session.
+type device struct {
+	reg      models.Device
+	sess     *session
+	declCaps []string
+	declLbls map[string]string
+	maxConc  int
+	version  string
+	inFlight int
+	lastSeen time.Time
+	history  []outcome // the last historySize finished commands
+}
+
+const historySize = 50
+
+type outcome struct {
+	ok  bool
+	dur int64
+}
+
+// session is one connection of an agent.
+type session struct {
+	name     string
+	conn     models.AgentConn
+	inflight map[string]*delivery
+	orphans  map[string]bool // commands of an earlier connection still running on the agent
+	heard    time.Time       // under Hub.mu
+	done     chan struct{}
+}
+
+// delivery is one command sent to a device, until its result.
+type delivery struct {
+	cmd       models.DeviceCommand
+	sess      *session
+	result    chan *models.AgentResult // buffered 1
+	lost      chan struct{}            // closed when the device dropped before answering
+	abandoned bool                     // the dispatcher gave up (cancelled): a result only frees the slot
+}
+
+// New returns a hub over store. Call Start before Serve and Dispatch.
+func New(store Store, cfg Config) *Hub {
+	cfg = cfg.withDefaults()
+	return &Hub{
+		store: store, cfg: cfg, log: cfg.Logger,
+		devices: map[string]*device{}, pending: map[string]*delivery{}, changed: make(chan struct{}),
+		rr: map[string]uint64{}, idEntropy: ulid.Monotonic(cryptoReader{}, 0),
+	}
+}
+
+// Start loads the registered devices, marks the deliveries a previous
+// process left unfinished as lost (their steps run again with the same
+// idempotency key when the engine resumes their runs, and a result that
+// still arrives is recorded as late), and keeps registrations in sync
+// until ctx ends.
+func (h *Hub) Start(ctx context.Context) error {
+	if err := h.sync(ctx); err != nil {
+		return err
+	}
+	open, err := h.store.UnfinishedCommands(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range open {
+		c := &open[i]
+		c.Status, c.Error = models.CommandLost, "the server restarted before the result arrived"
+		if err := h.store.UpdateCommand(ctx, c); err != nil {
+			return err
+		}
+	}
+	go func() {
+		t := time.NewTicker(h.cfg.SyncInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := h.sync(ctx); err != nil && ctx.Err() == nil {
+					h.log.Warn("devices: reading registrations", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Close closes every agent connection; their sessions end and their
+// commands are given up.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	h.closed = true
+	var conns []models.AgentConn
+	for _, d := range h.devices {
+		if d.sess != nil {
+			conns = append(conns, d.sess.conn)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close("server shutting down")
+	}
+}
+
+// sync re-reads the registrations: new devices appear, drained and
+// revoked ones change, and a revoked device's connection is closed.
+func (h *Hub) sync(ctx context.Context) error {
+	regs, err := h.store.ListDevices(ctx)
+	if err != nil {
+		return err
+	}
+	var closeConns []models.AgentConn
+	h.mu.Lock()
+	h.synced = time.Now()
+	for _, r := range regs {
+		d := h.devices[r.Name]
+		if d == nil {
+			d = &device{}
+			h.devices[r.Name] = d
+		}
+		d.reg = r
+		if r.RevokedAt != nil && d.sess != nil {
+			closeConns = append(closeConns, d.sess.conn)
+		}
+	}
+	h.notifyLocked()
+	h.mu.Unlock()
+	for _, c := range closeConns {
+		_ = c.Close("device revoked")
+	}
+	return nil
+}
+
+// notifyLocked wakes every dispatcher waiting for a device.
+func (h *Hub) notifyLocked() {
+	close(h.changed)
+	h.changed = make(chan struct{})
+}
+
+func (h *Hub) newID() string {
+	h.idMu.Lock()
+	defer h.idMu.Unlock()
+	return ulid.MustNew(ulid.Timestamp(h.cfg.Now()), h.idEntropy).String()
+}
+
+func (h *Hub) now() time.Time { return h.cfg.Now().UTC() }
+
+// Authenticate returns the unrevoked device whose token has that hash
+// (models.NotFound otherwise).
+func (h *Hub) Authenticate(ctx context.Context, tokenHash string) (*models.Device, error) {
+	return h.store.DeviceByTokenHash(ctx, tokenHash)
+}
+
+// Register stores a new device (its token's hash only).
+func (h *Hub) Register(ctx context.Context, d *models.Device) error {
+	if err := h.store.CreateDevice(ctx, d); err != nil {
+		return err
+	}
+	return h.sync(ctx)
+}
+
+// SetDraining stops (true) or resumes (false) sending new commands to a
+// device; commands it runs finish.
+func (h *Hub) SetDraining(ctx context.Context, name string, draining bool) error {
+	if err := h.store.SetDeviceDraining(ctx, name, draining); err != nil {
+		return err
+	}
+	return h.sync(ctx)
+}
+
+// Revoke refuses the device's token from now on and closes its connection.
+func (h *Hub) Revoke(ctx context.Context, name string) error {
+	if err := h.store.RevokeDevice(ctx, name, h.now()); err != nil {
+		return err
+	}
+	return h.sync(ctx)
+}
+
+// Commands returns a device's recent commands, newest first.
+func (h *Hub) Commands(ctx context.Context, name string, limit int) ([]models.DeviceCommand, error) {
+	if _, err := h.store.DeviceByName(ctx, name); err != nil {
+		return nil, err
+	}
+	return h.store.ListCommands(ctx, name, "", limit)
+}
+
+// RunCommands returns the command deliveries of a run, newest first.
+func (h *Hub) RunCommands(ctx context.Context, runID string) ([]models.DeviceCommand, error) {
+	return h.store.ListCommands(ctx, "", runID, 500)
+}
+
+// Devices returns every registered device with its live state, by name.
+func (h *Hub) Devices(ctx context.Context) ([]models.DeviceState, error) {
+	if err := h.sync(ctx); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]models.DeviceState, 0, len(h.devices))
+	for _, name := range h.namesLocked() {
+		out = append(out, h.stateLocked(h.devices[name]))
+	}
+	return out, nil
+}
+
+func (h *Hub) stateLocked(d *device) models.DeviceState {
+	st := models.DeviceState{
+		Name: d.reg.Name, Capabilities: d.caps(), Labels: d.labels(), InFlight: d.inFlight,
+		MaxConcurrency: d.maxConc, Version: d.version, LastSeen: d.reg.LastSeenAt,
+	}
+	if !d.lastSeen.IsZero() {
+		t := d.lastSeen
+		st.LastSeen = &t
+	}
+	switch {
+	case d.reg.RevokedAt != nil:
+		st.Status = models.DeviceRevoked
+	case d.reg.Draining:
+		st.Status = models.DeviceDraining
+	case d.sess != nil:
+		st.Status = models.DeviceOnline
+	default:
+		st.Status = models.DeviceOffline
+	}
+	if n := len(d.history); n > 0 {
+		ok, dur := 0, int64(0)
+		for _, o := range d.history {
+			if o.ok {
+				ok++
+			}
+			dur += o.dur
+		}
+		rate, lat := float64(ok)/float64(n), float64(dur)/float64(n)
+		st.SuccessRate, st.LatencyMs = &rate, &lat
+	}
+	return st
+}
+
+// Serve runs one agent connection of dev until it ends: it reads the
+// agent's hello, registers the session (replacing an older one of the same
+// device), answers with a welcome, then reads heartbeats and results. When
+// it returns, the device's unfinished commands go back to the queue.
+func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentConn) error {
+	hctx, cancel := context.WithTimeout(ctx, h.cfg.HelloTimeout)
+	hello, err := conn.Receive(hctx)
+	cancel()
+	if err != nil {
+		_ = conn.Close("no hello")
+		return fmt.Errorf("agent %s: waiting for hello: %w", dev.Name, err)
+	}
+	if hello.Type != models.MsgHello {
+		_ = conn.Close("expected hello")
+		return fmt.Errorf("agent %s: first message is %q, not hello", dev.Name, hello.Type)
+	}
+	if err := h.sync(ctx); err != nil {
+		h.log.Warn("devices: reading registrations", "err", err)
+	}
+	sess := &session{name: dev.Name, conn: conn, inflight: map[string]*delivery{}, orphans: map[string]bool{}, done: make(chan struct{})}
+	var old models.AgentConn
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		_ = conn.Close("server shutting down")
+		return errors.New("hub closed")
+	}
+	d := h.devices[dev.Name]
+	if d == nil {
+		d = &device{reg: *dev}
+		h.devices[dev.Name] = d
+	}
+	if d.sess != nil {
+		old = d.sess.conn
+		h.endSessionLocked(d, d.sess, "replaced by a new connection")
+	}
+	d.sess = sess
+	d.declCaps, d.declLbls, d.version = hello.Capabilities, hello.Labels, hello.Version
+	d.maxConc = max(hello.MaxConcurrency, 1)
+	for _, id := range hello.Running {
+		if _, waiting := h.pending[id]; !waiting {
+			sess.orphans[id] = true
+			d.inFlight++
+		}
+	}
+	now := h.now()
+	d.lastSeen, sess.heard = now, now
+	h.notifyLocked()
+	h.mu.Unlock()
+	if old != nil {
+		_ = old.Close("replaced by a new connection")
+	}
+	_ = h.store.TouchDevice(ctx, dev.Name, now)
+	h.log.Info("device connected", "device", dev.Name, "capabilities", hello.Capabilities, "maxConcurrency", d.maxConc)
+
+	defer h.endSession(dev.Name, sess)
+	if err := conn.Send(ctx, &models.AgentMessage{Type: models.MsgWelcome, Device: dev.Name, HeartbeatInterval: h.cfg.HeartbeatInterval.Milliseconds()}); err != nil {
+		return err
+	}
+	for _, res := range hello.Finished {
+		h.onResult(ctx, sess, res)
+	}
+	go h.watch(ctx, sess)
+	for {
+		m, err := conn.Receive(ctx)
+		if err != nil {
+			return nil
+		}
+		h.mu.Lock()
+		sess.heard = h.now()
+		d.lastSeen = sess.heard
+		h.mu.Unlock()
+		switch m.Type {
+		case models.MsgResult:
+			if m.Result != nil {
+				h.onResult(ctx, sess, m.Result)
+			}
+		case models.MsgHeartbeat, models.MsgOutput:
+		default:
+			h.log.Warn("agent sent an unknown message", "device", dev.Name, "type", m.Type)
+		}
+	}
+}
+
+// watch closes the session's connection once the agent has been silent
+// for HeartbeatTimeout.
+func (h *Hub) watch(ctx context.Context, sess *session) {
+	t := time.NewTicker(max(h.cfg.HeartbeatTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			_ = sess.conn.Close("server shutting down")
+			return
+		case <-sess.done:
+			return
+		case <-t.C:
+			h.mu.Lock()
+			silent := h.now().Sub(sess.heard)
+			h.mu.Unlock()
+			if silent > h.cfg.HeartbeatTimeout {
+				h.log.Warn("device missed its heartbeats; its commands go back to the queue", "device", sess.name, "silentFor", silent.Round(time.Millisecond))
+				_ = sess.conn.Close("missed heartbeats")
+				h.endSession(sess.name, sess)
+				return
+			}
+		}
+	}
+}
+
+func (h *Hub) endSession(name string, sess *session) {
+	h.mu.Lock()
+	d := h.devices[name]
+	if d != nil && d.sess == sess {
+		h.endSessionLocked(d, sess, "")
+	}
+	h.mu.Unlock()
+	_ = h.store.TouchDevice(context.Background(), name, h.now())
+}
+
+// endSessionLocked ends sess: its deliveries are lost (their dispatchers
+// send them again), its slots are freed.
+func (h *Hub) endSessionLocked(d *device, sess *session, _ string) {
+	select {
+	case <-sess.done:
+		return
+	default:
+	}
+	close(sess.done)
+	for id, dl := range sess.inflight {
+		delete(h.pending, id)
+		close(dl.lost)
+	}
+	d.inFlight -= len(sess.inflight) + len(sess.orphans)
+	d.inFlight = max(d.inFlight, 0)
+	sess.inflight, sess.orphans = map[string]*delivery{}, map[string]bool{}
+	d.sess = nil
+	h.notifyLocked()
+}
+
+// onResult takes a result from an agent: it completes the delivery that
+// waits for it, or, when nobody waits any more (the command was re-sent
+// elsewhere, cancelled, or is from before a restart), records it as late.
+func (h *Hub) onResult(ctx context.Context, sess *session, res *models.AgentResult) {
+	h.mu.Lock()
+	d := h.devices[sess.name]
+	dl := h.pending[res.ID]
+	if dl != nil && dl.sess == sess {
+		delete(h.pending, res.ID)
+		delete(sess.inflight, res.ID)
+		if d != nil {
+			d.inFlight = max(d.inFlight-1, 0)
+			if res.Code != codeShuttingDown {
+				d.history = append(d.history, outcome{ok: res.ExitCode == 0 && res.Code == "", dur: res.DurationMs})
+				if len(d.history) > historySize {
+					d.history = d.history[1:]
+				}
+			}
+		}
+		h.notifyLocked()
+		if res.Code == codeShuttingDown {
+			close(dl.lost) // the agent is stopping: send it elsewhere
+			h.mu.Unlock()
+			return
+		}
+		dl.result <- res
+		h.mu.Unlock()
+		return
+	}
+	if sess.orphans[res.ID] {
+		delete(sess.orphans, res.ID)
+		if d != nil {
+			d.inFlight = max(d.inFlight-1, 0)
+		}
+		h.notifyLocked()
+	}
+	h.mu.Unlock()
+	// Nobody waits: record the result on its row, marked late.
+	c, err := h.store.CommandByID(ctx, res.ID)
+	if err != nil {
+		h.log.Warn("result for an unknown command", "device", sess.name, "command", res.ID, "err", err)
+		return
+	}
+	fillResult(c, res, h.now())
+	c.Late = true
+	if c.Status == models.CommandSent || c.Status == models.CommandQueued {
+		c.Status = models.CommandLost
+	}
+	if err := h.store.UpdateCommand(ctx, c); err != nil {
+		h.log.Warn("recording a late result", "command", res.ID, "err", err)
+	}
+}
+
+// codeShuttingDown is the result code of a command an agent refused
+// because it is stopping; the command goes to another device.
+const codeShuttingDown = "shutting_down"
+
+// fillResult copies an agent's result into a command row (status left to
+// the caller for late results).
+func fillResult(c *models.DeviceCommand, res *models.AgentResult, now time.Time) {
+	exit := res.ExitCode
+	c.ExitCode, c.DurationMs, c.FinishedAt = &exit, res.DurationMs, &now
+	c.Status = models.CommandSucceeded
+	if res.ExitCode != 0 || res.Code != "" {
+		c.Status = models.CommandFailed
+	}
+	if res.Code != "" {
+		c.Error = res.Code + ": " + res.Message
+	}
+}

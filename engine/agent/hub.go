@@ -516,9 +516,12 @@ func (h *Hub) onResult(ctx context.Context, sess *session, res *models.AgentResu
 		h.log.Warn("result for an unknown command", "device", sess.name, "command", res.ID, "err", err)
 		return
 	}
+	status := c.Status
 	fillResult(c, res, h.now())
-	c.Late = true
-	if c.Status == models.CommandSent || c.Status == models.CommandQueued {
+	// The row keeps the status it was given up with (lost, cancelled):
+	// only the result's fields and the late mark are added.
+	c.Late, c.Status = true, status
+	if status == models.CommandSent || status == models.CommandQueued {
 		c.Status = models.CommandLost
 	}
 	if err := h.store.UpdateCommand(ctx, c); err != nil {

@@ -1,0 +1,118 @@
+package handlers_test
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/baton-run/baton/engine/agent"
+	"github.com/baton-run/baton/handlers"
+	"github.com/baton-run/baton/models"
+	"github.com/baton-run/baton/models/store"
+)
+
+// deviceBundle is setup with a device hub.
+func deviceBundle(t *testing.T, open func(testing.TB) *store.Store) *bundle {
+	t.Helper()
+	st := open(t)
+	b := &bundle{store: st, clock: &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	hub := agent.New(st, agent.Config{})
+	if err := hub.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(hub.Close)
+	b.app = handlers.New(handlers.Deps{
+		Log:   slog.New(slog.NewJSONHandler(b.logs, nil)),
+		Store: st, Registry: b.reg, Now: b.clock.Now, Devices: hub, Streams: ctx,
+	})
+	b.admin = b.user(t, "alice", models.RoleAdmin)
+	b.viewer = b.user(t, "victor", models.RoleViewer)
+	b.adminToken = b.token(t, b.admin)
+	b.viewerToken = b.token(t, b.viewer)
+	return b
+}
+
+func TestDevicesAPI(t *testing.T) {
+	t.Parallel()
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		b := deviceBundle(t, open)
+		created := b.do(t, request{method: "POST", path: "/api/v1/devices", bearer: b.adminToken,
+			body: `{"name":"pi-1","capabilities":["linux","usb"],"labels":{"site":"berlin"}}`})
+		if created.status != 201 || !strings.Contains(created.body, `"token":"bt_`) {
+			t.Fatalf("create: %d %s", created.status, created.body)
+		}
+		for _, sc := range []scenario{
+			{name: "viewer may not register", req: request{method: "POST", path: "/api/v1/devices", bearer: b.viewerToken, body: `{"name":"x"}`}, status: 403},
+			{name: "bad name", req: request{method: "POST", path: "/api/v1/devices", bearer: b.adminToken, body: `{"name":"Bad Name"}`}, status: 422, contains: []string{`"path":"name"`}},
+			{name: "duplicate", req: request{method: "POST", path: "/api/v1/devices", bearer: b.adminToken, body: `{"name":"pi-1"}`}, status: 409},
+			{name: "list hides the token hash", req: request{method: "GET", path: "/api/v1/devices", bearer: b.viewerToken}, status: 200,
+				contains: []string{`"name":"pi-1"`, `"status":"offline"`, `"capabilities":["linux","usb"]`}, notContains: []string{"hash", "bt_"}},
+			{name: "viewer may not drain", req: request{method: "POST", path: "/api/v1/devices/pi-1/drain", bearer: b.viewerToken}, status: 403},
+			{name: "drain", req: request{method: "POST", path: "/api/v1/devices/pi-1/drain", bearer: b.adminToken}, status: 204},
+			{name: "draining shows", req: request{method: "GET", path: "/api/v1/devices", bearer: b.viewerToken}, status: 200, contains: []string{`"status":"draining"`}},
+			{name: "resume", req: request{method: "POST", path: "/api/v1/devices/pi-1/resume", bearer: b.adminToken}, status: 204},
+			{name: "drain unknown", req: request{method: "POST", path: "/api/v1/devices/ghost/drain", bearer: b.adminToken}, status: 404},
+			{name: "commands", req: request{method: "GET", path: "/api/v1/devices/pi-1/commands", bearer: b.viewerToken}, status: 200, contains: []string{`"commands":[]`}},
+			{name: "commands of unknown", req: request{method: "GET", path: "/api/v1/devices/ghost/commands", bearer: b.viewerToken}, status: 404},
+			{name: "commands bad limit", req: request{method: "GET", path: "/api/v1/devices/pi-1/commands?limit=0", bearer: b.viewerToken}, status: 400},
+			{name: "connect needs a device token", req: request{method: "GET", path: "/api/v1/agents/connect"}, status: 401},
+			{name: "a user token is no device token", req: request{method: "GET", path: "/api/v1/agents/connect", bearer: b.adminToken}, status: 401, contains: []string{"device token"}},
+			{name: "viewer may not revoke", req: request{method: "DELETE", path: "/api/v1/devices/pi-1", bearer: b.viewerToken}, status: 403},
+			{name: "revoke", req: request{method: "DELETE", path: "/api/v1/devices/pi-1", bearer: b.adminToken}, status: 204},
+			{name: "revoke again", req: request{method: "DELETE", path: "/api/v1/devices/pi-1", bearer: b.adminToken}, status: 409},
+			{name: "revoked shows", req: request{method: "GET", path: "/api/v1/devices", bearer: b.viewerToken}, status: 200, contains: []string{`"status":"revoked"`}},
+		} {
+			b.run(t, sc)
+		}
+	})
+}
+
+// TestAgentConnectUpgrades opens a real WebSocket with a device token: the
+// hub welcomes it and the device shows online; a revoked token is refused
+// with 401 before any upgrade.
+func TestAgentConnectUpgrades(t *testing.T) {
+	t.Parallel()
+	b := deviceBundle(t, openSQLite)
+	created := b.do(t, request{method: "POST", path: "/api/v1/devices", bearer: b.adminToken, body: `{"name":"pi-1"}`})
+	tok := created.body[strings.Index(created.body, `"token":"`)+9:]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	addr := b.listen(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"hello","capabilities":["gpu"],"maxConcurrency":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.Read(ctx)
+	if err != nil || !strings.Contains(string(msg), `"type":"welcome"`) || !strings.Contains(string(msg), `"device":"pi-1"`) {
+		t.Fatalf("welcome: %s %v", msg, err)
+	}
+	list := b.do(t, request{method: "GET", path: "/api/v1/devices", bearer: b.viewerToken})
+	if !strings.Contains(list.body, `"status":"online"`) || !strings.Contains(list.body, `"maxConcurrency":3`) || !strings.Contains(list.body, `"gpu"`) {
+		t.Fatalf("devices: %s", list.body)
+	}
+	b.do(t, request{method: "DELETE", path: "/api/v1/devices/pi-1", bearer: b.adminToken})
+	// The open connection is closed…
+	if _, _, err := c.Read(ctx); err == nil {
+		t.Fatal("the connection of a revoked device stayed open")
+	}
+	// …and the token refused.
+	_, resp, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+	if err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("revoked token: %v %v", resp, err)
+	}
+}

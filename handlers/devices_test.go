@@ -116,3 +116,30 @@ func TestAgentConnectUpgrades(t *testing.T) {
 		t.Fatalf("revoked token: %v %v", resp, err)
 	}
 }
+
+func TestDevicesPage(t *testing.T) {
+	t.Parallel()
+	b := deviceBundle(t, openSQLite)
+	admin := b.login(t, "alice", testPassword)
+	viewer := b.login(t, "victor", testPassword)
+	b.run(t, scenario{name: "empty", req: request{method: "GET", path: "/devices", browser: viewer}, status: 200,
+		contains: []string{`data-testid="devices-empty"`, `aria-current="page"`}, notContains: []string{`id="device-create"`}})
+	reg := b.do(t, request{method: "POST", path: "/devices", browser: admin, contentType: "application/x-www-form-urlencoded",
+		body: "name=lab-pi&capabilities=linux,+usb&labels=site%3Dberlin", headers: map[string]string{"HX-Request": "true"}})
+	if reg.status != 201 || !strings.Contains(reg.body, `data-testid="new-device-token">bt_`) || strings.Contains(reg.body, "<html") {
+		t.Fatalf("register: %d %s", reg.status, reg.body)
+	}
+	b.run(t, scenario{name: "bad label", req: request{method: "POST", path: "/devices", browser: admin, contentType: "application/x-www-form-urlencoded",
+		body: "name=x2&labels=oops"}, status: 422, contains: []string{`id="device-labels-error"`, "name=value", `value="x2"`}})
+	b.run(t, scenario{name: "viewer may not register", req: request{method: "POST", path: "/devices", browser: viewer, contentType: "application/x-www-form-urlencoded",
+		body: "name=x3"}, status: 403})
+	b.run(t, scenario{name: "listed", req: request{method: "GET", path: "/devices", browser: viewer}, status: 200,
+		contains: []string{`id="device-lab-pi"`, "linux, usb", "site=berlin", "offline", "1 offline"}, notContains: []string{"bt_", `data-testid="device-revoke"`}})
+	b.run(t, scenario{name: "drain", req: request{method: "POST", path: "/devices/lab-pi/drain", browser: admin, contentType: "application/x-www-form-urlencoded",
+		headers: map[string]string{"HX-Request": "true"}}, status: 200, contains: []string{"draining (no new commands)", `data-testid="device-resume"`}})
+	b.run(t, scenario{name: "revoke", req: request{method: "POST", path: "/devices/lab-pi/revoke", browser: admin, contentType: "application/x-www-form-urlencoded"},
+		status: 200, contains: []string{"revoked"}, notContains: []string{`data-testid="device-drain"`}})
+	b.run(t, scenario{name: "device page", req: request{method: "GET", path: "/devices/lab-pi", browser: viewer}, status: 200,
+		contains: []string{`data-testid="device-commands-empty"`, "revoked"}})
+	b.run(t, scenario{name: "unknown device page", req: request{method: "GET", path: "/devices/ghost", browser: viewer}, status: 404})
+}

@@ -303,6 +303,7 @@ func New(d Deps) *fiber.App {
 		s.scheduleRoutes(),
 		s.agentRoutes(),
 		s.deviceRoutes(),
+		s.devicePageRoutes(),
 		s.healthRoutes(),
 		s.pprofRoutes(),
 		s.staticRoutes(),

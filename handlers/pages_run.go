@@ -72,6 +72,7 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		}
 		if st.Output != nil {
 			sv.Output = runPretty(st.Output)
+			sv.Routing = routingView(st.Output)
 		}
 		if st.Error != nil {
 			sv.Error = st.Error.Code + ": " + st.Error.Message

@@ -59,6 +59,7 @@ var Nav = []NavItem{
 	{"runs", "Runs", "/runs"},
 	{"approvals", "Approvals", "/approvals"},
 	{"analytics", "Analytics", "/analytics"},
+	{"devices", "Devices", "/devices"},
 	{"settings", "Settings", "/settings"},
 }
 

@@ -149,6 +149,23 @@ func (e *deviceEnv) api(method, path string, body any, want int) map[string]any 
 	return out
 }
 
+// page GETs a page with the API token.
+func (e *deviceEnv) page(path string) string {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", e.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+e.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	return string(b)
+}
+
 // template stores a one-step workflow whose step is the given device
 // action (YAML flow mapping) and returns its key.
 func (e *deviceEnv) template(key, action string, extra string) string {
@@ -235,6 +252,13 @@ func testDevices(t *testing.T, e *deviceEnv) {
 		cands := fmt.Sprint(routing["candidates"])
 		if routing["chosen"] != "berlin-1" || !strings.Contains(cands, "lacks capability usb") || !strings.Contains(cands, "offline (never connected)") {
 			t.Errorf("routing does not explain itself: %v\ndevices: %v", routing, e.api("GET", "/api/v1/devices", nil, 200))
+		}
+		// The run page says why this device.
+		page := e.page("/runs/" + r["id"].(string))
+		for _, want := range []string{`data-testid="step-routing-cmd"`, `Sent to <strong><a href="/devices/berlin-1">berlin-1</a></strong>`, "lacks capability usb"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("run page lacks %q", want)
+			}
 		}
 		e.template("hh", `{kind: device, labels: {site: hamburg}, command: echo, args: [x]}`, "")
 		if out := step(t, e.run("hh", "60s"))["output"].(map[string]any); out["device"] != "hamburg-1" {

@@ -8,10 +8,13 @@ package agent
 
 import (
 	"cmp"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -87,7 +90,7 @@ type Hub struct {
 	mu      sync.Mutex
 	devices map[string]*device   // registered devices by name
 	pending map[string]*delivery // sent commands waiting for a result, by id
-	changed chan struct{}        // closed (and replaced) when a device connects, frees a slot or changes
+	waiters *list.List           // dispatchers waiting for a device (*waiter), oldest first
 	rr      map[string]uint64    // round-robin counters by route
 	synced  time.Time            // when registrations were last read
 	closed  bool
@@ -140,7 +143,7 @@ func New(store Store, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	return &Hub{
 		store: store, cfg: cfg, log: cfg.Logger,
-		devices: map[string]*device{}, pending: map[string]*delivery{}, changed: make(chan struct{}),
+		devices: map[string]*device{}, pending: map[string]*delivery{}, waiters: list.New(),
 		rr: map[string]uint64{}, idEntropy: ulid.Monotonic(cryptoReader{}, 0),
 	}
 }
@@ -209,18 +212,24 @@ func (h *Hub) sync(ctx context.Context) error {
 	var closeConns []models.AgentConn
 	h.mu.Lock()
 	h.synced = time.Now()
+	changed := false
 	for _, r := range regs {
 		d := h.devices[r.Name]
 		if d == nil {
 			d = &device{}
 			h.devices[r.Name] = d
 		}
+		if !sameRegistration(d.reg, r) {
+			changed = true
+		}
 		d.reg = r
 		if r.RevokedAt != nil && d.sess != nil {
 			closeConns = append(closeConns, d.sess.conn)
 		}
 	}
-	h.notifyLocked()
+	if changed {
+		h.wakeAllLocked()
+	}
 	h.mu.Unlock()
 	for _, c := range closeConns {
 		_ = c.Close("device revoked")
@@ -228,10 +237,76 @@ func (h *Hub) sync(ctx context.Context) error {
 	return nil
 }
 
-// notifyLocked wakes every dispatcher waiting for a device.
-func (h *Hub) notifyLocked() {
-	close(h.changed)
-	h.changed = make(chan struct{})
+// sameRegistration reports whether two registrations route alike.
+func sameRegistration(a, b models.Device) bool {
+	return a.Name == b.Name && a.Draining == b.Draining && (a.RevokedAt == nil) == (b.RevokedAt == nil) &&
+		slices.Equal(a.Capabilities, b.Capabilities) && maps.Equal(a.Labels, b.Labels)
+}
+
+// waiter is a dispatcher waiting for a device.
+type waiter struct {
+	req   *models.CommandRequest
+	ready chan struct{} // closed when it should look again
+	elem  *list.Element // its place in Hub.waiters, nil once woken
+}
+
+// wakeAllLocked wakes every waiting dispatcher: the set of devices or
+// their eligibility changed, so any of them may now find one (or fall
+// back).
+func (h *Hub) wakeAllLocked() {
+	for e := h.waiters.Front(); e != nil; e = h.waiters.Front() {
+		w := h.waiters.Remove(e).(*waiter)
+		w.elem = nil
+		close(w.ready)
+	}
+}
+
+// wakeForLocked wakes the oldest waiting dispatcher that d can serve now
+// that one of its slots is free: a freed slot wakes one dispatcher, not
+// every one.
+func (h *Hub) wakeForLocked(d *device) {
+	if d == nil || d.sess == nil || d.inFlight >= d.maxConc {
+		return
+	}
+	for e := h.waiters.Front(); e != nil; e = e.Next() {
+		w := e.Value.(*waiter)
+		if h.canServe(d, w.req) {
+			h.waiters.Remove(e)
+			w.elem = nil
+			close(w.ready)
+			return
+		}
+	}
+}
+
+// wakeForFreeLocked offers every device's free slots to the waiters.
+func (h *Hub) wakeForFreeLocked() {
+	for _, d := range h.devices {
+		for free := d.maxConc - d.inFlight; free > 0 && d.sess != nil; free-- {
+			before := h.waiters.Len()
+			h.wakeForLocked(d)
+			if h.waiters.Len() == before {
+				break
+			}
+		}
+	}
+}
+
+// canServe reports whether the router would give req to d: d fits the
+// first of req's routes that some device fits (pickLocked's rule).
+func (h *Hub) canServe(d *device, req *models.CommandRequest) bool {
+	for ri, route := range req.Routes {
+		pinned := ""
+		if ri == 0 && req.Strategy == models.RoutePinned {
+			pinned = req.Device
+		}
+		for _, o := range h.devices {
+			if o.reg.RevokedAt == nil && h.ineligible(o, route, pinned) == "" {
+				return d.reg.RevokedAt == nil && h.ineligible(d, route, pinned) == ""
+			}
+		}
+	}
+	return false
 }
 
 func (h *Hub) newID() string {
@@ -380,7 +455,7 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 	}
 	now := h.now()
 	d.lastSeen, sess.heard = now, now
-	h.notifyLocked()
+	h.wakeAllLocked()
 	h.mu.Unlock()
 	if old != nil {
 		_ = old.Close("replaced by a new connection")
@@ -470,7 +545,7 @@ func (h *Hub) endSessionLocked(d *device, sess *session, _ string) {
 	d.inFlight = max(d.inFlight, 0)
 	sess.inflight, sess.orphans = map[string]*delivery{}, map[string]bool{}
 	d.sess = nil
-	h.notifyLocked()
+	h.wakeAllLocked()
 }
 
 // onResult takes a result from an agent: it completes the delivery that
@@ -492,7 +567,7 @@ func (h *Hub) onResult(ctx context.Context, sess *session, res *models.AgentResu
 				}
 			}
 		}
-		h.notifyLocked()
+		h.wakeForLocked(d)
 		if res.Code == codeShuttingDown {
 			close(dl.lost) // the agent is stopping: send it elsewhere
 			h.mu.Unlock()
@@ -507,7 +582,7 @@ func (h *Hub) onResult(ctx context.Context, sess *session, res *models.AgentResu
 		if d != nil {
 			d.inFlight = max(d.inFlight-1, 0)
 		}
-		h.notifyLocked()
+		h.wakeForLocked(d)
 	}
 	h.mu.Unlock()
 	// Nobody waits: record the result on its row, marked late.

@@ -70,13 +70,13 @@ type fakeAgent struct {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	st  *store.Store
 	hub *agent.Hub
 	ctx context.Context
 }
 
-func newEnv(t *testing.T, cfg agent.Config) *env {
+func newEnv(t testing.TB, cfg agent.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -119,10 +119,19 @@ func (e *env) connect(name string, maxConc int, caps []string, labels map[string
 }
 
 func (a *fakeAgent) serve() {
+	beat := time.NewTicker(20 * time.Millisecond)
+	defer beat.Stop()
 	for {
 		select {
 		case <-a.p.closed:
 			return
+		case <-beat.C:
+			if !a.silent {
+				select {
+				case a.p.toHub <- &models.AgentMessage{Type: models.MsgHeartbeat}:
+				default:
+				}
+			}
 		case m := <-a.p.toAgent:
 			if m.Type != models.MsgCommand || a.silent {
 				continue

@@ -89,6 +89,16 @@ func (h *Hub) update(c *models.DeviceCommand) {
 	}
 }
 
+// record stores a delivery that was never sent (no device, or cancelled
+// while it waited), so the device step's history shows it.
+func (h *Hub) record(c *models.DeviceCommand) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.store.CreateCommand(ctx, c); err != nil {
+		h.log.Warn("devices: recording a command", "command", c.ID, "status", c.Status, "err", err)
+	}
+}
+
 // abandon gives a delivery up: the agent is told to cancel it; its slot is
 // freed when its result arrives or its device drops.
 func (h *Hub) abandon(dl *delivery) {
@@ -117,21 +127,39 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 		queueTimeout = h.cfg.QueueTimeout
 	}
 	var timer <-chan time.Time
-	stored := false
 	// Devices registered by another process (baton device add) appear in
-	// the routing without waiting for the periodic sync.
+	// the routing without waiting for the periodic sync; one dispatcher
+	// reads them for all.
 	h.mu.Lock()
 	stale := time.Since(h.synced) > 250*time.Millisecond
+	if stale {
+		h.synced = time.Now()
+	}
 	h.mu.Unlock()
 	if stale {
 		if err := h.sync(ctx); err != nil {
 			return nil, models.Routing{}, err
 		}
 	}
+	var w *waiter
+	// leave takes w out of the queue; a wake it received but did not use
+	// goes to the next waiter.
+	leave := func() {
+		if w == nil {
+			return
+		}
+		if w.elem != nil {
+			h.waiters.Remove(w.elem)
+			w.elem = nil
+		} else {
+			h.wakeForFreeLocked()
+		}
+	}
 	for {
 		h.mu.Lock()
 		routing, d := h.pickLocked(req)
 		if d != nil {
+			leave()
 			dl := &delivery{sess: d.sess, result: make(chan *models.AgentResult, 1), lost: make(chan struct{})}
 			d.inFlight++
 			h.pending[cmd.ID] = dl
@@ -140,14 +168,10 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 			cmd.Device, cmd.Status, cmd.SentAt = routing.Chosen, models.CommandSent, &sentAt
 			dl.cmd = cmd
 			h.mu.Unlock()
-			// Stored before it is sent.
-			var err error
-			if stored {
-				err = h.store.UpdateCommand(ctx, &dl.cmd)
-			} else {
-				err = h.store.CreateCommand(ctx, &dl.cmd)
-			}
-			if err != nil {
+			// Stored before it is sent. A command that waits for a device
+			// is not stored while it waits: its step is (running), and a
+			// restarted server dispatches it again.
+			if err := h.store.CreateCommand(ctx, &dl.cmd); err != nil {
 				h.release(dl)
 				return nil, routing, err
 			}
@@ -158,34 +182,44 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 			}
 			return dl, routing, nil
 		}
-		ch := h.changed
+		switch {
+		case w == nil:
+			w = &waiter{req: &req, ready: make(chan struct{})}
+			w.elem = h.waiters.PushBack(w)
+		case w.elem == nil:
+			// Woken, but nothing fitted after all: back to the front of
+			// the queue, and the slot goes to the next waiter.
+			w.ready = make(chan struct{})
+			w.elem = h.waiters.PushFront(w)
+			h.wakeForFreeLocked()
+		}
+		ready := w.ready
 		h.mu.Unlock()
-		if !stored {
-			if err := h.store.CreateCommand(ctx, &cmd); err != nil {
-				return nil, routing, err
-			}
-			stored = true
+		if timer == nil {
 			t := time.NewTimer(queueTimeout)
 			defer t.Stop()
 			timer = t.C
 		}
 		select {
-		case <-ch:
+		case <-ready:
 		case <-timer:
-			if err := h.sync(ctx); err == nil {
-				h.mu.Lock()
-				routing, _ = h.pickLocked(req)
-				h.mu.Unlock()
-			}
+			_ = h.sync(ctx)
+			h.mu.Lock()
+			routing, _ = h.pickLocked(req)
+			leave()
+			h.mu.Unlock()
 			msg := fmt.Sprintf("no device could take the command within the queue timeout of %s: %s", queueTimeout, explain(routing))
 			now := h.now()
 			cmd.Status, cmd.Error, cmd.FinishedAt = models.CommandFailed, "no_device: "+msg, &now
-			h.update(&cmd)
+			h.record(&cmd)
 			return nil, routing, &models.DispatchError{Code: CodeNoDevice, Message: msg, Routing: routing}
 		case <-ctx.Done():
+			h.mu.Lock()
+			leave()
+			h.mu.Unlock()
 			now := h.now()
 			cmd.Status, cmd.Error, cmd.FinishedAt = models.CommandCancelled, "cancelled while queued", &now
-			h.update(&cmd)
+			h.record(&cmd)
 			return nil, routing, ctx.Err()
 		}
 	}
@@ -205,8 +239,8 @@ func (h *Hub) release(dl *delivery) {
 	delete(dl.sess.inflight, dl.cmd.ID)
 	if d := h.devices[dl.cmd.Device]; d != nil {
 		d.inFlight = max(d.inFlight-1, 0)
+		h.wakeForLocked(d)
 	}
-	h.notifyLocked()
 }
 
 func agentCommand(req models.CommandRequest, id string) *models.AgentCommand {

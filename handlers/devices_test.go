@@ -3,12 +3,17 @@ package handlers_test
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"runtime"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/baton-run/baton/engine/agent"
@@ -18,7 +23,12 @@ import (
 )
 
 // deviceBundle is setup with a device hub.
-func deviceBundle(t *testing.T, open func(testing.TB) *store.Store) *bundle {
+func deviceBundle(t testing.TB, open func(testing.TB) *store.Store) *bundle {
+	b, _ := deviceBundleHub(t, open)
+	return b
+}
+
+func deviceBundleHub(t testing.TB, open func(testing.TB) *store.Store) (*bundle, *agent.Hub) {
 	t.Helper()
 	st := open(t)
 	b := &bundle{store: st, clock: &clock{t: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
@@ -37,7 +47,7 @@ func deviceBundle(t *testing.T, open func(testing.TB) *store.Store) *bundle {
 	b.viewer = b.user(t, "victor", models.RoleViewer)
 	b.adminToken = b.token(t, b.admin)
 	b.viewerToken = b.token(t, b.viewer)
-	return b
+	return b, hub
 }
 
 func TestDevicesAPI(t *testing.T) {
@@ -142,4 +152,108 @@ func TestDevicesPage(t *testing.T) {
 	b.run(t, scenario{name: "device page", req: request{method: "GET", path: "/devices/lab-pi", browser: viewer}, status: 200,
 		contains: []string{`data-testid="device-commands-empty"`, "revoked"}})
 	b.run(t, scenario{name: "unknown device page", req: request{method: "GET", path: "/devices/ghost", browser: viewer}, status: 404})
+}
+
+// deviceToken registers a device through the API and returns its token.
+func (b *bundle) deviceToken(t testing.TB, name string) string {
+	t.Helper()
+	created := b.do(t, request{method: "POST", path: "/api/v1/devices", bearer: b.adminToken, body: `{"name":"` + name + `"}`})
+	tok := created.body[strings.Index(created.body, `"token":"`)+9:]
+	return tok[:strings.IndexByte(tok, '"')]
+}
+
+// rawAgent connects a WebSocket agent that answers every command at once
+// with exit code 0.
+func rawAgent(t testing.TB, addr, token string) *websocket.Conn {
+	t.Helper()
+	ctx := context.Background()
+	c, _, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
+		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wsjson.Write(ctx, c, &models.AgentMessage{Type: models.MsgHello, MaxConcurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var welcome models.AgentMessage
+	if err := wsjson.Read(ctx, c, &welcome); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			var m models.AgentMessage
+			if err := wsjson.Read(ctx, c, &m); err != nil {
+				return
+			}
+			if m.Type == models.MsgCommand {
+				_ = wsjson.Write(ctx, c, &models.AgentMessage{Type: models.MsgResult, Result: &models.AgentResult{ID: m.Command.ID}})
+			}
+		}
+	}()
+	return c
+}
+
+// BenchmarkDispatchOverWebSocket is one command to a connected idle agent
+// through the real server: routing, the stored delivery, the WebSocket
+// both ways (the agent answers at once). It reports p50 and p99.
+func BenchmarkDispatchOverWebSocket(b *testing.B) {
+	bb, hub := deviceBundleHub(b, openSQLite)
+	addr := bb.listenTB(b)
+	c := rawAgent(b, addr, bb.deviceToken(b, "bench"))
+	defer c.CloseNow()
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		_, err := hub.Dispatch(context.Background(), models.CommandRequest{RunID: "r", StepID: "s", Attempt: 1,
+			IdempotencyKey: "r/s" + strconv.Itoa(i), Command: "true"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkMemoryPerAgent connects 200 agents and reports the server's
+// heap per connection (both ends of each WebSocket live in this process,
+// so the figure is an upper bound for the server's side).
+func BenchmarkMemoryPerAgent(b *testing.B) {
+	for n := 0; n < b.N; n++ {
+		bb, _ := deviceBundleHub(b, openSQLite)
+		addr := bb.listenTB(b)
+		const agents = 200
+		tokens := make([]string, agents)
+		for i := range tokens {
+			tokens[i] = bb.deviceToken(b, "m"+strconv.Itoa(i))
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := make([]*websocket.Conn, agents)
+		for i := range conns {
+			conns[i] = rawAgent(b, addr, tokens[i])
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/agents/1024, "KiB/agent")
+		for _, c := range conns {
+			c.CloseNow()
+		}
+	}
+}
+
+// listenTB is listen for benchmarks too.
+func (b *bundle) listenTB(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go func() { _ = b.app.Listener(ln) }()
+	t.Cleanup(func() { _ = b.app.ShutdownWithTimeout(5 * time.Second) })
+	return "http://" + ln.Addr().String()
 }

@@ -177,7 +177,7 @@ func (a *Agent) session(ctx context.Context) (connected bool, err error) {
 		return false, err
 	}
 	c.SetReadLimit(8 << 20)
-	defer c.CloseNow()
+	defer func() { _ = c.CloseNow() }()
 
 	a.mu.Lock()
 	hello := &models.AgentMessage{Type: models.MsgHello, Name: a.cfg.Name, Capabilities: a.cfg.Capabilities, Labels: a.cfg.Labels,

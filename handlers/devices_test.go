@@ -97,8 +97,11 @@ func TestAgentConnectUpgrades(t *testing.T) {
 	addr := b.listen(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
+	c, resp0, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
 		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+	if resp0 != nil && resp0.Body != nil {
+		resp0.Body.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +125,9 @@ func TestAgentConnectUpgrades(t *testing.T) {
 	// …and the token refused.
 	_, resp, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
 		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
 	if err == nil || resp == nil || resp.StatusCode != 401 {
 		t.Fatalf("revoked token: %v %v", resp, err)
 	}
@@ -167,8 +173,11 @@ func (b *bundle) deviceToken(t testing.TB, name string) string {
 func rawAgent(t testing.TB, addr, token string) *websocket.Conn {
 	t.Helper()
 	ctx := context.Background()
-	c, _, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
+	c, resp, err := websocket.Dial(ctx, "ws://"+strings.TrimPrefix(addr, "http://")+"/api/v1/agents/connect",
 		&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -198,7 +198,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	// before the engine so that runs resumed on start can dispatch.
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
-	hub := agent.New(st, agent.Config{Logger: log})
+	hub := agent.New(st, agent.Config{Logger: log, Metrics: reg})
 	if err := hub.Start(hubCtx); err != nil {
 		return fmt.Errorf("start device hub: %w", err)
 	}

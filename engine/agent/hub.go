@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/baton-run/baton/models"
 )
@@ -60,6 +61,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Metrics receives dispatch latency, commands by status and each
+	// device's load; none when nil.
+	Metrics prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -97,6 +101,7 @@ type Hub struct {
 
 	idMu      sync.Mutex
 	idEntropy *ulid.MonotonicEntropy
+	metrics   *metrics
 }
 
 // device is one registered device and, while it is connected, its session.
@@ -141,11 +146,13 @@ type delivery struct {
 // New returns a hub over store. Call Start before Serve and Dispatch.
 func New(store Store, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
-	return &Hub{
+	h := &Hub{
 		store: store, cfg: cfg, log: cfg.Logger,
 		devices: map[string]*device{}, pending: map[string]*delivery{}, waiters: list.New(),
 		rr: map[string]uint64{}, idEntropy: ulid.Monotonic(cryptoReader{}, 0),
 	}
+	h.metrics = newMetrics(cfg.Metrics, h)
+	return h
 }
 
 // Start loads the registered devices, marks the deliveries a previous

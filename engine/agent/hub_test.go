@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/baton-run/baton/engine/agent"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -328,5 +330,31 @@ func waitUntil(t *testing.T, ok func() bool) {
 			t.Fatal("condition never held")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, agent.Config{Metrics: reg})
+	e.connect("a", 3, nil, nil, 0)
+	if _, err := e.hub.Dispatch(e.ctx, req(1)); err != nil {
+		t.Fatal(err)
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+			got[f.GetName()] = fmt.Sprint(v)
+		}
+	}
+	for name, want := range map[string]string{"baton_device_dispatch_seconds": "1", "baton_device_commands_total": "1", "baton_device_slots": "3", "baton_device_in_flight": "0"} {
+		if got[name] != want {
+			t.Errorf("%s = %q, want %s (all: %v)", name, got[name], want, got)
+		}
 	}
 }

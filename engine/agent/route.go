@@ -82,6 +82,9 @@ func (h *Hub) finish(_ context.Context, dl *delivery, res *models.AgentResult, r
 // update writes a delivery's row; it must be written even when the step's
 // context has ended.
 func (h *Hub) update(c *models.DeviceCommand) {
+	if models.CommandFinished(c.Status) {
+		h.metrics.finished(c.Status)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.store.UpdateCommand(ctx, c); err != nil {
@@ -92,6 +95,7 @@ func (h *Hub) update(c *models.DeviceCommand) {
 // record stores a delivery that was never sent (no device, or cancelled
 // while it waited), so the device step's history shows it.
 func (h *Hub) record(c *models.DeviceCommand) {
+	h.metrics.finished(c.Status)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.store.CreateCommand(ctx, c); err != nil {
@@ -127,6 +131,7 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 		queueTimeout = h.cfg.QueueTimeout
 	}
 	var timer <-chan time.Time
+	start := time.Now()
 	// Devices registered by another process (baton device add) appear in
 	// the routing without waiting for the periodic sync; one dispatcher
 	// reads them for all.
@@ -175,6 +180,7 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 				h.release(dl)
 				return nil, routing, err
 			}
+			h.metrics.dispatched(start, w != nil)
 			if err := dl.sess.conn.Send(ctx, &models.AgentMessage{Type: models.MsgCommand, Command: agentCommand(req, cmd.ID)}); err != nil {
 				// The connection is broken: closing it ends the session,
 				// which marks this delivery lost.

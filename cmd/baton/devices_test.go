@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,16 +24,20 @@ type deviceEnv struct {
 	bin   string
 	db    string
 	addr  string
-	token string
-	logs  *logWatcher
+	token  string
+	logs   *logWatcher
+	server *exec.Cmd
 }
 
 func startDeviceServer(t *testing.T, db string) *deviceEnv {
+	return startDeviceServerAt(t, db, "127.0.0.1:0", t.TempDir())
+}
+
+func startDeviceServerAt(t *testing.T, db, addr, dir string) *deviceEnv {
 	t.Helper()
 	bin := batonBinary(t)
-	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0", "--db", db)
+	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--db", db)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "BATON_ADMIN_PASSWORD=correct-horse-battery", "BATON_DATA_DIR="+dir)
 	stderr, err := cmd.StderrPipe()
@@ -53,7 +58,7 @@ func startDeviceServer(t *testing.T, db string) *deviceEnv {
 		}
 		cancel()
 	})
-	e := &deviceEnv{t: t, bin: bin, db: db, logs: watch(stderr)}
+	e := &deviceEnv{t: t, bin: bin, db: db, logs: watch(stderr), server: cmd}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", e.logs.all())
@@ -398,4 +403,62 @@ func processRunning(argv ...string) bool {
 		}
 	}
 	return false
+}
+
+// TestDeviceCommandSurvivesServerRestart kills the server (kill -9) while an
+// agent runs a step's command, and while another step's command waits for a
+// device; after the restart the running command is taken over when its
+// agent reconnects (it runs once), the waiting one is sent when a device
+// connects, and both runs succeed.
+func TestDeviceCommandSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
+	for name, url := range databaseURLs(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			db := url(t)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			dir := t.TempDir()
+			e := startDeviceServerAt(t, db, addr, dir)
+			tok := e.addDevice("survivor", "--capability", "linux")
+			e.addDevice("later", "--capability", "gpu")
+			e.startAgent(tok, "--allow", "sleep", "--max-concurrency", "1")
+			e.template("restart", `{kind: device, require: [linux], command: sleep, args: ["2.25"]}`, "")
+			e.template("queued", `{kind: device, require: [gpu], command: sleep, args: ["0.1"], queueTimeout: 2m}`, "")
+			running := e.run("restart", "")["id"].(string)
+			queued := e.run("queued", "")["id"].(string)
+			waitFor(t, 20*time.Second, "the command to start", func() bool { return processRunning("sleep", "2.25") })
+			_ = e.server.Process.Signal(syscall.SIGKILL)
+			_ = e.server.Wait()
+
+			e2 := startDeviceServerAt(t, db, addr, dir)
+			e2.token = e.token
+			r := e2.waitRun(running, 60*time.Second)
+			s := step(t, r)
+			out, _ := s["output"].(map[string]any)
+			if r["status"] != "succeeded" || out["device"] != "survivor" {
+				t.Fatalf("after the restart: %v", r)
+			}
+			cmds := e2.commands("survivor")
+			succeeded := 0
+			for _, c := range cmds {
+				if c["status"] == "succeeded" {
+					succeeded++
+				}
+			}
+			if len(cmds) != 1 || succeeded != 1 {
+				t.Errorf("the command should have run once and been taken over: %v", cmds)
+			}
+			// The queued command goes out once a capable device connects.
+			gpu := e2.addDevice("gpu-box", "--capability", "gpu")
+			e2.startAgent(gpu, "--allow", "sleep")
+			if r := e2.waitRun(queued, 60*time.Second); r["status"] != "succeeded" || step(t, r)["output"].(map[string]any)["device"] != "gpu-box" {
+				t.Fatalf("queued across the restart: %v", r)
+			}
+		})
+	}
 }

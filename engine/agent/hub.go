@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -95,6 +96,7 @@ type Hub struct {
 	devices map[string]*device   // registered devices by name
 	pending map[string]*delivery // sent commands waiting for a result, by id
 	waiters *list.List           // dispatchers waiting for a device (*waiter), oldest first
+	adopt   map[string]*adoptable    // given-up deliveries a new dispatch of the same attempt may take over, by adoptKey
 	rr      map[string]uint64    // round-robin counters by route
 	synced  time.Time            // when registrations were last read
 	closed  bool
@@ -148,7 +150,7 @@ func New(store Store, cfg Config) *Hub {
 	cfg = cfg.withDefaults()
 	h := &Hub{
 		store: store, cfg: cfg, log: cfg.Logger,
-		devices: map[string]*device{}, pending: map[string]*delivery{}, waiters: list.New(),
+		devices: map[string]*device{}, pending: map[string]*delivery{}, waiters: list.New(), adopt: map[string]*adoptable{},
 		rr: map[string]uint64{}, idEntropy: ulid.Monotonic(cryptoReader{}, 0),
 	}
 	h.metrics = newMetrics(cfg.Metrics, h)
@@ -186,6 +188,7 @@ func (h *Hub) Start(ctx context.Context) error {
 				if err := h.sync(ctx); err != nil && ctx.Err() == nil {
 					h.log.Warn("devices: reading registrations", "err", err)
 				}
+				h.expireAdoptable()
 			}
 		}
 	}()
@@ -477,6 +480,7 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 	for _, res := range hello.Finished {
 		h.onResult(ctx, sess, res)
 	}
+	h.adoptRunning(ctx, sess, hello.Running)
 	go h.watch(ctx, sess)
 	for {
 		m, err := conn.Receive(ctx)
@@ -609,6 +613,11 @@ func (h *Hub) onResult(ctx context.Context, sess *session, res *models.AgentResu
 	if err := h.store.UpdateCommand(ctx, c); err != nil {
 		h.log.Warn("recording a late result", "command", res.ID, "err", err)
 	}
+	if c.Status == models.CommandLost {
+		h.mu.Lock()
+		h.adopt[adoptKey(c.IdempotencyKey, c.Attempt)] = &adoptable{cmd: *c, result: res, at: time.Now()}
+		h.mu.Unlock()
+	}
 }
 
 // codeShuttingDown is the result code of a command an agent refused
@@ -626,5 +635,85 @@ func fillResult(c *models.DeviceCommand, res *models.AgentResult, now time.Time)
 	}
 	if res.Code != "" {
 		c.Error = res.Code + ": " + res.Message
+	}
+}
+
+// adoptable is a delivery that was given up (its device dropped, or the
+// server restarted) but whose command finished or still runs on its
+// device: a new dispatch of the same step attempt (after a restart, the
+// engine runs it again with the same idempotency key) takes it over
+// instead of running the command again.
+type adoptable struct {
+	cmd    models.DeviceCommand
+	result *models.AgentResult // it finished with this
+	sess   *session            // or it still runs on this connection
+	at     time.Time
+}
+
+func adoptKey(idempotencyKey string, attempt int) string {
+	return idempotencyKey + "#" + strconv.Itoa(attempt)
+}
+
+// adoptTTL is how long a given-up delivery stays adoptable.
+const adoptTTL = 10 * time.Minute
+
+// adoptRunning offers the commands an agent still runs from an earlier
+// connection for adoption.
+func (h *Hub) adoptRunning(ctx context.Context, sess *session, ids []string) {
+	for _, id := range ids {
+		h.mu.Lock()
+		orphan := sess.orphans[id]
+		h.mu.Unlock()
+		if !orphan {
+			continue
+		}
+		c, err := h.store.CommandByID(ctx, id)
+		if err != nil || c.Status != models.CommandLost {
+			continue
+		}
+		h.mu.Lock()
+		h.adopt[adoptKey(c.IdempotencyKey, c.Attempt)] = &adoptable{cmd: *c, sess: sess, at: time.Now()}
+		h.wakeAllLocked()
+		h.mu.Unlock()
+	}
+}
+
+// takeAdoptableLocked returns the delivery req may take over, or nil.
+func (h *Hub) takeAdoptableLocked(req *models.CommandRequest) *delivery {
+	k := adoptKey(req.IdempotencyKey, req.Attempt)
+	a := h.adopt[k]
+	if a == nil {
+		return nil
+	}
+	delete(h.adopt, k)
+	if time.Since(a.at) > adoptTTL {
+		return nil
+	}
+	dl := &delivery{cmd: a.cmd, result: make(chan *models.AgentResult, 1), lost: make(chan struct{})}
+	dl.cmd.Late, dl.cmd.Error = false, ""
+	if a.result != nil {
+		dl.result <- a.result
+		return dl
+	}
+	sess := a.sess
+	if !sess.orphans[a.cmd.ID] || h.devices[sess.name] == nil || h.devices[sess.name].sess != sess {
+		return nil // it finished or its connection ended meanwhile
+	}
+	delete(sess.orphans, a.cmd.ID) // its slot stays counted, now as a delivery
+	dl.sess = sess
+	dl.cmd.Status = models.CommandSent
+	h.pending[a.cmd.ID] = dl
+	sess.inflight[a.cmd.ID] = dl
+	return dl
+}
+
+// expireAdoptable forgets given-up deliveries older than adoptTTL.
+func (h *Hub) expireAdoptable() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, a := range h.adopt {
+		if time.Since(a.at) > adoptTTL {
+			delete(h.adopt, k)
+		}
 	}
 }

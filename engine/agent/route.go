@@ -110,7 +110,7 @@ func (h *Hub) abandon(dl *delivery) {
 	_, waiting := h.pending[dl.cmd.ID]
 	dl.abandoned = true
 	h.mu.Unlock()
-	if waiting {
+	if waiting && dl.sess != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = dl.sess.conn.Send(sctx, &models.AgentMessage{Type: models.MsgCancel, ID: dl.cmd.ID})
 		cancel()
@@ -162,6 +162,19 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 	}
 	for {
 		h.mu.Lock()
+		if dl := h.takeAdoptableLocked(&req); dl != nil {
+			leave()
+			h.mu.Unlock()
+			why := fmt.Sprintf("took over delivery %d, which %s ", dl.cmd.Delivery, dl.cmd.Device)
+			if dl.sess != nil {
+				why += "was still running when the server or its connection came back"
+				h.update(&dl.cmd)
+			} else {
+				why += "finished while the server or its connection was away"
+			}
+			routing := models.Routing{Strategy: req.Strategy, Chosen: dl.cmd.Device, Why: why}
+			return dl, routing, nil
+		}
 		routing, d := h.pickLocked(req)
 		if d != nil {
 			leave()

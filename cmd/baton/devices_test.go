@@ -20,10 +20,10 @@ import (
 
 // deviceEnv is a real `baton serve` with real `baton agent` processes.
 type deviceEnv struct {
-	t     *testing.T
-	bin   string
-	db    string
-	addr  string
+	t      *testing.T
+	bin    string
+	db     string
+	addr   string
 	token  string
 	logs   *logWatcher
 	server *exec.Cmd

@@ -93,12 +93,12 @@ type Hub struct {
 	log   *slog.Logger
 
 	mu      sync.Mutex
-	devices map[string]*device   // registered devices by name
-	pending map[string]*delivery // sent commands waiting for a result, by id
-	waiters *list.List           // dispatchers waiting for a device (*waiter), oldest first
-	adopt   map[string]*adoptable    // given-up deliveries a new dispatch of the same attempt may take over, by adoptKey
-	rr      map[string]uint64    // round-robin counters by route
-	synced  time.Time            // when registrations were last read
+	devices map[string]*device    // registered devices by name
+	pending map[string]*delivery  // sent commands waiting for a result, by id
+	waiters *list.List            // dispatchers waiting for a device (*waiter), oldest first
+	adopt   map[string]*adoptable // given-up deliveries a new dispatch of the same attempt may take over, by adoptKey
+	rr      map[string]uint64     // round-robin counters by route
+	synced  time.Time             // when registrations were last read
 	closed  bool
 
 	idMu      sync.Mutex

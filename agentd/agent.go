@@ -101,18 +101,40 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Run connects and serves until ctx ends, then waits up to the grace
-// period for running commands and sends their results. It returns nil
-// after a clean stop and ErrRefused when the token is refused.
+// Run connects and serves until ctx ends. Then it refuses new commands
+// (the server sends them elsewhere), waits up to the grace period for the
+// running ones, sends their results over the connection it keeps open
+// meanwhile, and closes. It returns nil after a clean stop and ErrRefused
+// when the token is refused.
 func (a *Agent) Run(ctx context.Context) error {
+	connCtx, cancelConn := context.WithCancel(context.Background())
+	defer cancelConn()
+	done := make(chan error, 1)
+	go func() { done <- a.loop(connCtx) }()
+	select {
+	case err := <-done:
+		a.stopNow()
+		a.wg.Wait()
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("agent: stopping; running commands finish first", "grace", a.cfg.Grace)
+	err := a.stop()
+	cancelConn()
+	<-done
+	return err
+}
+
+// loop keeps a connection open, reconnecting with backoff, until ctx ends
+// or the token is refused.
+func (a *Agent) loop(ctx context.Context) error {
 	attempt := 0
 	for {
 		connected, err := a.session(ctx)
 		if ctx.Err() != nil {
-			return a.stop()
+			return nil
 		}
 		if errors.Is(err, ErrRefused) {
-			a.stopNow()
 			return err
 		}
 		if connected {
@@ -123,7 +145,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.log.Warn("agent: disconnected; reconnecting", "err", err, "in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
-			return a.stop()
+			return nil
 		case <-time.After(wait):
 		}
 	}

@@ -351,6 +351,28 @@ func testDevices(t *testing.T, e *deviceEnv) {
 		}
 	})
 
+	t.Run("SIGTERMFinishesTheRunningCommand", func(t *testing.T) {
+		tok := e.addDevice("graceful", "--capability", "grace")
+		a := e.startAgent(tok, allow...)
+		e.template("grace", `{kind: device, require: [grace], command: sleep, args: ["1.125"]}`, "")
+		id := e.run("grace", "")["id"].(string)
+		waitFor(t, 20*time.Second, "the command to start", func() bool { return processRunning("sleep", "1.125") })
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-a.done:
+			if a.err != nil {
+				t.Fatalf("agent after SIGTERM: %v\n%s", a.err, a.logs.all())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the agent did not stop after SIGTERM")
+		}
+		r := e.waitRun(id, 30*time.Second)
+		out, _ := step(t, r)["output"].(map[string]any)
+		if r["status"] != "succeeded" || out["device"] != "graceful" || out["routing"].(map[string]any)["deliveries"] != 1.0 {
+			t.Fatalf("the command should have finished on the stopping agent: %v", r)
+		}
+	})
+
 	t.Run("RevokedTokenRefused", func(t *testing.T) {
 		tok := e.addDevice("gone")
 		a := e.startAgent(tok, allow...)

@@ -306,6 +306,20 @@ func (a *Agent) start(cmd *models.AgentCommand) {
 	}()
 }
 
+// sendOutput sends a piece of live output, or drops it when not
+// connected (the result carries the whole output anyway).
+func (a *Agent) sendOutput(id, stream, data string) {
+	a.mu.Lock()
+	c := a.conn
+	a.mu.Unlock()
+	if c == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = wsjson.Write(ctx, c, &models.AgentMessage{Type: models.MsgOutput, ID: id, Stream: stream, Data: data})
+}
+
 // report sends a result, or keeps it for the next connection.
 func (a *Agent) report(res *models.AgentResult) {
 	a.mu.Lock()

@@ -72,6 +72,8 @@ func (a *Agent) execute(ctx context.Context, cmd *models.AgentCommand) *models.A
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- c.Wait() }()
+	stopStream := a.stream(cmd.ID, stdout, stderr)
+	defer stopStream()
 	var err error
 	select {
 	case err = <-waited:
@@ -115,6 +117,54 @@ func commandEnv(cmd *models.AgentCommand) []string {
 		env = append(env, k+"="+v)
 	}
 	return append(env, "BATON_IDEMPOTENCY_KEY="+cmd.IdempotencyKey, "BATON_COMMAND_ID="+cmd.ID)
+}
+
+// streamEvery is how often new output is sent to the server while a
+// command runs; streamChunk caps one message.
+const (
+	streamEvery = 300 * time.Millisecond
+	streamChunk = 16 << 10
+)
+
+// stream sends the command's new output to the server while it runs (the
+// run page shows it live); the result still carries all of it. It returns
+// the function that stops it.
+func (a *Agent) stream(id string, stdout, stderr *capped) func() {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(streamEvery)
+		defer t.Stop()
+		sent := [2]int{}
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			for i, w := range []*capped{stdout, stderr} {
+				chunk := w.since(sent[i], streamChunk)
+				if chunk == "" {
+					continue
+				}
+				sent[i] += len(chunk)
+				a.sendOutput(id, []string{"stdout", "stderr"}[i], chunk)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// since returns up to n bytes written after offset.
+func (c *capped) since(offset, n int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if offset >= len(c.buf) {
+		return ""
+	}
+	end := min(len(c.buf), offset+n)
+	return string(c.buf[offset:end])
 }
 
 // capped keeps the first max bytes written and notes that more came.

@@ -22,6 +22,7 @@ type Devices interface {
 	Revoke(ctx context.Context, name string) error
 	Commands(ctx context.Context, name string, limit int) ([]models.DeviceCommand, error)
 	RunCommands(ctx context.Context, runID string) ([]models.DeviceCommand, error)
+	LiveOutput(runID, stepID string) (models.LiveOutput, bool)
 }
 
 func (s *server) deviceRoutes() []route {

@@ -22,6 +22,7 @@ func (s *server) devicePageRoutes() []route {
 		{fiber.MethodPost, "/devices/:name/drain", models.RoleAdmin, s.devicesPageChange("drain")},
 		{fiber.MethodPost, "/devices/:name/resume", models.RoleAdmin, s.devicesPageChange("resume")},
 		{fiber.MethodPost, "/devices/:name/revoke", models.RoleAdmin, s.devicesPageChange("revoke")},
+		{fiber.MethodGet, "/runs/:id/steps/:step/output", models.RoleViewer, s.stepLiveOutput},
 	}
 }
 
@@ -228,4 +229,16 @@ func routingView(output any) *views.RoutingView {
 			Device: c.Device, Eligible: c.Eligible, Reason: c.Reason, Load: strconv.FormatFloat(c.Load*100, 'f', 0, 64) + "%"})
 	}
 	return v
+}
+
+// stepLiveOutput is the live output of a device step's running command,
+// a fragment the run page polls while the step runs.
+func (s *server) stepLiveOutput(c *fiber.Ctx) error {
+	v := views.LiveOutputView{RunID: c.Params("id"), StepID: c.Params("step")}
+	if s.deps.Devices != nil {
+		if out, ok := s.deps.Devices.LiveOutput(v.RunID, v.StepID); ok {
+			v.Running, v.Device, v.Stdout, v.Stderr = true, out.Device, out.Stdout, out.Stderr
+		}
+	}
+	return s.render(c, http.StatusOK, views.LiveOutput(v))
 }

@@ -255,3 +255,12 @@ type AgentResult struct {
 	Code       string `json:"code,omitempty"` // not_allowed, start_failed, timeout, cancelled
 	Message    string `json:"message,omitempty"`
 }
+
+// LiveOutput is what a running device command has written so far (the
+// last 64 KiB of each stream).
+type LiveOutput struct {
+	Device    string `json:"device"`
+	CommandID string `json:"commandId"`
+	Stdout    string `json:"stdout"`
+	Stderr    string `json:"stderr"`
+}

@@ -76,3 +76,11 @@ type RoutingCandidateView struct {
 	Reason   string
 	Load     string
 }
+
+// LiveOutputView is a running device step's output so far.
+type LiveOutputView struct {
+	RunID, StepID  string
+	Running        bool
+	Device         string
+	Stdout, Stderr string
+}

@@ -373,6 +373,30 @@ func testDevices(t *testing.T, e *deviceEnv) {
 		}
 	})
 
+	t.Run("LiveOutputOnTheRunPage", func(t *testing.T) {
+		script := filepath.Join(t.TempDir(), "chatty")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\necho started-live\nsleep 1.75\necho done-live\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		tok := e.addDevice("live-1", "--capability", "live")
+		e.startAgent(tok, "--allow", script)
+		e.template("live", fmt.Sprintf(`{kind: device, require: [live], command: %q}`, script), "")
+		id := e.run("live", "")["id"].(string)
+		waitFor(t, 20*time.Second, "live output", func() bool {
+			return strings.Contains(e.page("/runs/"+id+"/steps/cmd/output"), "started-live")
+		})
+		if page := e.page("/runs/" + id); !strings.Contains(page, `/runs/`+id+`/steps/cmd/output`) {
+			t.Error("the run page does not fetch the running step's live output")
+		}
+		r := e.waitRun(id, 30*time.Second)
+		if out, _ := step(t, r)["output"].(map[string]any); r["status"] != "succeeded" || out["stdout"] != "started-live\ndone-live\n" {
+			t.Fatalf("live run: %v", r)
+		}
+		if strings.Contains(e.page("/runs/"+id+"/steps/cmd/output"), "hx-get") {
+			t.Error("the live output keeps polling after the command ended")
+		}
+	})
+
 	t.Run("RevokedTokenRefused", func(t *testing.T) {
 		tok := e.addDevice("gone")
 		a := e.startAgent(tok, allow...)

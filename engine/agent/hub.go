@@ -143,6 +143,32 @@ type delivery struct {
 	result    chan *models.AgentResult // buffered 1
 	lost      chan struct{}            // closed when the device dropped before answering
 	abandoned bool                     // the dispatcher gave up (cancelled): a result only frees the slot
+	stdout    []byte                   // the last liveTail bytes of live output
+	stderr    []byte
+}
+
+// liveTail is how much live output of a running command the hub keeps.
+const liveTail = 64 << 10
+
+func appendTail(b []byte, s string) []byte {
+	b = append(b, s...)
+	if len(b) > liveTail {
+		b = b[len(b)-liveTail:]
+	}
+	return b
+}
+
+// LiveOutput returns the output so far of the command a run's step is
+// running on a device: false when none is running.
+func (h *Hub) LiveOutput(runID, stepID string) (models.LiveOutput, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, dl := range h.pending {
+		if dl.cmd.RunID == runID && dl.cmd.StepID == stepID && !dl.abandoned {
+			return models.LiveOutput{Device: dl.cmd.Device, CommandID: dl.cmd.ID, Stdout: string(dl.stdout), Stderr: string(dl.stderr)}, true
+		}
+	}
+	return models.LiveOutput{}, false
 }
 
 // New returns a hub over store. Call Start before Serve and Dispatch.
@@ -496,7 +522,17 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 			if m.Result != nil {
 				h.onResult(ctx, sess, m.Result)
 			}
-		case models.MsgHeartbeat, models.MsgOutput:
+		case models.MsgOutput:
+			h.mu.Lock()
+			if dl := h.pending[m.ID]; dl != nil && dl.sess == sess {
+				if m.Stream == "stderr" {
+					dl.stderr = appendTail(dl.stderr, m.Data)
+				} else {
+					dl.stdout = appendTail(dl.stdout, m.Data)
+				}
+			}
+			h.mu.Unlock()
+		case models.MsgHeartbeat:
 		default:
 			h.log.Warn("agent sent an unknown message", "device", dev.Name, "type", m.Type)
 		}

@@ -121,7 +121,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent: stopping; running commands finish first", "grace", a.cfg.Grace)
 	err := a.stop()
 	cancelConn()
-	<-done
+	if lerr := <-done; errors.Is(lerr, ErrRefused) {
+		return lerr
+	}
 	return err
 }
 
@@ -132,7 +134,7 @@ func (a *Agent) loop(ctx context.Context) error {
 	for {
 		connected, err := a.session(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return nil //nolint:nilerr // the session ended because the agent is stopping: not a failure
 		}
 		if errors.Is(err, ErrRefused) {
 			return err

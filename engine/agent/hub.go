@@ -94,6 +94,7 @@ type Hub struct {
 
 	mu      sync.Mutex
 	devices map[string]*device    // registered devices by name
+	names   []string              // the devices' names, sorted; nil after a device was added
 	pending map[string]*delivery  // sent commands waiting for a result, by id
 	waiters *list.List            // dispatchers waiting for a device (*waiter), oldest first
 	adopt   map[string]*adoptable // given-up deliveries a new dispatch of the same attempt may take over, by adoptKey
@@ -117,6 +118,9 @@ type device struct {
 	inFlight int
 	lastSeen time.Time
 	history  []outcome // the last historySize finished commands
+
+	mergedCaps   []string          // caps(), nil until computed
+	mergedLabels map[string]string // labels(), nil until computed
 }
 
 const historySize = 50
@@ -254,11 +258,13 @@ func (h *Hub) sync(ctx context.Context) error {
 		if d == nil {
 			d = &device{}
 			h.devices[r.Name] = d
+			h.names = nil
 		}
 		if !sameRegistration(d.reg, r) {
 			changed = true
 		}
 		d.reg = r
+		d.changed()
 		if r.RevokedAt != nil && d.sess != nil {
 			closeConns = append(closeConns, d.sess.conn)
 		}
@@ -413,7 +419,7 @@ func (h *Hub) Devices(ctx context.Context) ([]models.DeviceState, error) {
 
 func (h *Hub) stateLocked(d *device) models.DeviceState {
 	st := models.DeviceState{
-		Name: d.reg.Name, Capabilities: d.caps(), Labels: d.labels(), InFlight: d.inFlight,
+		Name: d.reg.Name, Capabilities: slices.Clone(d.caps()), Labels: maps.Clone(d.labels()), InFlight: d.inFlight,
 		MaxConcurrency: d.maxConc, Version: d.version, LastSeen: d.reg.LastSeenAt,
 	}
 	if !d.lastSeen.IsZero() {
@@ -475,6 +481,7 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 	if d == nil {
 		d = &device{reg: *dev}
 		h.devices[dev.Name] = d
+		h.names = nil
 	}
 	if d.sess != nil {
 		old = d.sess.conn
@@ -482,6 +489,7 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 	}
 	d.sess = sess
 	d.declCaps, d.declLbls, d.version = hello.Capabilities, hello.Labels, hello.Version
+	d.changed()
 	d.maxConc = max(hello.MaxConcurrency, 1)
 	for _, id := range hello.Running {
 		if _, waiting := h.pending[id]; !waiting {

@@ -284,24 +284,36 @@ func explain(r models.Routing) string {
 	return strings.Join(parts, "; ")
 }
 
+// caps are the registered capabilities and those the agent declared,
+// sorted; computed once per change (the result must not be modified).
 func (d *device) caps() []string {
-	out := slices.Clone(d.reg.Capabilities)
-	for _, c := range d.declCaps {
-		if !slices.Contains(out, c) {
-			out = append(out, c)
+	if d.mergedCaps == nil {
+		out := slices.Clone(d.reg.Capabilities)
+		for _, c := range d.declCaps {
+			if !slices.Contains(out, c) {
+				out = append(out, c)
+			}
 		}
+		sort.Strings(out)
+		d.mergedCaps = append([]string{}, out...)
 	}
-	sort.Strings(out)
-	return out
+	return d.mergedCaps
 }
 
-// labels are the declared labels with the registered ones over them.
+// labels are the declared labels with the registered ones over them,
+// computed once per change (the result must not be modified).
 func (d *device) labels() map[string]string {
-	out := make(map[string]string, len(d.declLbls)+len(d.reg.Labels))
-	maps.Copy(out, d.declLbls)
-	maps.Copy(out, d.reg.Labels)
-	return out
+	if d.mergedLabels == nil {
+		out := make(map[string]string, len(d.declLbls)+len(d.reg.Labels))
+		maps.Copy(out, d.declLbls)
+		maps.Copy(out, d.reg.Labels)
+		d.mergedLabels = out
+	}
+	return d.mergedLabels
 }
+
+// changed forgets the merged capabilities and labels.
+func (d *device) changed() { d.mergedCaps, d.mergedLabels = nil, nil }
 
 func (d *device) health() float64 {
 	if len(d.history) == 0 {
@@ -321,12 +333,14 @@ func (d *device) health() float64 {
 }
 
 func (h *Hub) namesLocked() []string {
-	names := make([]string, 0, len(h.devices))
-	for n := range h.devices {
-		names = append(names, n)
+	if h.names == nil {
+		h.names = make([]string, 0, len(h.devices))
+		for n := range h.devices {
+			h.names = append(h.names, n)
+		}
+		sort.Strings(h.names)
 	}
-	sort.Strings(names)
-	return names
+	return h.names
 }
 
 // pickLocked evaluates every device against each route in order and, on

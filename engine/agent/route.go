@@ -122,9 +122,12 @@ func (h *Hub) abandon(dl *delivery) {
 
 // deliver routes req, stores delivery n and sends it.
 func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*delivery, models.Routing, error) {
+	// The stored row names the executable but not its arguments: they are
+	// rendered templates and may hold secrets, and the commands list is
+	// open to every signed-in user.
 	cmd := models.DeviceCommand{
 		ID: h.newID(), RunID: req.RunID, StepID: req.StepID, Attempt: req.Attempt, Delivery: n,
-		IdempotencyKey: req.IdempotencyKey, Command: req.Command, Args: req.Args, Status: models.CommandQueued, CreatedAt: h.now(),
+		IdempotencyKey: req.IdempotencyKey, Command: req.Command, Status: models.CommandQueued, CreatedAt: h.now(),
 	}
 	queueTimeout := req.QueueTimeout
 	if queueTimeout <= 0 {

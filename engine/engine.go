@@ -49,6 +49,10 @@ type ActionInput struct {
 	IdempotencyKey string
 	// MaxOutputBytes is the largest output the engine accepts.
 	MaxOutputBytes int
+	// Redact replaces the values of the run's secrets in s; an action that
+	// shows or stores text outside its output (a device command's live
+	// output and stored arguments) passes it through. nil: no secrets.
+	Redact func(s string) string
 }
 
 // Registry maps action kinds to actions. Build it in main with the actions

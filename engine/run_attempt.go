@@ -35,7 +35,7 @@ func (rs *runState) launchAttempt(s *stepState) {
 	}
 	in := ActionInput{
 		RunID: rs.row.ID, StepID: s.id(), Attempt: s.attempt, Item: -1, Action: act,
-		IdempotencyKey: rs.row.ID + "/" + s.id(), MaxOutputBytes: rs.maxOutput(),
+		IdempotencyKey: rs.row.ID + "/" + s.id(), MaxOutputBytes: rs.maxOutput(), Redact: rs.scope.RedactString,
 	}
 	attempt := s.attempt
 	if ia, ok := a.(InlineAction); ok && ia.Inline() {

@@ -65,7 +65,7 @@ func (rs *runState) compAttempt(s *stepState) {
 	}
 	rs.w.StepRuns = append(rs.w.StepRuns, rs.compRow(s, models.StepRunning))
 	in := ActionInput{RunID: rs.row.ID, StepID: s.id(), Attempt: s.comp.attempt, Item: -1, Action: act,
-		IdempotencyKey: rs.row.ID + "/" + s.id() + "/compensate", MaxOutputBytes: rs.maxOutput()}
+		IdempotencyKey: rs.row.ID + "/" + s.id() + "/compensate", MaxOutputBytes: rs.maxOutput(), Redact: rs.scope.RedactString}
 	attempt := s.comp.attempt
 	rs.fx = append(rs.fx, func() {
 		rs.e.executeComp(rs, s, attempt, a, in)

@@ -367,7 +367,7 @@ func (e *Engine) runItem(ctx context.Context, rs *runState, s *stepState, a Acti
 		}
 		res.attempts = attempt
 		in := ActionInput{RunID: rs.row.ID, StepID: s.id(), Attempt: attempt, Item: i, Action: act,
-			IdempotencyKey: fmt.Sprintf("%s/%s/%d", rs.row.ID, s.id(), i), MaxOutputBytes: rs.maxOutput()}
+			IdempotencyKey: fmt.Sprintf("%s/%s/%d", rs.row.ID, s.id(), i), MaxOutputBytes: rs.maxOutput(), Redact: rs.scope.RedactString}
 		started := e.clock.Now().UTC().Truncate(time.Microsecond)
 		rs.itemRow(s, i, attempt, models.StepRunning, started, nil, nil)
 		acquired := make(chan struct{})

@@ -130,6 +130,9 @@ type CommandRequest struct {
 	QueueTimeout   time.Duration
 	Timeout        time.Duration // the step's timeout, 0 for none; the agent kills the process group after it
 	MaxOutputBytes int
+	// Redact hides the run's secrets in text shown outside the step's
+	// output (stored arguments, live output); nil: nothing to hide.
+	Redact func(string) string
 }
 
 // CommandResult is how a dispatched command ended.

@@ -397,6 +397,20 @@ func testDevices(t *testing.T, e *deviceEnv) {
 		}
 	})
 
+	t.Run("SecretsRedactedFromStoredArguments", func(t *testing.T) {
+		e.api("POST", "/api/v1/secrets", map[string]any{"name": "FLASH_KEY", "value": "hunter2-very-secret"}, 201)
+		e.template("secret", `{kind: device, require: [usb], command: echo, args: ["key={{ secrets.FLASH_KEY }}"]}`, "")
+		r := e.run("secret", "60s")
+		raw, _ := json.Marshal(r)
+		if r["status"] != "succeeded" || strings.Contains(string(raw), "hunter2") {
+			t.Fatalf("run record: %s", raw)
+		}
+		cmds, _ := json.Marshal(e.commands("berlin-1"))
+		if strings.Contains(string(cmds), "hunter2") || !strings.Contains(string(cmds), "key=***") {
+			t.Fatalf("stored arguments: %s", cmds)
+		}
+	})
+
 	t.Run("RevokedTokenRefused", func(t *testing.T) {
 		tok := e.addDevice("gone")
 		a := e.startAgent(tok, allow...)

@@ -46,6 +46,7 @@ func (a Device) Run(ctx context.Context, in engine.ActionInput) (any, error) {
 		RunID: in.RunID, StepID: in.StepID, Attempt: in.Attempt, IdempotencyKey: in.IdempotencyKey,
 		Command: act.Command, Args: act.Args, Env: act.Env, Strategy: act.Strategy, Device: act.Device,
 		Routes: routes, QueueTimeout: act.QueueTimeout.D(), MaxOutputBytes: outputCap(in.MaxOutputBytes),
+		Redact: in.Redact,
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		req.Timeout = max(time.Until(dl), time.Millisecond)

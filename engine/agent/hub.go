@@ -149,6 +149,7 @@ type delivery struct {
 	abandoned bool                     // the dispatcher gave up (cancelled): a result only frees the slot
 	stdout    []byte                   // the last liveTail bytes of live output
 	stderr    []byte
+	redact    func(string) string // hides the run's secrets in the live output; may be nil
 }
 
 // liveTail is how much live output of a running command the hub keeps.
@@ -169,7 +170,11 @@ func (h *Hub) LiveOutput(runID, stepID string) (models.LiveOutput, bool) {
 	defer h.mu.Unlock()
 	for _, dl := range h.pending {
 		if dl.cmd.RunID == runID && dl.cmd.StepID == stepID && !dl.abandoned {
-			return models.LiveOutput{Device: dl.cmd.Device, CommandID: dl.cmd.ID, Stdout: string(dl.stdout), Stderr: string(dl.stderr)}, true
+			out := models.LiveOutput{Device: dl.cmd.Device, CommandID: dl.cmd.ID, Stdout: string(dl.stdout), Stderr: string(dl.stderr)}
+			if dl.redact != nil {
+				out.Stdout, out.Stderr = dl.redact(out.Stdout), dl.redact(out.Stderr)
+			}
+			return out, true
 		}
 	}
 	return models.LiveOutput{}, false

@@ -358,3 +358,30 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestLiveOutputIsRedacted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, agent.Config{})
+	a := e.connect("a", 1, nil, nil, 0)
+	a.silent = true
+	r := req(1)
+	r.Args = []string{"--key=pw-123"}
+	r.Redact = func(s string) string { return strings.ReplaceAll(s, "pw-123", "***") }
+	go func() { _, _ = e.hub.Dispatch(e.ctx, r) }()
+	var id string
+	waitUntil(t, func() bool {
+		cmds, _ := e.st.ListCommands(e.ctx, "a", "", 1)
+		if len(cmds) == 1 {
+			id = cmds[0].ID
+			if fmt.Sprint(cmds[0].Args) != "[--key=***]" {
+				t.Errorf("stored args: %v", cmds[0].Args)
+			}
+		}
+		return id != ""
+	})
+	a.p.toHub <- &models.AgentMessage{Type: models.MsgOutput, ID: id, Stream: "stdout", Data: "using pw-123\n"}
+	waitUntil(t, func() bool {
+		out, ok := e.hub.LiveOutput("run", "s1")
+		return ok && out.Stdout == "using ***\n"
+	})
+}

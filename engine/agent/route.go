@@ -122,12 +122,12 @@ func (h *Hub) abandon(dl *delivery) {
 
 // deliver routes req, stores delivery n and sends it.
 func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*delivery, models.Routing, error) {
-	// The stored row names the executable but not its arguments: they are
-	// rendered templates and may hold secrets, and the commands list is
-	// open to every signed-in user.
+	// The stored arguments are rendered templates: the run's secrets are
+	// redacted from them, since the commands list is open to every
+	// signed-in user.
 	cmd := models.DeviceCommand{
 		ID: h.newID(), RunID: req.RunID, StepID: req.StepID, Attempt: req.Attempt, Delivery: n,
-		IdempotencyKey: req.IdempotencyKey, Command: req.Command, Status: models.CommandQueued, CreatedAt: h.now(),
+		IdempotencyKey: req.IdempotencyKey, Command: req.Command, Args: redactAll(req.Redact, req.Args), Status: models.CommandQueued, CreatedAt: h.now(),
 	}
 	queueTimeout := req.QueueTimeout
 	if queueTimeout <= 0 {
@@ -181,7 +181,7 @@ func (h *Hub) deliver(ctx context.Context, req models.CommandRequest, n int) (*d
 		routing, d := h.pickLocked(req)
 		if d != nil {
 			leave()
-			dl := &delivery{sess: d.sess, result: make(chan *models.AgentResult, 1), lost: make(chan struct{})}
+			dl := &delivery{sess: d.sess, result: make(chan *models.AgentResult, 1), lost: make(chan struct{}), redact: req.Redact}
 			d.inFlight++
 			h.pending[cmd.ID] = dl
 			d.sess.inflight[cmd.ID] = dl
@@ -512,3 +512,14 @@ func describeEarlier(rs []models.DeviceRoute) string {
 }
 
 func round(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+func redactAll(redact func(string) string, ss []string) []string {
+	if redact == nil {
+		return ss
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = redact(s)
+	}
+	return out
+}

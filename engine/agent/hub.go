@@ -137,6 +137,7 @@ type session struct {
 	inflight map[string]*delivery
 	orphans  map[string]bool // commands of an earlier connection still running on the agent
 	heard    time.Time       // under Hub.mu
+	ready    bool            // hello's results and running commands are taken in: commands may be sent
 	done     chan struct{}
 }
 
@@ -504,7 +505,6 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 	}
 	now := h.now()
 	d.lastSeen, sess.heard = now, now
-	h.wakeAllLocked()
 	h.mu.Unlock()
 	if old != nil {
 		_ = old.Close("replaced by a new connection")
@@ -516,10 +516,17 @@ func (h *Hub) Serve(ctx context.Context, dev *models.Device, conn models.AgentCo
 	if err := conn.Send(ctx, &models.AgentMessage{Type: models.MsgWelcome, Device: dev.Name, HeartbeatInterval: h.cfg.HeartbeatInterval.Milliseconds()}); err != nil {
 		return err
 	}
+	// What the agent finished or still runs from before is taken in
+	// first, so that a dispatch waiting for the same step takes it over
+	// rather than sending the command to this device again.
 	for _, res := range hello.Finished {
 		h.onResult(ctx, sess, res)
 	}
 	h.adoptRunning(ctx, sess, hello.Running)
+	h.mu.Lock()
+	sess.ready = true
+	h.wakeAllLocked()
+	h.mu.Unlock()
 	go h.watch(ctx, sess)
 	for {
 		m, err := conn.Receive(ctx)
@@ -665,6 +672,7 @@ func (h *Hub) onResult(ctx context.Context, sess *session, res *models.AgentResu
 	if c.Status == models.CommandLost {
 		h.mu.Lock()
 		h.adopt[adoptKey(c.IdempotencyKey, c.Attempt)] = &adoptable{cmd: *c, result: res, at: time.Now()}
+		h.wakeAllLocked()
 		h.mu.Unlock()
 	}
 }

@@ -385,3 +385,59 @@ func TestLiveOutputIsRedacted(t *testing.T) {
 		return ok && out.Stdout == "using ***\n"
 	})
 }
+
+// TestResultFinishedWhileAwayIsTakenOver drops the only device mid-command;
+// the command waits; the device comes back with the result it finished
+// meanwhile, which completes the step without the command being sent again.
+func TestResultFinishedWhileAwayIsTakenOver(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, agent.Config{})
+	a := e.connect("a", 1, nil, nil, 0)
+	a.silent = true
+	done := make(chan *models.CommandResult, 1)
+	go func() {
+		res, err := e.hub.Dispatch(e.ctx, req(1))
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	var first string
+	waitUntil(t, func() bool {
+		cmds, _ := e.st.ListCommands(e.ctx, "a", "", 1)
+		if len(cmds) == 1 {
+			first = cmds[0].ID
+		}
+		return first != ""
+	})
+	_ = a.p.Close("gone")
+	dev, _ := e.st.DeviceByName(e.ctx, "a")
+	p := newPipe()
+	p.toHub <- &models.AgentMessage{Type: models.MsgHello, MaxConcurrency: 1,
+		Finished: []*models.AgentResult{{ID: first, Stdout: "done while away"}}}
+	go func() { _ = e.hub.Serve(e.ctx, dev, p) }()
+	var res *models.CommandResult
+	select {
+	case res = <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the step did not complete")
+	}
+	if res.Stdout != "done while away" || res.CommandID != first {
+		t.Fatalf("result: %+v", res)
+	}
+	for {
+		select {
+		case m := <-p.toAgent:
+			if m.Type == models.MsgCommand {
+				t.Fatalf("the command was sent again: %+v", m.Command)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	c, _ := e.st.CommandByID(e.ctx, first)
+	if c.Status != models.CommandSucceeded || c.Late {
+		t.Errorf("the taken-over delivery: %+v", c)
+	}
+}

@@ -464,6 +464,8 @@ func (h *Hub) ineligible(d *device, route models.DeviceRoute, pinned string) str
 		return "offline (never connected)"
 	case d.reg.Draining:
 		return "draining"
+	case !d.sess.ready:
+		return "connecting"
 	}
 	caps := d.caps()
 	var missing []string

@@ -116,6 +116,10 @@ type Deps struct {
 	// Insight answers analytics and keeps saved reports; *store.Store
 	// satisfies it. When nil those routes answer 503.
 	Insight InsightStore
+	// Devices is the device hub: agents connect to it, the devices API
+	// and page read and change it; *agent.Hub satisfies it. When nil the
+	// device routes answer 503.
+	Devices Devices
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
@@ -332,6 +336,9 @@ func (s *server) routes() []route {
 		s.alertRoutes(),
 		s.alertPageRoutes(),
 		s.openAPIRoutes(),
+		s.agentRoutes(),
+		s.deviceRoutes(),
+		s.devicePageRoutes(),
 		s.healthRoutes(),
 		s.pprofRoutes(),
 		s.staticRoutes(),

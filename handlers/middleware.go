@@ -214,7 +214,8 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 // treats a stale cookie as no login. Requests authenticated by cookie that
 // change state must carry the session's CSRF token.
 func (s *server) authenticate(c *fiber.Ctx) error {
-	if strings.HasPrefix(c.Path(), hooksPrefix) {
+	if strings.HasPrefix(c.Path(), hooksPrefix) || c.Path() == agentConnectPath {
+		// Agents authenticate with their device token (agentConnect).
 		// Webhook calls prove themselves with the webhook's secret (see
 		// receiveHook); their Authorization header, if any, carries it.
 		return c.Next()

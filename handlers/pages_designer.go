@@ -342,7 +342,21 @@ func stepFields(st models.Step, kind string) []views.FieldView {
 			number("action.version", "Version", a.Version, "Empty: the latest approved version."),
 			area("action.inputs", "Inputs (JSON object)", "json", jsonText(a.Inputs), 3, ""))
 	case "device":
-		fs = append(fs, text("action.command", "Command", a.Command, ""), area("action.args", "Arguments (JSON list)", "json", jsonText(a.Args), 2, ""))
+		strategy := a.Strategy
+		if strategy == "" {
+			strategy = models.RouteLeastLoaded
+		}
+		fs = append(fs,
+			text("action.command", "Command", a.Command, "An executable on the agent's --allow list; never run by a shell."),
+			area("action.args", "Arguments (JSON list)", "json", jsonText(a.Args), 2, ""),
+			area("action.require", "Required capabilities (JSON list)", "json", jsonText(a.Require), 1, `e.g. ["linux", "usb"]`),
+			area("action.labels", "Labels (JSON object)", "json", jsonText(a.Labels), 1, `e.g. {"site": "berlin"}`),
+			area("action.env", "Environment (JSON object)", "json", jsonText(a.Env), 2, ""),
+			selectField("action.strategy", "Strategy", strategy, models.RouteStrategies...),
+			text("action.device", "Pinned device", a.Device, "With strategy pinned: the device's name."),
+			duration("action.queueTimeout", "Queue timeout", a.QueueTimeout, "How long to wait for a capable device; empty: 30s."),
+			area("action.fallback", "Fallbacks (JSON list)", "json", jsonText(a.Fallback), 2, `Tried in order when no device matches, e.g. [{"require": ["linux"]}]`),
+		)
 	case "condition":
 		fs = append(fs,
 			text("action.expression", "Expression", a.Expression, "True takes the true port, false the false port; e.g. inputs.amount > 1000."),

@@ -75,9 +75,13 @@ func (s *server) runView(c *fiber.Ctx, rs Runs, id string) (views.RunView, error
 		}
 		if st.Output != nil {
 			sv.Output = runPretty(st.Output)
+			sv.Routing = routingView(st.Output)
 		}
 		if st.Error != nil {
 			sv.Error = st.Error.Code + ": " + st.Error.Message
+		}
+		if st.Status == models.StepRunning && deviceStep(def, st.ID) {
+			sv.LiveOutput, sv.LiveOutputURL = true, "/runs/"+run.ID+"/steps/"+st.ID+"/output"
 		}
 		for _, a := range attempts {
 			if a.StepID != st.ID || a.Attempt == 0 {
@@ -191,6 +195,15 @@ func wholeNumber(x any) (int, bool) {
 		return int(n), n >= 0 && n == float64(int(n))
 	}
 	return 0, false
+}
+
+// deviceStep reports whether the definition's step id is a device command.
+func deviceStep(def *models.Definition, id string) bool {
+	if def == nil {
+		return false
+	}
+	i := slices.IndexFunc(def.Steps, func(d models.Step) bool { return d.ID == id })
+	return i >= 0 && def.Steps[i].Type == models.StepCommand && def.Steps[i].Action.Kind == models.KindDevice
 }
 
 // stepName is the name the definition gives a step, "" when none.

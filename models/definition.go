@@ -115,10 +115,16 @@ type Action struct {
 	Template     string            `json:"template,omitempty"`
 	Version      int               `json:"version,omitempty"`
 	Inputs       map[string]any    `json:"inputs,omitempty"`
-	Capabilities []string          `json:"capabilities,omitempty"`
 	Command      string            `json:"command,omitempty"`
 	Args         []string          `json:"args,omitempty"`
+	// device (see shared/spec/devices.md)
+	Require      []string          `json:"require,omitempty"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Env          map[string]string `json:"env,omitempty"`
 	Strategy     string            `json:"strategy,omitempty"`
+	Device       string            `json:"device,omitempty"`
+	QueueTimeout Duration          `json:"queueTimeout,omitempty"`
+	Fallback     []DeviceRoute     `json:"fallback,omitempty"`
 
 	// condition
 	Expression string `json:"expression,omitempty"`

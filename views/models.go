@@ -65,6 +65,7 @@ var Nav = []NavItem{
 	{"analytics", "Analytics", "/analytics"},
 	{"dashboard", "Dashboard", "/dashboard"},
 	{"reports", "Reports", "/reports"},
+	{"devices", "Devices", "/devices"},
 	{"settings", "Settings", "/settings"},
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/engine/alert"
+	"github.com/baton-run/baton/engine/agent"
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
@@ -216,7 +217,17 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	// setup); --http-deny 127.0.0.0/8,::1 closes it.
 	egress := &actions.EgressPolicy{Allow: cfg.httpAllow, Deny: cfg.httpDeny}
 	egress.SetSelf(cfg.addr)
-	eng := engine.New(st, engine.NewRegistry(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress})...), engine.Config{
+	// The device hub routes device steps to connected agents; it starts
+	// before the engine so that runs resumed on start can dispatch.
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	hub := agent.New(st, agent.Config{Logger: log, Metrics: reg})
+	if err := hub.Start(hubCtx); err != nil {
+		return fmt.Errorf("start device hub: %w", err)
+	}
+	defer hub.Close()
+	acts := append(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress}), actions.Device{Dispatcher: hub})
+	eng := engine.New(st, engine.NewRegistry(acts...), engine.Config{
 		Logger:   log,
 		Compiler: plan.Compiler{},
 		Versions: st,
@@ -317,6 +328,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		WebhookLegacySignatures: cfg.legacyHookSigs,
 		Runs:                    launcher,
 		Schedules:               sched,
+		Devices:                 hub,
 		Registry:                reg,
 		BodyLimit:               cfg.bodyLimit,
 		WebhookBodyLimit:        cfg.webhookLimit,

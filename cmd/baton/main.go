@@ -83,6 +83,8 @@ func commands() []command {
 		{"user", "manage users (baton user add NAME --role ROLE…)", cmdUser},
 		{"token", "manage API tokens (baton token create --user NAME)", cmdToken},
 		{"bench", "measure runs through the API (W1–W4, async) against the engine alone", cmdBench},
+		{"device", "manage devices (baton device add NAME --capability C…)", cmdDevice},
+		{"agent", "serve commands as a device (baton agent --server URL)", cmdAgent},
 		{"secret", "manage secrets (printf %s \"$VALUE\" | baton secret set NAME)", cmdSecret},
 		{"healthcheck", "exit 0 when a running server's /healthz answers 200 (for container health checks)", cmdHealthcheck},
 		{"version", "print the version, the commit and the build date", cmdVersion},

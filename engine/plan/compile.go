@@ -147,7 +147,7 @@ var allowedFields = map[string][]string{
 	"command/" + models.KindLog:         {"kind", "message"},
 	"command/" + models.KindFail:        {"kind", "message", "retryable"},
 	"command/" + models.KindSubworkflow: {"kind", "template", "version", "inputs"},
-	"command/" + models.KindDevice:      {"kind", "capabilities", "command", "args", "strategy"},
+	"command/" + models.KindDevice:      {"kind", "require", "labels", "command", "args", "env", "strategy", "device", "queueTimeout", "fallback"},
 	models.StepCondition:                {"expression", "condition", "cases", "default"},
 	models.StepParallel:                 {"forEach", "as", "maxConcurrency", "failFast", "step"},
 	models.StepWait:                     {"duration", "signal", "timeout"},

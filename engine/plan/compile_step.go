@@ -168,9 +168,7 @@ func (c *compiler) checkCommand(a *models.Action, path string) {
 		if a.Command == "" {
 			c.addf(path+".command", "required for %s", what)
 		}
-		if a.Strategy != "" && a.Strategy != "least_loaded" {
-			c.addf(path+".strategy", "unknown strategy %q: use \"least_loaded\"", a.Strategy)
-		}
+		c.checkDeviceRouting(a, path)
 	}
 }
 
@@ -288,5 +286,39 @@ func (c *compiler) checkWait(st *models.Step, path string) {
 	}
 	if a.Timeout < 0 {
 		c.add(ap+".timeout", "must be 0 (none) or more")
+	}
+}
+
+// checkDeviceRouting checks a device step's routing fields: the strategy,
+// the pinned device, and the requirements of each fallback.
+func (c *compiler) checkDeviceRouting(a *models.Action, path string) {
+	if a.Strategy != "" && !slices.Contains(models.RouteStrategies, a.Strategy) {
+		c.addf(path+".strategy", "unknown strategy %q: use one of %s", a.Strategy, strings.Join(models.RouteStrategies, ", "))
+	}
+	switch {
+	case a.Strategy == models.RoutePinned && a.Device == "":
+		c.add(path+".device", "required with strategy pinned: the name of the device")
+	case a.Strategy != models.RoutePinned && a.Device != "":
+		c.add(path+".device", "only with strategy pinned")
+	}
+	checkRoute := func(p string, require []string, labels map[string]string) {
+		for j, r := range require {
+			if strings.TrimSpace(r) == "" {
+				c.addf(fmt.Sprintf("%s.require[%d]", p, j), "a capability may not be empty")
+			}
+		}
+		for k := range labels {
+			if strings.TrimSpace(k) == "" {
+				c.add(p+".labels", "a label name may not be empty")
+			}
+		}
+	}
+	checkRoute(path, a.Require, a.Labels)
+	for i, f := range a.Fallback {
+		fp := fmt.Sprintf("%s.fallback[%d]", path, i)
+		if len(f.Require) == 0 && len(f.Labels) == 0 {
+			c.add(fp, "a fallback needs require or labels (or both)")
+		}
+		checkRoute(fp, f.Require, f.Labels)
 	}
 }

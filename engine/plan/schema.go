@@ -27,7 +27,7 @@ var schemaExtras = map[string]map[string]any{
 	"Action.as":                 {"pattern": identPattern.String()},
 	"Action.maxConcurrency":     {"minimum": 0},
 	"Action.signal":             {"pattern": signalPattern.String()},
-	"Action.strategy":           {"enum": []string{"least_loaded"}},
+	"Action.strategy":           {"enum": models.RouteStrategies},
 	"Action.version":            {"minimum": 0},
 	"Action.expectStatus":       {"items": map[string]any{"type": "integer", "minimum": 100, "maximum": 599}},
 	"Condition.id":              {"pattern": stepIDPattern.String()},

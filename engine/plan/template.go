@@ -381,7 +381,9 @@ type ActionTemplate struct {
 	message *Template
 	tmpl    *Template
 	command *Template
+	device  *Template
 	headers map[string]*Template
+	env     map[string]*Template
 	query   map[string]*Template
 	args    []*Template
 	body    *valueTemplate
@@ -394,7 +396,8 @@ func (a *ActionTemplate) Action() models.Action { return a.action }
 
 // Render returns a copy of the action with every template field rendered:
 // method, URL, headers, query, message, body (recursively), values,
-// subworkflow template and inputs, device command and arguments.
+// subworkflow template and inputs, device command, arguments, environment
+// and pinned device.
 //
 // All the fields together write at most Limits.MaxRenderBytes.
 func (a *ActionTemplate) Render(s *Scope) (models.Action, error) {
@@ -412,6 +415,7 @@ func (a *ActionTemplate) Render(s *Scope) (models.Action, error) {
 	str(a.message, &out.Message)
 	str(a.tmpl, &out.Template)
 	str(a.command, &out.Command)
+	str(a.device, &out.Device)
 	if err != nil {
 		return models.Action{}, err
 	}
@@ -420,6 +424,10 @@ func (a *ActionTemplate) Render(s *Scope) (models.Action, error) {
 		return models.Action{}, err
 	}
 	out.Query, err = renderStrings(a.query, s, budget)
+	if err != nil {
+		return models.Action{}, err
+	}
+	out.Env, err = renderStrings(a.env, s, budget)
 	if err != nil {
 		return models.Action{}, err
 	}
@@ -521,7 +529,9 @@ func (c *compiler) actionTemplate(a models.Action, path string, env *exprEnv) *A
 	at.message = one(a.Message, "message")
 	at.tmpl = one(a.Template, "template")
 	at.command = one(a.Command, "command")
+	at.device = one(a.Device, "device")
 	at.headers = many(a.Headers, "headers")
+	at.env = many(a.Env, "env")
 	at.query = many(a.Query, "query")
 	if a.Args != nil {
 		at.args = make([]*Template, len(a.Args))

@@ -40,7 +40,7 @@ steps:
     action: {kind: subworkflow, template: "child-{{ inputs.name }}", version: 2, inputs: {n: "{{ inputs.count * 2 }}"}}
   - id: dev
     type: command
-    action: {kind: device, command: "run {{ inputs.name }}", args: ["{{ inputs.count }}", "-v"], capabilities: [gpu], strategy: least_loaded}
+    action: {kind: device, command: "run {{ inputs.name }}", args: ["{{ inputs.count }}", "-v"], require: [gpu], env: {N: "{{ inputs.count }}"}, strategy: least_loaded}
   - id: bad
     type: command
     action: {kind: log, message: "{{ steps.call.output.missing.deeper }}"}

@@ -167,6 +167,7 @@ func (templateVersionRow) TableName() string { return "template_versions" }
 var rowModels = []any{&secretRow{},
 	&userRow{}, &apiTokenRow{}, &sessionRow{}, &loginFailureRow{}, &auditRow{},
 	&templateRow{}, &templateVersionRow{},
+	&deviceRow{}, &deviceCommandRow{},
 }
 
 // utc normalises a time for storage: UTC, microseconds (what PostgreSQL

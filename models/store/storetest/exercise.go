@@ -106,6 +106,10 @@ var suite = []area{
 		{"Approvals", exerciseInsightApprovals},
 		{"RetriedRun", exerciseInsightRetriedRun},
 	}},
+	{"Devices", []suiteCase{ // devices.go
+		{"Registry", exerciseDevices},
+		{"Commands", exerciseDeviceCommands},
+	}},
 	{"Locks", []suiteCase{ // locks.go
 		{"DraftLock", exerciseDraftLocks},
 		{"Race", exerciseDraftLockRace},

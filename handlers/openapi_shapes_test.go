@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+
+	"github.com/baton-run/baton/models"
 )
 
 // TestOpenAPIShapes makes the calls a client generated from the document
@@ -34,6 +37,7 @@ func TestOpenAPIShapes(t *testing.T) {
 	}
 	f := newFlow(t, openSQLite)
 	admin := f.adminToken
+	on := f.bundle // the server the calls go to
 
 	call := func(method, path, token, body string, want int) map[string]any {
 		t.Helper()
@@ -42,7 +46,7 @@ func TestOpenAPIShapes(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
-		res := f.do(t, request{method: method, path: path, bearer: token, body: body})
+		res := on.do(t, request{method: method, path: path, bearer: token, body: body})
 		if res.status != want {
 			t.Fatalf("%s %s = %d; want %d\n%s", method, path, res.status, want, res.body)
 		}
@@ -111,4 +115,44 @@ func TestOpenAPIShapes(t *testing.T) {
 		call("PATCH", p, f.operator, `{"enabled":false}`, 200)
 	}
 	call("GET", "/api/v1/openapi.json", "", "", 200)
+
+	// The alerts API, on a server with an alert store as `baton serve` wires it.
+	ab := setup(t, openSQLite)
+	on = ab
+	admin, viewer := ab.adminToken, ab.viewerToken
+	operator := ab.token(t, ab.user(t, "otto", models.RoleOperator))
+	call("POST", "/api/v1/alerts/channels", admin, `{"name":"ops","kind":"webhook","config":{"url":"https://hooks.example.test/baton","secret":"whsec_x"}}`, 201)
+	call("POST", "/api/v1/alerts/channels", admin, `{"name":"bell","kind":"inapp","config":{"roles":["operator"]}}`, 201)
+	call("GET", "/api/v1/alerts/channels", viewer, "", 200)
+	call("PUT", "/api/v1/alerts/channels/1", admin, `{"name":"ops","kind":"webhook","config":{"url":"https://hooks.example.test/v2"}}`, 200)
+	call("POST", "/api/v1/alerts/policies", admin, `{"name":"on-call","levels":[{"after":"0s","channels":[2]},{"after":"5m","channels":[1]}],"repeat":1}`, 201)
+	call("GET", "/api/v1/alerts/policies/1", viewer, "", 200)
+	call("POST", "/api/v1/alerts/rules", admin, `{"name":"orders failing","severity":"critical","policy":1,"condition":{"kind":"run_failed","template":"orders"}}`, 201)
+	call("POST", "/api/v1/alerts/rules", admin, `{"name":"slow","condition":{"kind":"duration_over","template":"orders","threshold":"10m"}}`, 201)
+	call("GET", "/api/v1/alerts/rules", viewer, "", 200)
+	call("POST", "/api/v1/alerts/rules", admin, `{"name":"r","condition":{"kind":"failure_rate","threshold":1.5}}`, 422)
+	ctx := context.Background()
+	a, _, err := ab.store.RaiseAlert(ctx, models.AlertRaise{Rule: 1, Subject: "orders", Summary: "Run r1 of orders ended failed",
+		Links: models.AlertLinks{Run: "r1", Template: "orders"}, At: ab.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ab.store.EscalateDue(ctx, ab.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	{
+		p := fmt.Sprintf("/api/v1/alerts/%d", a.ID)
+		call("GET", "/api/v1/alerts?state=open&limit=10", viewer, "", 200)
+		call("GET", p, viewer, "", 200)
+		call("GET", p+"/deliveries", viewer, "", 200)
+		call("POST", p+"/snooze", operator, `{"until":"2h"}`, 200)
+		call("POST", p+"/ack", operator, "", 200)
+		call("POST", p+"/resolve", operator, "", 200)
+		call("POST", p+"/resolve", operator, "", 409)
+	}
+	call("PUT", "/api/v1/notifications/settings", viewer, `{"email":"victor@example.test"}`, 200)
+	call("GET", "/api/v1/notifications/settings", viewer, "", 200)
+	call("GET", "/api/v1/notifications", operator, "", 200)
+	call("POST", "/api/v1/notifications/read", operator, "", 204)
+	call("DELETE", "/api/v1/alerts/rules/2", admin, "", 204)
 }

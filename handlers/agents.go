@@ -68,7 +68,9 @@ func (s *server) agentConnect(c *fiber.Ctx) error {
 		return models.Errorf(models.BadRequest, "bad request: %v", err)
 	}
 	req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
-	c.Request().Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
+	for k, v := range c.Request().Header.All() {
+		req.Header.Add(string(k), string(v))
+	}
 	log := s.logOf(c).With("device", dev.Name)
 	base := s.deps.Streams
 	fctx := c.Context()

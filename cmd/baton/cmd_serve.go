@@ -297,6 +297,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		BaseURL: cmp.Or(cfg.publicURL, "http://"+ln.Addr().String()),
 		Healthy: eng.Healthy,
 		Backlog: func() int { a, _ := eng.QueueDepth(); return a },
+		Devices: hub.Devices,
 		Notifiers: map[string]alert.Notifier{
 			models.ChannelWebhook: alert.Webhook{Client: alertClient},
 			models.ChannelSlack:   alert.Slack{Client: alertClient},

@@ -67,6 +67,9 @@ type Config struct {
 	Healthy func() error
 	// Backlog counts queued work (backlog); optional.
 	Backlog func() int
+	// Devices lists the registered devices with their live state
+	// (device_offline); optional (*agent.Hub.Devices in baton serve).
+	Devices func(ctx context.Context) ([]models.DeviceState, error)
 	// BaseURL prefixes links in messages ("http://127.0.0.1:8080").
 	BaseURL string
 	// Tick is how often due escalation steps and deliveries are looked

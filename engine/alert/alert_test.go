@@ -653,3 +653,48 @@ func TestBaselinesSeededFromStoredRuns(t *testing.T) {
 }
 
 func ptr(f float64) *float64 { return &f }
+
+// device_offline: a device offline longer than the threshold raises one
+// alert per device (or only the one the rule names); it resolves when the
+// device is back. A device that never connected is not reported.
+func TestDeviceOfflineRule(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.OpenSQLite(t)
+	must(t, st.UseSecretsKey(key()))
+	clock := clockwork.NewFakeClockAt(time.Now())
+	now := clock.Now()
+	long, short := now.Add(-20*time.Minute), now.Add(-time.Minute)
+	devices := []models.DeviceState{
+		{Name: "edge-1", Status: models.DeviceOffline, LastSeen: &long},
+		{Name: "edge-2", Status: models.DeviceOffline, LastSeen: &short},
+		{Name: "edge-3", Status: models.DeviceOnline, LastSeen: &now},
+		{Name: "new", Status: models.DeviceOffline},
+	}
+	svc := alert.New(alert.Config{Store: st, Clock: clock, Log: slog.New(slog.DiscardHandler),
+		Devices: func(context.Context) ([]models.DeviceState, error) { return devices, nil }})
+	ten := models.Threshold{Dur: 10 * time.Minute, Raw: "10m"}
+	for _, r := range []models.AlertRule{
+		{Name: "any device", Enabled: true, Condition: models.AlertCondition{Kind: models.CondDeviceOffline, Threshold: &ten}},
+		{Name: "edge-2 only", Enabled: true, Condition: models.AlertCondition{Kind: models.CondDeviceOffline, Threshold: &ten, Device: "edge-2"}},
+	} {
+		must(t, st.CreateAlertRule(ctx, &r))
+	}
+	must(t, svc.ReloadRules(ctx))
+	svc.EvaluatePeriodic(ctx)
+	open, _ := st.ListAlerts(ctx, "open", 0)
+	if len(open) != 1 || open[0].Subject != "device edge-1" {
+		t.Fatalf("open = %+v; want one alert for edge-1", open)
+	}
+	// Ten minutes on, edge-2 has been away long enough too; edge-1 is back.
+	clock.Advance(10 * time.Minute)
+	devices[0].Status, devices[0].LastSeen = models.DeviceOnline, &now
+	svc.EvaluatePeriodic(ctx)
+	open, _ = st.ListAlerts(ctx, "open", 0)
+	subjects := map[string]int{}
+	for _, a := range open {
+		subjects[a.Subject]++
+	}
+	if subjects["device edge-1"] != 0 || subjects["device edge-2"] != 2 || len(open) != 2 {
+		t.Fatalf("open = %+v; want edge-2 under both rules, edge-1 resolved", open)
+	}
+}

@@ -518,7 +518,7 @@ func (s *Service) perform(ctx context.Context, acts []action) bool {
 
 // EvaluatePeriodic runs the rules that depend on time and stored state:
 // runs and steps in flight too long, windows moving on, reviews waiting,
-// the backlog and the database.
+// devices offline, the backlog and the database.
 func (s *Service) EvaluatePeriodic(ctx context.Context) {
 	now := s.Now()
 	s.mu.Lock()
@@ -543,6 +543,33 @@ func (s *Service) EvaluatePeriodic(ctx context.Context) {
 					acts = s.eval.level(r, subject, true, fmt.Sprintf("Version %d of %s by %s has waited for review since %s (%d of %d approvals)",
 						v.Version, v.Template, v.Author, v.SubmittedAt.Format(time.RFC3339), v.Approvals, v.RequiredApprovals),
 						models.AlertLinks{Template: v.Template}, now, acts)
+				}
+				acts = s.eval.resolveOthers(r.ID, keep, now, acts)
+			}
+			s.mu.Unlock()
+		}
+	}
+	if rs := rules[models.CondDeviceOffline]; len(rs) > 0 && s.cfg.Devices != nil {
+		devices, err := s.cfg.Devices(ctx)
+		if err != nil {
+			s.log.Warn("device_offline not evaluated", "err", err)
+		} else {
+			s.mu.Lock()
+			for _, r := range rs {
+				keep := map[string]bool{}
+				for _, d := range devices {
+					if r.Condition.Device != "" && r.Condition.Device != d.Name {
+						continue
+					}
+					// Offline since its last message; a device that never
+					// connected is not missing, only not set up yet.
+					if d.Status != models.DeviceOffline || d.LastSeen == nil || now.Sub(*d.LastSeen) <= r.Condition.Threshold.Duration() {
+						continue
+					}
+					subject := "device " + d.Name
+					keep[subject] = true
+					acts = s.eval.level(r, subject, true, fmt.Sprintf("Device %s has been offline since %s", d.Name, d.LastSeen.Format(time.RFC3339)),
+						models.AlertLinks{}, now, acts)
 				}
 				acts = s.eval.resolveOthers(r.ID, keep, now, acts)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -144,7 +145,46 @@ func (s *server) stepPanel(c *fiber.Ctx) error {
 		Fields: stepFields(st, kind), ReadOnly: !principalOf(c).user.Can(models.RoleDesigner),
 	}
 	v.Other = attachProblems(v.Fields, s.problemsFor(body), idx)
+	v.Suggest = expressionSuggestions(def, st.ID)
+	for i := range v.Fields {
+		if v.Fields[i].Preview != "" && v.Fields[i].Rows == 0 {
+			v.Fields[i].List = views.SuggestListID
+		}
+	}
 	return s.render(c, http.StatusOK, views.StepPanel(v))
+}
+
+// expressionSuggestions are what an expression field of step self can read,
+// offered as the browser's completion list: each input, and each other
+// step's status and output, with the fields of the output its kind gives
+// (an http step's status, headers and body; a set step's values).
+func expressionSuggestions(def models.Definition, self string) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(def.Inputs)) {
+		out = append(out, "inputs."+name)
+	}
+	for _, st := range def.Steps {
+		if st.ID == self {
+			continue
+		}
+		p := "steps." + st.ID
+		out = append(out, p+".status", p+".output")
+		switch stepKind(st) {
+		case models.KindHTTP:
+			out = append(out, p+".output.status", p+".output.body", p+".output.headers")
+		case models.KindSet:
+			for _, k := range slices.Sorted(maps.Keys(st.Action.Values)) {
+				out = append(out, p+".output."+k)
+			}
+		case models.KindLog:
+			out = append(out, p+".output.message")
+		case models.StepCondition:
+			out = append(out, p+".output.result")
+		case "decision":
+			out = append(out, p+".output.case", p+".output.next")
+		}
+	}
+	return out
 }
 
 // workflowPanel renders the side panel shown when no step is open: the

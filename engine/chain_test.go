@@ -35,3 +35,32 @@ outputs:
 		}
 	})
 }
+
+// A condition's branch may fan out: onSuccess names two steps, both run
+// when the condition is true; the false branch's steps are skipped and
+// the join after them runs (none_failed).
+func TestConditionBranchFansOut(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		h := newHarness(t, open)
+		src := `
+id: fan
+name: fan
+inputs:
+  big: {type: boolean, default: true}
+steps:
+  - id: check
+    type: condition
+    action: {expression: "inputs.big"}
+    onSuccess: [ship, invoice]
+    onFailure: [hold]
+  - {id: ship, type: command, action: {kind: set, values: {shipped: true}}}
+  - {id: invoice, type: command, action: {kind: set, values: {billed: true}}}
+  - {id: hold, type: command, action: {kind: log, message: held}}
+  - {id: done, type: command, dependencies: [ship, invoice, hold], action: {kind: log, message: done}}
+`
+		run := h.run(src, nil)
+		expectSteps(t, run, map[string]string{"check": "succeeded", "ship": "succeeded", "invoice": "succeeded", "hold": "skipped", "done": "succeeded"})
+		run = h.run(src, map[string]any{"big": false})
+		expectSteps(t, run, map[string]string{"ship": "skipped", "invoice": "skipped", "hold": "succeeded", "done": "succeeded"})
+	})
+}

@@ -266,7 +266,7 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 			}
 		}
 		if (s.status == models.StepFailed || s.status == models.StepTimedOut) &&
-			(s.ps.Step.OnFailure == "" || s.ps.Step.Type == models.StepCondition) && rs.strategy != models.StrategyContinue {
+			(len(s.ps.Step.OnFailure) == 0 || s.ps.Step.Type == models.StepCondition) && rs.strategy != models.StrategyContinue {
 			rs.failing = true
 		}
 		if s.comp != nil && s.comp.done && s.comp.err != nil && rs.compFailed == nil {

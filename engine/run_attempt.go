@@ -294,7 +294,7 @@ func (rs *runState) onFailure(s *stepState) {
 			}
 		}
 	}
-	if s.ps.Step.OnFailure != "" && s.ps.Step.Type != models.StepCondition {
+	if len(s.ps.Step.OnFailure) > 0 && s.ps.Step.Type != models.StepCondition {
 		return // handled: the onFailure step takes over
 	}
 	if rs.row.Error == nil && rs.stopped == stopNone {

@@ -58,8 +58,8 @@ type Step struct {
 	When         string       `json:"when,omitempty"`
 	Timeout      Duration     `json:"timeout,omitempty"`
 	RetryPolicy  *RetryPolicy `json:"retryPolicy,omitempty"`
-	OnSuccess    string       `json:"onSuccess,omitempty"`
-	OnFailure    string       `json:"onFailure,omitempty"`
+	OnSuccess    StepRefs     `json:"onSuccess,omitempty"`
+	OnFailure    StepRefs     `json:"onFailure,omitempty"`
 	Compensate   *Action      `json:"compensate,omitempty"`
 	// Position is where the designer draws the step; an extension of the
 	// spec's format that the engine ignores.
@@ -260,4 +260,37 @@ func ParseDuration(s string) (Duration, error) {
 		return 0, fmt.Errorf("duration %q is finer than a millisecond", s)
 	}
 	return Duration(td / time.Millisecond), nil
+}
+
+// StepRefs names the steps an onSuccess or onFailure edge leads to: one
+// step id (the spec's form, written as a string) or several (a branch that
+// fans out; written as a list). An extension of the spec: a condition's
+// true or false branch may start several steps at once.
+type StepRefs []string
+
+// UnmarshalJSON reads a step id or a list of them; "" and null are none.
+func (r *StepRefs) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*r = nil
+		if one != "" {
+			*r = StepRefs{one}
+		}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("must be a step id or a list of step ids")
+	}
+	*r = StepRefs(many)
+	return nil
+}
+
+// MarshalJSON writes one step as a string (the spec's form) and several
+// as a list.
+func (r StepRefs) MarshalJSON() ([]byte, error) {
+	if len(r) == 1 {
+		return json.Marshal(r[0])
+	}
+	return json.Marshal([]string(r))
 }

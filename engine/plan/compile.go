@@ -441,6 +441,24 @@ func (c *compiler) expr(src, path string, env *exprEnv, asBool bool) *Expr {
 }
 
 // ref checks a reference to a step and reports whether it is usable.
+// refs checks the targets of an onSuccess or onFailure edge: one (at
+// path) or several (at path[i]), each named once.
+func (c *compiler) refs(ids models.StepRefs, path, from string) {
+	seen := map[string]bool{}
+	for i, id := range ids {
+		p := path
+		if len(ids) > 1 {
+			p = fmt.Sprintf("%s[%d]", path, i)
+		}
+		if seen[id] {
+			c.addf(p, "step %q is named twice", id)
+			continue
+		}
+		seen[id] = true
+		c.ref(id, p, from)
+	}
+}
+
 func (c *compiler) ref(id, path, from string) bool {
 	if id == "" {
 		c.add(path, "a step id is required")

@@ -40,12 +40,8 @@ func (c *compiler) compileStep(def *models.Definition, i int) *PlanStep {
 		seen[dep] = true
 		c.ref(dep, dp, st.ID)
 	}
-	if st.OnSuccess != "" {
-		c.ref(st.OnSuccess, path+".onSuccess", st.ID)
-	}
-	if st.OnFailure != "" {
-		c.ref(st.OnFailure, path+".onFailure", st.ID)
-	}
+	c.refs(st.OnSuccess, path+".onSuccess", st.ID)
+	c.refs(st.OnFailure, path+".onFailure", st.ID)
 	if st.When != "" {
 		ps.When = c.expr(st.When, path+".when", c.env, true)
 	}
@@ -212,10 +208,10 @@ func (c *compiler) compileCondition(st *models.Step, ps *PlanStep, path string) 
 		if a.Default != "" {
 			c.ref(a.Default, ap+".default", st.ID)
 		}
-		if st.OnSuccess != "" {
+		if len(st.OnSuccess) > 0 {
 			c.add(path+".onSuccess", "does not apply to a decision table: use cases[].next")
 		}
-		if st.OnFailure != "" {
+		if len(st.OnFailure) > 0 {
 			c.add(path+".onFailure", "does not apply to a decision table: use default")
 		}
 	}

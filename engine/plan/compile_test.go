@@ -189,7 +189,7 @@ func TestCompileReportsEveryProblemOnce(t *testing.T) {
 	// whole list comes back, not the first problem only.
 	def := bigDefinition(1001)
 	for i := range def.Steps {
-		def.Steps[i].OnFailure = "missing"
+		def.Steps[i].OnFailure = models.StepRefs{"missing"}
 	}
 	_, err := Compile(def)
 	details := models.ErrorDetails(err)

@@ -88,11 +88,11 @@ func edgeSet(steps []models.Step) map[models.DiffEdge]bool {
 		for _, dep := range s.Dependencies {
 			set[models.DiffEdge{From: dep, To: s.ID, Kind: models.EdgeDependency}] = true
 		}
-		if s.OnSuccess != "" {
-			set[models.DiffEdge{From: s.ID, To: s.OnSuccess, Kind: models.EdgeOnSuccess}] = true
+		for _, to := range s.OnSuccess {
+			set[models.DiffEdge{From: s.ID, To: to, Kind: models.EdgeOnSuccess}] = true
 		}
-		if s.OnFailure != "" {
-			set[models.DiffEdge{From: s.ID, To: s.OnFailure, Kind: models.EdgeOnFailure}] = true
+		for _, to := range s.OnFailure {
+			set[models.DiffEdge{From: s.ID, To: to, Kind: models.EdgeOnFailure}] = true
 		}
 		for _, c := range s.Action.Cases {
 			if c.Next != "" {

@@ -20,7 +20,7 @@ func diffBase() models.Definition {
 			{ID: "fetch", Type: models.StepCommand, Action: models.Action{Kind: models.KindHTTP, URL: "http://a/orders"},
 				RetryPolicy: &models.RetryPolicy{MaxAttempts: 3}, Position: &models.Position{X: 10, Y: 20}},
 			{ID: "check", Type: models.StepCondition, Dependencies: []string{"fetch"},
-				Action: models.Action{Expression: "inputs.orderId != ''"}, OnSuccess: "ship", OnFailure: "alert"},
+				Action: models.Action{Expression: "inputs.orderId != ''"}, OnSuccess: models.StepRefs{"ship"}, OnFailure: models.StepRefs{"alert"}},
 			{ID: "ship", Type: models.StepCommand, Action: models.Action{Kind: models.KindLog, Message: "ship"}},
 			{ID: "alert", Type: models.StepCommand, Action: models.Action{Kind: models.KindLog, Message: "alert"}},
 			{ID: "route", Type: models.StepCondition, Dependencies: []string{"fetch", "check"},
@@ -75,7 +75,7 @@ func TestDiff(t *testing.T) {
 		{"steps added and removed with their edges", func(d *models.Definition) {
 			d.Steps = append(d.Steps[:3], models.Step{ID: "notify", Type: models.StepCommand, Dependencies: []string{"ship"},
 				Action: models.Action{Kind: models.KindLog, Message: "done"}})
-			d.Steps[1].OnFailure = ""
+			d.Steps[1].OnFailure = nil
 		}, with(func(x *models.DefinitionDiff) {
 			x.StepsAdded = []string{"notify"}
 			x.StepsRemoved = []string{"alert", "route"}
@@ -90,7 +90,7 @@ func TestDiff(t *testing.T) {
 			}
 		})},
 		{"rewired edges", func(d *models.Definition) {
-			d.Steps[1].OnSuccess, d.Steps[1].OnFailure = "alert", "ship"
+			d.Steps[1].OnSuccess, d.Steps[1].OnFailure = models.StepRefs{"alert"}, models.StepRefs{"ship"}
 			d.Steps[4].Action.Cases = []models.Case{{When: "inputs.orderId == 'x'", Next: "alert"}}
 			d.Steps[3].Dependencies = []string{"fetch"}
 		}, with(func(x *models.DefinitionDiff) {

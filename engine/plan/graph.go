@@ -73,11 +73,11 @@ func (c *compiler) link(p *Plan) {
 				addEdge(Edge{From: dep, To: st.ID, Kind: EdgeDependency})
 			}
 		}
-		if st.OnSuccess != "" {
-			addEdge(Edge{From: st.ID, To: st.OnSuccess, Kind: EdgeOnSuccess})
+		for _, to := range st.OnSuccess {
+			addEdge(Edge{From: st.ID, To: to, Kind: EdgeOnSuccess})
 		}
-		if st.OnFailure != "" {
-			addEdge(Edge{From: st.ID, To: st.OnFailure, Kind: EdgeOnFailure})
+		for _, to := range st.OnFailure {
+			addEdge(Edge{From: st.ID, To: to, Kind: EdgeOnFailure})
 		}
 		if st.Type == models.StepCondition {
 			for j, cs := range st.Action.Cases {

@@ -401,7 +401,10 @@ func kindOf(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
-var durationType = reflect.TypeOf(models.Duration(0))
+var (
+	durationType = reflect.TypeOf(models.Duration(0))
+	stepRefsType = reflect.TypeOf(models.StepRefs(nil))
+)
 
 // shapeChecker compares a decoded document with the Go types of the format
 // and lists every unknown field and every value of the wrong type, which
@@ -419,6 +422,13 @@ func (sc *shapeChecker) add(path, format string, args ...any) {
 func (sc *shapeChecker) check(t reflect.Type, v any, path string) bool {
 	if v == nil {
 		return true // null is "not set" everywhere in the format
+	}
+	if t == stepRefsType {
+		// A step id, or a list of them (a branch that fans out).
+		if _, ok := v.(string); ok {
+			return true
+		}
+		t = reflect.TypeOf([]string(nil))
 	}
 	if t == durationType {
 		switch d := v.(type) {

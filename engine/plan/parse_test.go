@@ -344,3 +344,42 @@ func TestParseYAMLInfinityHasAPath(t *testing.T) {
 		t.Errorf("quoted .inf = %v, %v; want the string", def.Steps, err)
 	}
 }
+
+// onSuccess and onFailure take a step id (the spec's form, written back as
+// a string) or a list of step ids (a branch that fans out); a list naming
+// a step twice or an unknown step is a problem at its index.
+func TestBranchTargetsFanOut(t *testing.T) {
+	t.Parallel()
+	src := "id: f\nname: F\nsteps:\n" +
+		"  - {id: c, type: condition, action: {expression: 'true'}, onSuccess: [a, b], onFailure: z}\n" +
+		"  - {id: a, type: command, action: {kind: log, message: a}}\n" +
+		"  - {id: b, type: command, action: {kind: log, message: b}}\n" +
+		"  - {id: z, type: command, action: {kind: log, message: z}}\n"
+	p, err := Compiler{}.ParseAndCompile([]byte(src), FormatYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Definition.Steps[0].OnSuccess; len(got) != 2 || got[0] != "a" || got[1] != "b" {
+		t.Fatalf("onSuccess = %v", got)
+	}
+	canon, _ := p.Canonical()
+	if !strings.Contains(string(canon), `"onSuccess":["a","b"]`) || !strings.Contains(string(canon), `"onFailure":"z"`) {
+		t.Errorf("canonical form: %s", canon)
+	}
+	bad := strings.Replace(src, "onSuccess: [a, b]", "onSuccess: [a, a, nope]", 1)
+	err = Compiler{}.Check([]byte(bad), "application/yaml")
+	var me *models.Error
+	if !asError(err, &me) {
+		t.Fatalf("Check = %v", err)
+	}
+	paths := map[string]string{}
+	for _, d := range me.Details {
+		paths[d.Path] = d.Message
+	}
+	if !strings.Contains(paths["steps[0].onSuccess[1]"], "named twice") || !strings.Contains(paths["steps[0].onSuccess[2]"], "unknown step") {
+		t.Errorf("problems = %+v", me.Details)
+	}
+	if err := (Compiler{}).Check([]byte(strings.Replace(src, "onSuccess: [a, b]", "onSuccess: 5", 1)), "application/yaml"); err == nil {
+		t.Errorf("a number as onSuccess was accepted")
+	}
+}

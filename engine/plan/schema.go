@@ -81,6 +81,15 @@ func (g *schemaGen) schema(t reflect.Type) map[string]any {
 	if t == durationType {
 		return map[string]any{"$ref": "#/$defs/Duration"}
 	}
+	if t == stepRefsType {
+		return map[string]any{
+			"description": "a step id, or a list of step ids (the branch fans out to each)",
+			"anyOf": []any{
+				map[string]any{"type": "string"},
+				map[string]any{"type": "array", "items": map[string]any{"type": "string"}, "minItems": 1, "uniqueItems": true},
+			},
+		}
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return g.schema(t.Elem())

@@ -57,6 +57,16 @@ export function ports(step) {
 
 const shorten = (s, n) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
+// refs reads an onSuccess/onFailure value: a step id, or a list of them
+// (a branch that fans out to several steps).
+export const refs = (v) => (Array.isArray(v) ? v : v ? [v] : []);
+// setRefs writes one back: a string for one step (the spec's form), a list
+// for several, nothing for none.
+function setRefs(step, field, list) {
+  if (!list.length) delete step[field];
+  else step[field] = list.length === 1 ? list[0] : list;
+}
+
 /** edges lists every edge of the graph as {key, from, to, port, kind}.
  * `port` is the source port it leaves from; `kind` is how it is stored:
  * dep (target.dependencies), success/failure (source.onSuccess/onFailure),
@@ -79,8 +89,8 @@ export function edges(def) {
   for (const s of def.steps) {
     const k = kindOf(s);
     const cond = k === "condition";
-    if (s.onSuccess) push(s.id, s.onSuccess, cond ? "true" : "out", "success");
-    if (s.onFailure) push(s.id, s.onFailure, cond ? "false" : "out", "failure");
+    refs(s.onSuccess).forEach((to, i) => push(s.id, to, cond ? "true" : "out", "success", i));
+    refs(s.onFailure).forEach((to, i) => push(s.id, to, cond ? "false" : "out", "failure", i));
     if (k === "decision") {
       s.action.cases.forEach((c, i) => push(s.id, c.next, "case" + i, "case", i));
       push(s.id, s.action.default, "default", "default");
@@ -141,9 +151,10 @@ export function connect(def, from, port, to) {
   if (port === "out") {
     dst.dependencies = [...(dst.dependencies || []), from];
   } else if (port === "true") {
-    src.onSuccess = to;
+    // A branch may fan out: another step joins the ones it starts.
+    setRefs(src, "onSuccess", [...refs(src.onSuccess), to]);
   } else if (port === "false") {
-    src.onFailure = to;
+    setRefs(src, "onFailure", [...refs(src.onFailure), to]);
   } else if (port === "default") {
     src.action.default = to;
   } else if (/^case\d+$/.test(port) && src.action.cases?.[+port.slice(4)]) {
@@ -164,8 +175,8 @@ export function disconnect(def, edge) {
       dst.dependencies = dst.dependencies.filter((d) => d !== edge.from);
       if (!dst.dependencies.length) delete dst.dependencies;
       return;
-    case "success": if (src) delete src.onSuccess; return;
-    case "failure": if (src) delete src.onFailure; return;
+    case "success": if (src) setRefs(src, "onSuccess", refs(src.onSuccess).filter((id) => id !== edge.to)); return;
+    case "failure": if (src) setRefs(src, "onFailure", refs(src.onFailure).filter((id) => id !== edge.to)); return;
     // A case without a target is kept (its `when` is still the user's
     // work); the server reports the empty `next` until it is connected.
     case "case": if (src?.action.cases[edge.index]) src.action.cases[edge.index].next = ""; return;
@@ -182,8 +193,8 @@ export function removeSteps(def, ids) {
       s.dependencies = s.dependencies.filter((d) => !gone.has(d));
       if (!s.dependencies.length) delete s.dependencies;
     }
-    if (gone.has(s.onSuccess)) delete s.onSuccess;
-    if (gone.has(s.onFailure)) delete s.onFailure;
+    if (s.onSuccess) setRefs(s, "onSuccess", refs(s.onSuccess).filter((id) => !gone.has(id)));
+    if (s.onFailure) setRefs(s, "onFailure", refs(s.onFailure).filter((id) => !gone.has(id)));
     if (Array.isArray(s.action?.cases)) {
       for (const c of s.action.cases) if (gone.has(c.next)) c.next = "";
       if (gone.has(s.action.default)) s.action.default = "";

@@ -59,6 +59,22 @@ test("connect refuses self-loops, duplicates and cycles with a reason", () => {
   assert.deepEqual(def.steps[4].dependencies, ["t", "f", "a"]);
 });
 
+test("a condition's branch fans out: a second step joins, and leaves, one at a time", () => {
+  const def = sample();
+  def.steps.push({ id: "x", type: "command", action: { kind: "log", message: "x" } });
+  // Dragging true onto a second step adds it to the branch instead of moving the branch.
+  assert.equal(connect(def, "c", "true", "x"), "");
+  assert.deepEqual(def.steps[1].onSuccess, ["t", "x"]);
+  assert.deepEqual(edges(def).filter((e) => e.from === "c").map((e) => `${e.to}:${e.port}`), ["t:true", "x:true", "f:false"]);
+  assert.equal(connect(def, "c", "true", "x"), "c is already connected to x.");
+  // Back to one target: written as the spec's single step id again.
+  disconnect(def, edges(def).find((e) => e.from === "c" && e.to === "t"));
+  assert.equal(def.steps[1].onSuccess, "x");
+  connect(def, "c", "true", "t");
+  removeSteps(def, ["x"]);
+  assert.equal(def.steps[1].onSuccess, "t");
+});
+
 test("disconnect and removeSteps clean every reference", () => {
   const def = sample();
   disconnect(def, edges(def).find((e) => e.key === "a-c"));

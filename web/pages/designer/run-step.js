@@ -70,7 +70,7 @@ export function stepInput(def, record, id) {
   for (const s of def?.steps || []) {
     if (s.id === id) for (const d of s.dependencies || []) ups.add(d);
     const a = s.action || {};
-    const next = [s.onSuccess, s.onFailure, a.default, ...(a.cases || []).map((c) => c.next)];
+    const next = [s.onSuccess, s.onFailure].flat().concat(a.default, ...(a.cases || []).map((c) => c.next));
     if (next.includes(id)) ups.add(s.id);
   }
   const steps = {};

@@ -94,12 +94,13 @@ func openAPIMismatches(doc apiDoc, routes []route) []string {
 				out = append(out, fmt.Sprintf("%s: operationId %q is also used by %s", where, op.OperationID, prev))
 			}
 			ids[op.OperationID] = where
+			// A success is a 2xx, or 101 for a WebSocket upgrade.
 			ok2xx := false
 			for code := range op.Responses {
-				ok2xx = ok2xx || strings.HasPrefix(code, "2")
+				ok2xx = ok2xx || strings.HasPrefix(code, "2") || code == "101"
 			}
 			if !ok2xx {
-				out = append(out, where+": documents no 2xx response")
+				out = append(out, where+": documents no 2xx (or 101) response")
 			}
 		}
 	}

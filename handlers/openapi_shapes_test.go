@@ -155,4 +155,53 @@ func TestOpenAPIShapes(t *testing.T) {
 	call("GET", "/api/v1/notifications", operator, "", 200)
 	call("POST", "/api/v1/notifications/read", operator, "", 204)
 	call("DELETE", "/api/v1/alerts/rules/2", admin, "", 204)
+
+	// The insight API: analytics over seeded runs, reports and the monitor.
+	seedAnalytics(t, ab)
+	call("GET", "/api/v1/analytics/summary", viewer, "", 200)
+	call("GET", "/api/v1/analytics/summary?tz=Mars/Olympus", viewer, "", 400)
+	call("GET", "/api/v1/analytics/series?metric=success_rate&bucket=hour&groupBy=template&tz=Europe/Paris", viewer, "", 200)
+	call("GET", "/api/v1/analytics/series?metric=runs&format=csv", viewer, "", 200)
+	call("GET", "/api/v1/analytics/steps?template=orders", viewer, "", 200)
+	call("GET", "/api/v1/analytics/decisions?template=orders", viewer, "", 200)
+	call("GET", "/api/v1/analytics/decisions/export?template=orders&format=jsonl", viewer, "", 200)
+	call("GET", "/api/v1/analytics/decisions/export?template=orders", viewer, "", 200)
+	call("GET", "/api/v1/analytics/decisions/export", viewer, "", 400)
+	call("GET", "/api/v1/analytics/usage?test=true", viewer, "", 200)
+	call("GET", "/api/v1/analytics/approvals", viewer, "", 200)
+	rep := call("POST", "/api/v1/reports", operator, `{"name":"Orders per day","query":{"metric":"runs","bucket":"day","groupBy":"status","filters":{"template":"orders"},"range":"30d"},"chart":"bar","sharedWith":["viewer"]}`, 201)
+	call("POST", "/api/v1/reports", viewer, `{"name":"mine","query":{}}`, 403)
+	call("POST", "/api/v1/reports", operator, `{"name":"bad","query":{"range":"soon"}}`, 422)
+	call("GET", "/api/v1/reports", viewer, "", 200)
+	rid, ok := rep["id"].(float64)
+	if !ok {
+		t.Fatalf("report without an id: %v", rep)
+	}
+	{
+		p := fmt.Sprintf("/api/v1/reports/%d", int64(rid))
+		call("GET", p, viewer, "", 200)
+		call("PUT", p, operator, `{"name":"Orders","query":{"metric":"duration_p95","bucket":"week","range":{"from":"2026-10-01T00:00:00Z","to":"2026-11-27T00:00:00Z"},"tz":"Europe/Paris"},"chart":"line","sharedWith":[]}`, 200)
+		call("GET", p+"/data", operator, "", 200)
+		call("GET", p+"/data?format=csv", operator, "", 200)
+		call("GET", p, viewer, "", 404) // no longer shared
+		call("DELETE", p, viewer, "", 404)
+		call("DELETE", p, operator, "", 204)
+	}
+	call("GET", "/api/v1/monitor", viewer, "", 200)
+
+	// The devices API, on a server with a device hub.
+	db := deviceBundle(t, openSQLite)
+	on = db
+	call("POST", "/api/v1/devices", db.adminToken, `{"name":"pi-1","capabilities":["linux","usb"],"labels":{"site":"berlin"}}`, 201)
+	call("POST", "/api/v1/devices", db.adminToken, `{"name":"bare"}`, 201)
+	call("POST", "/api/v1/devices", db.adminToken, `{"name":"pi-1"}`, 409)
+	call("POST", "/api/v1/devices", db.viewerToken, `{"name":"x"}`, 403)
+	call("GET", "/api/v1/devices", db.viewerToken, "", 200)
+	call("POST", "/api/v1/devices/pi-1/drain", db.adminToken, "", 204)
+	call("POST", "/api/v1/devices/pi-1/resume", db.adminToken, "", 204)
+	call("POST", "/api/v1/devices/ghost/drain", db.adminToken, "", 404)
+	call("GET", "/api/v1/devices/pi-1/commands?limit=10", db.viewerToken, "", 200)
+	call("DELETE", "/api/v1/devices/pi-1", db.adminToken, "", 204)
+	call("DELETE", "/api/v1/devices/pi-1", db.adminToken, "", 409)
+	call("GET", "/api/v1/devices", db.viewerToken, "", 200)
 }

@@ -215,6 +215,9 @@ test("approve in the browser, run it, watch it live, rerun from a step", { skip,
   // every taken step turns green and the branch not taken is skipped.
   await b.waitForSelector("#run-graph [data-testid=node-review][data-status]");
   await b.waitForSelector("[data-testid=run-status].pill-succeeded", { timeout: 30_000 });
+  // The outcome is announced once, in the polite live region that was on the page all along.
+  await b.waitForFunction(() => document.querySelector("[data-testid=run-announce]")?.textContent === "The run succeeded.");
+  assert.equal(await b.getAttribute("[data-testid=run-announce]", "aria-live"), "polite");
   for (const id of ["prepare", "is_large", "review", "reserve", "notify"]) {
     await b.waitForSelector(`#run-graph [data-testid=node-${id}][data-status=succeeded]`);
   }

@@ -130,8 +130,36 @@ function init() {
 
 document.addEventListener("DOMContentLoaded", init);
 
+// announce tells screen-reader users what matters as the run goes on: a
+// step that failed, and the outcome when the run finishes; once each, not
+// every event. What the page showed when it loaded is not news.
+const announced = new Set();
+let announceReady = false;
+function announce() {
+  const region = document.getElementById("run-announce");
+  const live = document.getElementById("run-live");
+  if (!region || !live) return;
+  const news = [];
+  for (const el of live.querySelectorAll("[data-step-status=failed], [data-step-status=timed_out]")) {
+    const key = "step:" + el.dataset.step;
+    if (!announced.has(key)) {
+      announced.add(key);
+      news.push(`Step ${el.dataset.step} ${el.dataset.stepStatus === "failed" ? "failed" : "timed out"}.`);
+    }
+  }
+  if (live.hasAttribute("data-final") && !announced.has("run")) {
+    announced.add("run");
+    news.push(`The run ${(live.dataset.status || "finished").replaceAll("_", " ")}.`);
+  }
+  if (announceReady && news.length) region.textContent = news.join(" ");
+  announceReady = true;
+}
+
+document.addEventListener("DOMContentLoaded", announce);
+
 document.addEventListener("htmx:afterSettle", () => {
   if (!document.getElementById("run-page")) return;
+  announce();
   applyStatuses();
   refreshIfBehind();
   refreshIfCountsBehind();

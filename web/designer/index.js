@@ -411,31 +411,42 @@ export function mountDesigner(container, options = {}) {
     if (selected.has(s.id)) classes.push("bd-selected");
     if (bad) classes.push("bd-bad");
     if (st) classes.push("st-" + st);
-    const badges = el("div", { class: "bd-badges" },
+    // A word apart each (the node's name is read from its text).
+    const badges = el("div", { class: "bd-badges" }, ...[
       s.compensate && el("span", { class: "bd-badge bd-comp", "data-testid": `badge-${s.id}-compensate`, title: "Has a compensate action: it runs on rollback" }, "↺ compensate"),
       s.when && el("span", { class: "bd-badge", title: "Guard: " + s.when }, "when"),
       s.retryPolicy?.maxAttempts > 1 && el("span", { class: "bd-badge", title: "Retries" }, "×" + s.retryPolicy.maxAttempts),
-      s.trigger && s.trigger !== "none_failed" && el("span", { class: "bd-badge", title: "Trigger rule" }, s.trigger.replace("_", " ")));
+      s.trigger && s.trigger !== "none_failed" && el("span", { class: "bd-badge", title: "Trigger rule" }, s.trigger.replace("_", " ")),
+    ].filter(Boolean).flatMap((b) => [b, " "]));
     const node = el("div", {
       class: classes.join(" "), "data-testid": "node-" + s.id, "data-id": s.id, tabindex: 0, role: "button",
       "aria-pressed": selected.has(s.id) ? "true" : "false",
-      "aria-label": `${info ? info.label : s.type} ${s.name || s.id}` + (st ? `, ${statusLabel(st)}` : "") + (bad ? `, ${bad.length} problem${bad.length > 1 ? "s" : ""}` : ""),
       "data-problems": bad ? bad.map((p) => p.field).filter(Boolean).join(" ") : null,
       "data-status": st,
     },
     el("span", { class: "bd-port bd-in", "data-testid": `port-${s.id}-in` }),
+    // The node's name is its text (WCAG 2.5.3, label in name): the tag,
+    // the kind in words (hidden), name, description, badges, problems and
+    // status, each a word apart; what only colour says is said in words.
     el("span", { class: "bd-tag" }, info ? info.tag : "?"),
+    info && el("span", { class: "bd-sr" }, ` (${info.label})`),
+    " ",
     el("div", { class: "bd-text" },
       // Long names and descriptions are cut with an ellipsis; the whole
       // text is the tooltip.
       el("div", { class: "bd-name", title: s.name && s.name !== s.id ? `${s.name} (${s.id})` : s.id }, s.name || s.id),
+      " ",
       el("div", { class: "bd-sub", title: describe(s) }, describe(s)),
+      " ",
       badges),
-    bad && el("span", { class: "bd-flag", "data-testid": `problem-${s.id}`, title: bad.map((p) => (p.field ? p.field + ": " : "") + p.message).join("\n") }, "! " + bad.length),
+    " ",
+    bad && el("span", { class: "bd-flag", "data-testid": `problem-${s.id}`, title: bad.map((p) => (p.field ? p.field + ": " : "") + p.message).join("\n") },
+      "! " + bad.length, el("span", { class: "bd-sr" }, ` problem${bad.length > 1 ? "s" : ""}`)),
+    " ",
     st && el("span", { class: "bd-status", "data-testid": `status-${s.id}` }, el("span", { "aria-hidden": "true" }, STATUS_ICON[st] + " "), statusLabel(st)),
     ...ports(s).map((p, i) => {
       const port = el("span", { class: "bd-port bd-out p-" + (p.name.startsWith("case") ? "case" : p.name), "data-port": p.name, "data-testid": `port-${s.id}-${p.name}`, title: readOnly ? p.label : `Drag to connect${p.label ? " (" + p.label + ")" : ""}` },
-        p.label && el("span", { class: "bd-port-label" }, p.label));
+        p.label && el("span", { class: "bd-port-label" }, " " + p.label));
       port.style.top = portY(s, i, h) + "px";
       return port;
     }));

@@ -624,6 +624,14 @@ export function mountDesigner(container, options = {}) {
     return step.id;
   }
 
+  // focusStep puts the keyboard on a step just added from the keyboard:
+  // the work continues there (Enter opens it, c connects it), not on the
+  // palette button, which would leave every node to Tab through.
+  function focusStep(id) {
+    const node = id && nodes.querySelector(`[data-id="${CSS.escape(id)}"]`);
+    if (node) node.focus({ preventScroll: true });
+  }
+
   function autoLayout() {
     if (readOnly) return;
     change(() => {
@@ -911,7 +919,7 @@ export function mountDesigner(container, options = {}) {
         if (search.value) { search.value = ""; filterPalette(); } else viewport.focus();
       } else if (e.key === "Enter") {
         const first = paletteList.querySelector("li:not([hidden]) .bd-item");
-        if (first) { e.preventDefault(); addStep(first.dataset.kind); }
+        if (first) { e.preventDefault(); focusStep(addStep(first.dataset.kind)); }
       } else if (e.key === "ArrowDown") {
         e.preventDefault();
         paletteList.querySelector("li:not([hidden]) .bd-item")?.focus();
@@ -984,7 +992,7 @@ export function mountDesigner(container, options = {}) {
   // step; pointer clicks are handled in onPaletteUp, so skip those here.
   function onPaletteClick(e) {
     const item = e.target.closest(".bd-item");
-    if (item && e.detail === 0) addStep(item.dataset.kind);
+    if (item && e.detail === 0) focusStep(addStep(item.dataset.kind));
   }
 
   const listen = [];

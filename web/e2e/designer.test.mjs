@@ -334,6 +334,7 @@ test("palette: search, Escape one level at a time, click adds after the selectio
   await page.keyboard.press("Enter");
   d = await def(page);
   assert.deepEqual(d.steps.at(-1), { id: "each_1", type: "parallel", action: { forEach: "[1, 2, 3]", as: "item", step: { kind: "log", message: "{{ item }}" } }, position: d.steps.at(-1).position, dependencies: ["sub_1"] });
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), "node-each_1", "the keyboard is on the step just added");
   // Decision tables have a port per case plus default.
   for (const port of ["case0", "case1", "default"]) assert.ok(await page.getByTestId(`port-decide_1-${port}`).isVisible());
   await page.getByTestId("tool-fit").click();

@@ -62,8 +62,9 @@ type ProcessMonitor struct {
 	OpenConnections int     `json:"openConnections"`
 }
 
-// DeviceCounts are agents connected and known but away (none until
-// devices exist).
+// DeviceCounts are the registered devices whose agent is connected
+// (draining ones included) and those away; revoked devices are not
+// counted.
 type DeviceCounts struct {
 	Online  int `json:"online"`
 	Offline int `json:"offline"`
@@ -109,6 +110,19 @@ func (s *server) monitorSample(ctx context.Context) (Monitor, error) {
 		m.Database = "unavailable"
 	}
 	s.gatherEngine(&m)
+	if s.deps.Devices != nil {
+		// Registered devices by connection (revoked ones are gone for good).
+		if devs, err := s.deps.Devices.Devices(ctx); err == nil {
+			for _, d := range devs {
+				switch d.Status {
+				case models.DeviceOnline, models.DeviceDraining:
+					m.Devices.Online++
+				case models.DeviceOffline:
+					m.Devices.Offline++
+				}
+			}
+		}
+	}
 	m.Process.Goroutines = runtime.NumGoroutine()
 	m.Process.RSSBytes = rss()
 	cpu := cpuTime()

@@ -88,3 +88,30 @@ func TestMonitorRatesAndFailures(t *testing.T) {
 		t.Errorf("a second sample within a second was taken again, not shared")
 	}
 }
+
+// fakeDevices answers Devices with a fixed list (the hub's other methods
+// are not used by the monitor).
+type fakeDevices struct {
+	devicesHub
+	list []models.DeviceState
+}
+
+type devicesHub = Devices
+
+func (f fakeDevices) Devices(context.Context) ([]models.DeviceState, error) { return f.list, nil }
+
+// The dashboard's devices tile counts the hub's devices: connected (and
+// draining) ones as online, away ones as offline, revoked ones not at all.
+func TestMonitorCountsDevices(t *testing.T) {
+	st := storetest.OpenSQLite(t)
+	reg := prometheus.NewRegistry()
+	d := Deps{Store: st, Insight: st, Registry: reg, Devices: fakeDevices{list: []models.DeviceState{
+		{Name: "a", Status: models.DeviceOnline}, {Name: "b", Status: models.DeviceDraining},
+		{Name: "c", Status: models.DeviceOffline}, {Name: "d", Status: models.DeviceRevoked},
+	}}}.withDefaults()
+	s := &server{deps: d, store: d.Store, monitor: &monitorSampler{}, metrics: newHTTPMetrics(reg, d.Log)}
+	m, err := s.monitorSample(context.Background())
+	if err != nil || m.Devices.Online != 2 || m.Devices.Offline != 1 {
+		t.Fatalf("devices = %+v, %v; want 2 online, 1 offline", m.Devices, err)
+	}
+}

@@ -1700,7 +1700,7 @@ func Dashboard(v DashboardView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = dashTile("Devices online", "/runs", "devices.online", strconv.Itoa(v.DevicesOnline)).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = dashTile("Devices online", "/devices", "devices.online", strconv.Itoa(v.DevicesOnline)).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -30,6 +30,7 @@ const (
 	keyRequestID localKey = iota
 	keyLogger
 	keyPrincipal
+	keyWaitingReviews // the approver's inbox, read once per request (waitingReviews)
 )
 
 // principal is who made the request, and how they proved it.

@@ -27,7 +27,7 @@ func TestApprovalPages(t *testing.T) {
 		f.page(t, ann, "/approvals", 200, `data-testid="review-greet-2"`)
 		// The approver is told: a count beside Approvals on every page, and
 		// the review on their first page; the author is not asked.
-		f.page(t, ann, "/runs", 200, `data-testid="approvals-waiting">1<span class="visually-hidden"> waiting for your review`,
+		f.page(t, ann, "/runs", 200, `data-testid="approvals-waiting">1<span class="sr-only"> waiting for your review`,
 			`<a class="skip-link" href="#main" data-testid="skip-link">Skip to the content</a>`)
 		f.page(t, ann, "/", 200, `data-testid="home-reviews"`, "Waiting for your review (1)", `href="/approvals/greet/2" data-testid="home-review-greet-2"`)
 		if body := f.page(t, dana, "/", 200); strings.Contains(body, "approvals-waiting") || strings.Contains(body, "home-reviews") {

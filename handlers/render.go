@@ -53,7 +53,12 @@ func (s *server) pageData(c *fiber.Ctx, title, active string) views.Page {
 // review (an index lookup, on every page, for the count in the
 // navigation); nil for anyone else, or when it cannot be read (the page
 // still renders, without the count).
+// The answer is kept for the request: the home page lists the reviews
+// and its layout counts them, from one read.
 func (s *server) waitingReviews(c *fiber.Ctx) []models.InboxItem {
+	if items, ok := c.Locals(keyWaitingReviews).([]models.InboxItem); ok {
+		return items
+	}
 	p := principalOf(c)
 	if p == nil || !p.user.Can(models.RoleApprover) || s.deps.Templates == nil {
 		return nil
@@ -63,6 +68,7 @@ func (s *server) waitingReviews(c *fiber.Ctx) []models.InboxItem {
 		s.logOf(c).Warn("read the approvals inbox for the navigation", "err", err)
 		return nil
 	}
+	c.Locals(keyWaitingReviews, items)
 	return items
 }
 

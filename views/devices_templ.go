@@ -161,12 +161,12 @@ func DevicesSection(v DevicesView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<table data-testid=\"device-list\"><caption class=\"visually-hidden\">Registered devices</caption> <thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Status</th><th scope=\"col\">Load</th><th scope=\"col\">Capabilities</th><th scope=\"col\">Labels</th><th scope=\"col\">Last seen</th><th scope=\"col\">Success rate</th><th scope=\"col\">Mean duration</th>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "<table data-testid=\"device-list\"><caption class=\"sr-only\">Registered devices</caption> <thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Status</th><th scope=\"col\">Load</th><th scope=\"col\">Capabilities</th><th scope=\"col\">Labels</th><th scope=\"col\">Last seen</th><th scope=\"col\">Success rate</th><th scope=\"col\">Mean duration</th>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				if v.IsAdmin {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<th scope=\"col\"><span class=\"sr-only\">Actions</span></th>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
@@ -1230,7 +1230,7 @@ func StepRouting(stepID string, r RoutingView) templ.Component {
 			}
 		}
 		if len(r.Candidates) > 0 {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, "<table><caption class=\"visually-hidden\">Devices the router considered</caption> <thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Eligible</th><th scope=\"col\">Load</th><th scope=\"col\">Why</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, "<table><caption class=\"sr-only\">Devices the router considered</caption> <thead><tr><th scope=\"col\">Device</th><th scope=\"col\">Eligible</th><th scope=\"col\">Load</th><th scope=\"col\">Why</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -1753,7 +1753,7 @@ func Run(v RunView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 147, "\"><section class=\"panel run-graph-panel\"><h2>Graph</h2><div class=\"run-graph\" id=\"run-graph\" data-testid=\"run-graph\"></div><p class=\"hint\">Click a step to see its input, output and error below.</p></section><p id=\"run-announce\" class=\"visually-hidden\" role=\"status\" aria-live=\"polite\" data-testid=\"run-announce\"></p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 147, "\"><section class=\"panel run-graph-panel\"><h2>Graph</h2><div class=\"run-graph\" id=\"run-graph\" data-testid=\"run-graph\"></div><p class=\"hint\">Click a step to see its input, output and error below.</p></section><p id=\"run-announce\" class=\"sr-only\" role=\"status\" aria-live=\"polite\" data-testid=\"run-announce\"></p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

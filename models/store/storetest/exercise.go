@@ -56,6 +56,11 @@ var suite = []area{
 		{"EventsReplay", exerciseRunEventsReplay},
 		{"Steps", exerciseRunSteps},
 	}},
+	{"Lease", []suiteCase{ // lease.go
+		{"RenewAndRelease", exerciseLeaseRenew},
+		{"Claim", exerciseLeaseClaim},
+		{"Fence", exerciseLeaseFence},
+	}},
 	{"Templates", []suiteCase{ // templates.go
 		{"Create", exerciseCreateTemplate},
 		{"List", exerciseListTemplates},

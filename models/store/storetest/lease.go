@@ -79,7 +79,7 @@ func exerciseLeaseClaim(t *testing.T, st *store.Store) {
 		leaseRun("a1", "alive", models.RunRunning),
 		leaseRun("d1", "dead", models.RunRunning),
 		leaseRun("d2", "dead", models.RunWaiting),
-		leaseRun("d3", "dead", models.RunFailed), // finished: nobody needs it
+		leaseRun("d3", "dead", models.RunFailed),  // finished: nobody needs it
 		leaseRun("g1", "gone", models.RunRunning), // its instance row is gone
 		leaseRun("n1", "", models.RunQueued),      // written before migration 00016
 		leaseRun("m1", "me", models.RunRunning),

@@ -335,8 +335,17 @@ func (e *Engine) fence(rs *runState, cause error) {
 	e.dropWaiters(id)
 	e.cfg.Metrics.suspended(n)
 	e.cfg.Metrics.runDropped()
-	if e.lease != nil {
-		e.lease.fenced.Add(1)
+	if l := e.lease; l != nil {
+		l.fenced.Add(1)
+		if rs.row.Owner != e.owner() {
+			// Fenced because this process registered again: the new id
+			// may have claimed the run while this state was still held
+			// (resumeRuns skips runs in memory). The next scan resumes
+			// it if it is ours (resumeRuns checks the owner).
+			l.mu.Lock()
+			l.pending = append(l.pending, id)
+			l.mu.Unlock()
+		}
 	}
 }
 

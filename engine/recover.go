@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -44,6 +45,12 @@ func (e *Engine) resumeRuns(ctx context.Context, ids []string, strict bool) (n i
 	var states []*runState
 	var snaps []*models.RunSnapshot
 	for _, id := range ids {
+		if rs := e.active(id); rs != nil && e.lease != nil && rs.row.Owner != e.owner() {
+			// Held under this process's previous instance id (a run
+			// started while the lease was being lost): that state is
+			// fenced; the run resumes from the store like any other.
+			e.fence(rs, errors.New("claimed again under a new instance id"))
+		}
 		if e.Owns(id) {
 			continue
 		}
@@ -56,7 +63,9 @@ func (e *Engine) resumeRuns(ctx context.Context, ids []string, strict bool) (n i
 			rest = append(rest, id)
 			continue
 		}
-		if snap.Run.Status.Final() {
+		if snap.Run.Status.Final() || (e.lease != nil && snap.Run.Owner != e.owner()) {
+			// Finished, or owned by another instance: never run a step
+			// of a run this instance does not own.
 			continue
 		}
 		rs, err := e.restore(snap, false)

@@ -401,7 +401,12 @@ func (h *harness) check(ctx context.Context, db *sql.DB, inFlight int) (string, 
 		problems = append(problems, fmt.Sprintf("%d runs did not succeed (e.g. %s)", notOK, sample))
 	}
 	if running > 0 {
-		problems = append(problems, fmt.Sprintf("%d step attempts left running", running))
+		var sample string
+		_ = db.QueryRowContext(ctx, `SELECT s.run_id || ' step ' || s.step_id || ' attempt ' || s.attempt || ' generation ' || s.generation ||
+			', run ' || r.status || ' owner ' || r.owner || ', attempts of the step: ' ||
+			(SELECT string_agg(attempt || ':' || status, ',') FROM step_runs x WHERE x.run_id = s.run_id AND x.step_id = s.step_id)
+			FROM step_runs s JOIN runs r ON r.id = s.run_id WHERE s.status = 'running' LIMIT 1`).Scan(&sample)
+		problems = append(problems, fmt.Sprintf("%d step attempts left running (e.g. %s)", running, sample))
 	}
 	if doubled > 0 {
 		problems = append(problems, fmt.Sprintf("%d schedule fire times started twice", doubled))

@@ -189,12 +189,12 @@ func (h *harness) startPostgres(ctx context.Context) error {
 	data := filepath.Join(h.dir, "pg")
 	h.pgPort = freePort()
 	if out, err := h.pg("initdb", "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8").CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb: %v\n%s", err, out)
+		return fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 	h.pgData = data
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200", h.pgPort, data)
 	if out, err := h.pg("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(data, "log"), "-w", "start").CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_ctl start: %v\n%s", err, out)
+		return fmt.Errorf("pg_ctl start: %w\n%s", err, out)
 	}
 	h.adminURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", h.pgPort)
 	fmt.Println("== private PostgreSQL on port", h.pgPort)
@@ -206,7 +206,7 @@ func freePort() int {
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -235,7 +235,7 @@ func (h *harness) scenario(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer admin.Close()
+	defer func() { _ = admin.Close() }()
 	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+dbName); err != nil {
 		return "", err
 	}
@@ -252,7 +252,7 @@ func (h *harness) scenario(ctx context.Context, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 
 	// One instance sets up the template and the schedule; the others
 	// start after, so every instance knows the schedule.
@@ -313,7 +313,7 @@ func (h *harness) scenario(ctx context.Context, name string) (string, error) {
 		if out, err := h.pg("pg_ctl", "-D", h.pgData, "-l", filepath.Join(h.pgData, "log"), "-m", "fast", "-w", "restart").CombinedOutput(); err != nil {
 			stopLoad()
 			wg.Wait()
-			return "", fmt.Errorf("pg_ctl restart: %v\n%s", err, out)
+			return "", fmt.Errorf("pg_ctl restart: %w\n%s", err, out)
 		}
 	case "refuse":
 		fmt.Println("   refusing the database for 10s with", inFlight, "requests in flight")
@@ -355,7 +355,7 @@ func (h *harness) startInstance(ctx context.Context, i int, dbURL string) (*inst
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if res, err := http.Get(p.url + "/healthz"); err == nil {
-			res.Body.Close()
+			_ = res.Body.Close()
 			if res.StatusCode == 200 {
 				return p, nil
 			}
@@ -436,7 +436,7 @@ func makeUsers(ctx context.Context, dbURL string) (designer, approver string, er
 	if err != nil {
 		return "", "", err
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	mk := func(name string, roles ...models.Role) (string, error) {
 		u := &models.User{Name: name, Roles: roles}
 		if err := st.CreateUser(ctx, u); err != nil {
@@ -514,7 +514,7 @@ func (c *client) callType(ctx context.Context, method, path, ctype, body string,
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	data, _ := io.ReadAll(res.Body)
 	if res.StatusCode != want {
 		return fmt.Errorf("%s %s: HTTP %d: %.300s", method, path, res.StatusCode, data)

@@ -20,7 +20,9 @@
 //   - conditions, decision tables, `when` guards and trigger rules are
 //     evaluated on that data; a condition that decides differently is a
 //     decision change;
-//   - a step that is new, whose action changed, whose rendered input
+//   - a `set` step that cannot be reused is evaluated: its output is its
+//     rendered values, which is all the set action does;
+//   - any other step that is new, whose action changed, whose rendered input
 //     differs, or that did not run in the recording would execute: it is
 //     listed with its rendered input, and its output is unknown. For the
 //     path, such a step is taken to succeed (its onFailure handlers are
@@ -418,6 +420,19 @@ func (r *Replayer) runStep(s *stepState, old *models.Step, scope *plan.Scope, in
 		input := normalise(act)
 		if !changed && s.rec.ran() && s.rec.hasInput && bytes.Equal(canonical(input), canonical(s.rec.input)) {
 			r.reuse(s, scope)
+			return
+		}
+		if ps.Step.Action.Kind == models.KindSet {
+			// A set step acts on nothing: its output is its rendered
+			// values (what the set action returns), so it is evaluated
+			// rather than listed as would-execute.
+			out := input.(map[string]any)["values"]
+			if out == nil {
+				out = map[string]any{}
+			}
+			s.fate, s.status = fateEvaluated, models.StepSucceeded
+			s.same = s.rec.ran() && s.rec.succeeded() && bytes.Equal(canonical(out), canonical(s.rec.output))
+			scope.SetStep(ps.Step.ID, plan.StepResult{Status: models.StepSucceeded, Output: out, Attempts: 1})
 			return
 		}
 		execute(s, input)

@@ -97,6 +97,19 @@ func TestEvidenceReplaysWithoutSideEffects(t *testing.T) {
 			t.Errorf("line = %q", s.Line())
 		}
 
+		// The review page shows the same evidence beside the diff, and can
+		// list only the runs that change.
+		ann := f.login(t, "ann", testPassword)
+		page := f.page(t, ann, "/approvals/orders/2", 200, `data-testid="evidence"`,
+			"Replayed on the last 50 runs: 20 same path, 30 would take another path, 20 would call a new step")
+		if n := strings.Count(page, `data-testid="evidence-run-`); n != 50 {
+			t.Errorf("the review page lists %d runs, want 50", n)
+		}
+		changes := f.page(t, ann, "/approvals/orders/2?evidence=changes", 200, "Showing the 30 runs that change.")
+		if n := strings.Count(changes, `data-changes="true"`); n != 30 || strings.Contains(changes, `data-changes="false"`) {
+			t.Errorf("filtered to the runs that change: %d rows", n)
+		}
+
 		// ?runs=: fewer runs; bad values are refused.
 		small := f.call(t, "GET", "/api/v1/templates/orders/versions/2/evidence?runs=5", f.viewerToken, "", 200)
 		if sum := small["summary"].(map[string]any); sum["replayed"] != 5.0 {

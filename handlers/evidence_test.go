@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
@@ -207,4 +209,39 @@ func twentySteps(target, limit string) string {
 	fmt.Fprintf(&b, `,
 	 {"id":"summary","type":"command","dependencies":[%q],"action":{"kind":"log","message":"order {{ inputs.n }}: {{ steps.note9.output.total }}"}}]}`, prev)
 	return b.String()
+}
+
+// noticeRecorder is an Alerting that records approver notices.
+type noticeRecorder struct{ notices chan string }
+
+func (noticeRecorder) SendTest(context.Context, int64, string) (string, error) { return "", nil }
+func (noticeRecorder) RulesChanged()                                           {}
+func (r noticeRecorder) VersionSubmitted(_ context.Context, template string, version int, author, evidence string) int {
+	r.notices <- fmt.Sprintf("%s v%d by %s: %s", template, version, author, evidence)
+	return 1
+}
+
+// TestSubmitNoticeCarriesEvidence: the approvers' notice of a submitted
+// version comes once the worker has replayed it, with the summary line.
+func TestSubmitNoticeCarriesEvidence(t *testing.T) {
+	t.Parallel()
+	rec := noticeRecorder{notices: make(chan string, 4)}
+	f := newFlow(t, openSQLite, flowOptions{alerting: rec})
+	f.publish(t, `{"id":"hello","name":"Hello","steps":[{"id":"say","type":"command","action":{"kind":"log","message":"hi"}}]}`)
+	<-rec.notices // version 1's
+	for range 2 {
+		f.call(t, "POST", "/api/v1/templates/hello/runs?wait=20s", f.operator, `{}`, 201)
+	}
+	f.call(t, "PUT", "/api/v1/templates/hello/draft", f.designer,
+		`{"id":"hello","name":"Hello","steps":[{"id":"say","type":"command","action":{"kind":"log","message":"hello"}}]}`, 200)
+	f.call(t, "POST", "/api/v1/templates/hello/versions/2/submit", f.designer, "", 200)
+	select {
+	case got := <-rec.notices:
+		want := "hello v2 by dana: Replayed on the last 2 runs: 2 same path, 0 would take another path, 2 would call a new step"
+		if got != want {
+			t.Fatalf("notice = %q\nwant     %q", got, want)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no notice")
+	}
 }

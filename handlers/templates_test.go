@@ -45,6 +45,7 @@ type flowOptions struct {
 	legacySig   bool
 	// noEvidenceCache makes every evidence read replay (benchmarks).
 	noEvidenceCache bool
+	alerting        handlers.Alerting
 }
 
 func newFlow(t testing.TB, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {
@@ -93,6 +94,7 @@ func newFlow(t testing.TB, open func(testing.TB) *store.Store, opts ...flowOptio
 		Templates: b.store, Runs: f.launcher, Schedules: f.sched, Now: b.clock.Now,
 		RateLimit: rate, RateBurst: o.rateBurst, WebhookBodyLimit: o.hookLimit,
 		HeartbeatInterval: o.heartbeat, WebhookLegacySignatures: o.legacySig, Evidence: f.proof,
+		Alerting: o.alerting,
 	})
 	tok := func(name string, roles ...models.Role) string { return b.token(t, b.user(t, name, roles...)) }
 	f.designer = tok("dana", models.RoleDesigner)

@@ -85,7 +85,7 @@ func (r RunEvidence) Changes() bool {
 // notification show it.
 func (s EvidenceSummary) Line() string {
 	if s.Replayed == 0 {
-		return "No finished production run to replay yet."
+		return "No finished production run to replay yet"
 	}
 	runs := "runs"
 	if s.Replayed == 1 {

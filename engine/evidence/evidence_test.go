@@ -105,3 +105,29 @@ func TestSubmittedIsReplayedByTheWorker(t *testing.T) {
 		t.Fatal("the worker never replayed the submitted version")
 	}
 }
+
+// Runs of several base versions are replayed alike; baseVersions lists
+// them, and the summary counts each kind of change once per run.
+func TestComputeSeveralBaseVersions(t *testing.T) {
+	st := &fakeStore{def: logDef("hi")}
+	snaps, _ := st.RecentProductionRuns(context.Background(), "hello", 1)
+	old := snaps[0]
+	old.Run.ID, old.Run.Version = "r0", 1
+	other := snaps[0]
+	other.Run.ID, other.Run.Version = "r9", 3
+	other.Run.Inputs = map[string]any{"extra": 1.0} // an input the version does not take: refused
+	p, err := plan.Compile(logDef("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := evidence.Compute(p, "hello", 4, 50, []models.RunSnapshot{other, old})
+	if len(ev.BaseVersions) != 2 || ev.BaseVersions[0] != 1 || ev.BaseVersions[1] != 3 {
+		t.Fatalf("baseVersions = %v", ev.BaseVersions)
+	}
+	if ev.Summary != (models.EvidenceSummary{Replayed: 2, Refused: 1}) || ev.Runs[0].RunID != "r9" || len(ev.Runs[0].MissingInputs) != 1 {
+		t.Fatalf("evidence = %+v", ev)
+	}
+	if line := ev.Summary.Line(); line != "Replayed on the last 2 runs: 1 same path, 0 would take another path, 0 would call a new step, 1 would be refused" {
+		t.Fatalf("line = %q", line)
+	}
+}

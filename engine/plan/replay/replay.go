@@ -130,9 +130,11 @@ type recorded struct {
 	hasInput bool
 }
 
-// ran reports whether the step ran (settled with an outcome of its own).
+// ran reports whether the step ran (settled with an outcome): an attempt
+// of its own, or the outcome a rerun carried over from the earlier run
+// (no attempt, no input here).
 func (r *recorded) ran() bool {
-	if r == nil || r.attempts == 0 {
+	if r == nil || (r.attempts == 0 && r.reason != models.ReasonCarriedOver) {
 		return false
 	}
 	switch r.status {
@@ -410,7 +412,9 @@ func (r *Replayer) runStep(s *stepState, old *models.Step, scope *plan.Scope, in
 	case ps.Step.Type == models.StepCondition:
 		r.evalCondition(s, scope, fail)
 		return
-	case ps.Action != nil && ps.Step.Action.Kind != models.KindSubworkflow:
+	case ps.Action != nil && ps.Step.Action.Kind != models.KindSubworkflow && !(s.rec.ran() && !s.rec.hasInput):
+		// (A step that ran without a recorded input, carried over by a
+		// rerun, is judged like the steps below.)
 		act, err := ps.Action.Render(scope)
 		if err != nil {
 			// The engine fails the step before calling anything.

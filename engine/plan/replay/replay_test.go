@@ -305,3 +305,44 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// Steps without a comparable recorded input (waits, forEach, sub-workflows,
+// steps a rerun carried over) are reused only when unchanged and when what
+// they read and follow behaved as recorded.
+func TestStepsWithoutRecordedInput(t *testing.T) {
+	src := `{"id":"orders","name":"Orders",
+ "inputs":{"id":{"type":"string","required":true}},
+ "steps":[
+  {"id":"fetch","type":"command","action":{"kind":"http","method":"GET","url":"https://shop.example/orders/{{ inputs.id }}"}},
+  {"id":"pause","type":"wait","dependencies":["fetch"],"action":{"duration":"1m"}},
+  {"id":"each","type":"parallel","dependencies":["pause"],"action":{"forEach":"[1, 2]","step":{"kind":"http","method":"POST","url":"https://shop.example/line/{{ item }}"}}}
+ ]}`
+	snap := record(t, def(t, src), "r3", map[string]any{"id": "C3"},
+		map[string]outcome{"fetch": fetched(10), "pause": {models.StepSucceeded, nil}, "each": {models.StepSucceeded, map[string]any{"succeeded": 2.0}}})
+	if ev := replayOn(t, src, snap); len(ev.WouldExecute) != 0 || ev.PathChanged || ev.Outcome.Now != models.OutcomeSucceeded {
+		t.Fatalf("unchanged wait and forEach: %+v", ev)
+	}
+	// fetch now calls another address: the wait and the forEach after it
+	// follow a step that no longer behaves as recorded.
+	changed := replaceIn(t, src, "https://shop.example/orders/", "https://shop.example/v2/orders/")
+	if ev := replayOn(t, changed, snap); !slices.Equal(ev.WouldExecute, []string{"fetch", "pause", "each"}) {
+		t.Fatalf("wouldExecute = %v", ev.WouldExecute)
+	}
+	// A forEach whose element action changed would execute; the wait before
+	// it is reused.
+	items := replaceIn(t, src, "https://shop.example/line/", "https://shop.example/lines/")
+	if ev := replayOn(t, items, snap); !slices.Equal(ev.WouldExecute, []string{"each"}) {
+		t.Fatalf("wouldExecute = %v", ev.WouldExecute)
+	}
+
+	// A rerun carried fetch over from the earlier run: no attempt and no
+	// input here, but its outcome and output are the run's data.
+	for i := range snap.StepRuns {
+		if r := &snap.StepRuns[i]; r.StepID == "fetch" {
+			r.Attempt, r.Input, r.Reason, r.Order = 0, nil, models.ReasonCarriedOver, 0
+		}
+	}
+	if ev := replayOn(t, src, snap); len(ev.WouldExecute) != 0 || ev.PathChanged {
+		t.Fatalf("carried-over step: %+v", ev)
+	}
+}

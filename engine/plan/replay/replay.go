@@ -412,7 +412,7 @@ func (r *Replayer) runStep(s *stepState, old *models.Step, scope *plan.Scope, in
 	case ps.Step.Type == models.StepCondition:
 		r.evalCondition(s, scope, fail)
 		return
-	case ps.Action != nil && ps.Step.Action.Kind != models.KindSubworkflow && !(s.rec.ran() && !s.rec.hasInput):
+	case ps.Action != nil && ps.Step.Action.Kind != models.KindSubworkflow && (!s.rec.ran() || s.rec.hasInput):
 		// (A step that ran without a recorded input, carried over by a
 		// rerun, is judged like the steps below.)
 		act, err := ps.Action.Render(scope)

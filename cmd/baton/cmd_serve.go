@@ -23,6 +23,7 @@ import (
 	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/engine/agent"
 	"github.com/baton-run/baton/engine/alert"
+	"github.com/baton-run/baton/engine/evidence"
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
@@ -313,6 +314,16 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		})
 	}()
 	defer func() { stopAlerts(); <-alertsDone }()
+	// Evidence for reviewers: one worker replays versions as they are
+	// submitted; answers are cached until a new production run finishes.
+	proof := evidence.New(evidence.Config{Store: st, Compiler: eng.Compiler(), Log: log})
+	proofCtx, stopProof := context.WithCancel(ctx)
+	proofDone := make(chan struct{})
+	go func() {
+		defer close(proofDone)
+		proof.Run(proofCtx)
+	}()
+	defer func() { stopProof(); <-proofDone }()
 	emailSettings := ""
 	if email != nil {
 		emailSettings = email.String()
@@ -343,6 +354,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Examples:                examples.FS,
 		Alerts:                  st,
 		Alerting:                alerts,
+		Evidence:                proof,
 		EmailSettings:           emailSettings,
 	})
 

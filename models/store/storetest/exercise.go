@@ -55,6 +55,7 @@ var suite = []area{
 		{"ListPages", exerciseListRunPages},
 		{"EventsReplay", exerciseRunEventsReplay},
 		{"Steps", exerciseRunSteps},
+		{"RecentProductionRuns", exerciseRecentProductionRuns}, // evidence.go
 	}},
 	{"Templates", []suiteCase{ // templates.go
 		{"Create", exerciseCreateTemplate},

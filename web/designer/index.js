@@ -14,6 +14,7 @@ import {
   removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet,
 } from "./model.mjs";
 import { statusLabel } from "../vocabulary.mjs";
+import { createKeysHelp } from "./keys.mjs";
 
 export { KINDS, STATUSES };
 
@@ -93,7 +94,9 @@ let instances = 0;
  * edit it. Options: definition (required), problems ([{path, message}]),
  * onChange(definition) called after every change, readOnly.
  * Events (api.on(name, fn), and DOM events "designer:<name>" bubbling from
- * the canvas): change(definition), select(stepIds), open(stepId), close().
+ * the canvas): change(definition), select(stepIds), open(stepId), close(),
+ * edit(stepId) (Enter on a step already open: the keyboard goes into its
+ * fields), rename(stepId) (F2: to its Name).
  */
 export function mountDesigner(container, options = {}) {
   if (!(container instanceof Element)) throw new TypeError("designer: container must be an element");
@@ -116,9 +119,12 @@ export function mountDesigner(container, options = {}) {
   let drag = null;
   let spaceHeld = false;
   let keyConnect = null; // {from, port} while connecting with the keyboard
+  let opened = null; // the step whose panel the canvas last opened (Enter again: into its fields)
   let toastTimer = 0;
 
   // ---- DOM skeleton -------------------------------------------------------
+  // The keyboard help (keys.mjs): its button ends the toolbar.
+  const help = createKeysHelp(el, () => viewport.focus({ preventScroll: true }));
   const button = (id, label, text, key) =>
     el("button", { type: "button", class: "bd-tool", "data-testid": "tool-" + id, "aria-label": label, title: key ? `${label} (${key})` : label }, text);
   const tools = {
@@ -136,7 +142,7 @@ export function mountDesigner(container, options = {}) {
   const toolbar = el("div", { class: "bd-toolbar", role: "toolbar", "aria-label": "Canvas tools" },
     ...(readOnly ? [] : [tools.undo, tools.redo, el("span", { class: "bd-sep" })]),
     tools.zoomOut, zoomLabel, tools.zoomIn, tools.fit,
-    ...(readOnly ? [] : [tools.layout, el("span", { class: "bd-sep" }), tools.del]));
+    ...(readOnly ? [] : [tools.layout, el("span", { class: "bd-sep" }), tools.del]), help.button);
 
   const search = el("input", { type: "search", class: "bd-search", placeholder: "Search steps", title: "Search step kinds (/)", "aria-label": "Search step kinds", "data-testid": "palette-search" });
   const paletteList = el("ul", { class: "bd-items" }, ...KINDS.map((k) =>
@@ -152,13 +158,17 @@ export function mountDesigner(container, options = {}) {
   const world = el("div", { class: "bd-world" }, frames, svg, nodes);
   const band = el("div", { class: "bd-band", hidden: true });
   const toast = el("div", { class: "bd-toast", role: "status", "aria-live": "polite", "data-testid": "designer-message" });
+  // What each action did, said to screen readers (present from the start,
+  // so the first message is read); the toast above is for what everyone
+  // should see.
+  const announcer = el("div", { class: "bd-sr", role: "status", "aria-live": "polite", "data-testid": "designer-announce" });
   const problemList = el("div", { class: "bd-problems", "data-testid": "problems", hidden: true });
   const empty = el("div", { class: "bd-empty", "data-testid": "canvas-empty", hidden: true },
     readOnly ? "This workflow has no steps." : "Drag a step from the palette onto the canvas to start.");
   const viewport = el("div", { class: "bd-viewport", tabindex: 0, "data-testid": "canvas", role: "application", "aria-label": "Workflow canvas. Arrow keys move the selected steps, Enter opens one, Delete removes them." },
     world, band, empty, problemList, toast);
   const root = el("div", { class: "bd" + (readOnly ? " bd-readonly" : ""), "data-testid": "designer" },
-    toolbar, el("div", { class: "bd-body" }, ...(palette ? [palette] : []), viewport));
+    toolbar, el("div", { class: "bd-body" }, ...(palette ? [palette] : []), viewport), announcer, help.dialog);
   container.append(root);
 
   // ---- events -------------------------------------------------------------
@@ -177,34 +187,46 @@ export function mountDesigner(container, options = {}) {
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => toast.classList.remove("bd-show"), 4000);
   }
+  // announce tells screen readers what an action did: with visible, in the
+  // toast (which is a live region too), else only in the announcer. The
+  // same words twice in a row (two arrow presses) differ by a trailing
+  // space, so they are read again.
+  function announce(message, visible = false) {
+    if (visible) return say(message);
+    announcer.textContent = message === announcer.textContent.trim() ? message + "\u00a0" : message;
+  }
 
   // ---- history --------------------------------------------------------------
   // Every change goes through change() (or commit() after a drag), which
   // keeps a JSON snapshot of the definition before it: undo covers adds,
   // connections, deletions, moves and layouts alike.
-  function record(before) {
+  // Each entry is {json, label}: label says what the change was ("move
+  // notify"), so undo and redo can say what they undid.
+  function record(before, label = "a change") {
     if (before === JSON.stringify(def)) return false;
-    undoStack.push(before);
+    undoStack.push({ json: before, label });
     if (undoStack.length > HISTORY_LIMIT) undoStack.shift();
     redoStack.length = 0;
     return true;
   }
-  function commit(before) {
-    if (!record(before)) return false;
+  function commit(before, label) {
+    if (!record(before, label)) return false;
     render();
     changed();
     return true;
   }
-  function change(fn) {
+  function change(fn, label) {
     const before = JSON.stringify(def);
     const result = fn();
-    commit(before);
+    commit(before, label);
     return result;
   }
   function travel(from, to) {
     if (readOnly || !from.length) return;
-    to.push(JSON.stringify(def));
-    def = JSON.parse(from.pop());
+    const entry = from.pop();
+    to.push({ json: JSON.stringify(def), label: entry.label });
+    def = JSON.parse(entry.json);
+    announce(`${from === undoStack ? "Undone" : "Redone"}: ${entry.label}.`);
     selected = new Set([...selected].filter((id) => stepById(def, id)));
     selectedEdge = null;
     render();
@@ -517,7 +539,9 @@ export function mountDesigner(container, options = {}) {
   // same. It records the move for undo and reports the change.
   function settleMove(before, orig) {
     if (moveFrame) { cancelAnimationFrame(moveFrame); moveFrame = 0; }
-    const did = record(before);
+    const ids = [...orig.keys()].join(", ");
+    const did = record(before, "move " + ids);
+    if (did) announce(`Moved ${ids}.`);
     const byId = new Map(def.steps.map((st) => [st.id, st]));
     const places = [];
     const place = (r) => places.push({ x0: r.x, y0: r.y, x1: r.x + r.w, y1: r.y + r.h });
@@ -576,23 +600,37 @@ export function mountDesigner(container, options = {}) {
     if (selectedEdge) {
       const e = edges(def).find((x) => x.key === selectedEdge);
       selectedEdge = null;
-      if (e) change(() => disconnect(def, e));
-      viewport.focus();
+      if (e) {
+        const what = `${e.from} → ${e.to}`;
+        change(() => disconnect(def, e), "disconnect " + what);
+        say(`Disconnected ${what}. Ctrl+Z brings it back.`);
+      }
+      // The keyboard stays on the step it picked the connection from,
+      // which is selected again.
+      const on = document.activeElement?.closest?.(".bd-node")?.dataset.id;
+      if (on && stepById(def, on)) setSelection([on]);
+      else viewport.focus();
       return;
     }
     if (!selected.size) return;
     const ids = [...selected];
     selected = new Set();
-    change(() => removeSteps(def, ids));
-    say(`Deleted ${ids.join(", ")}. Ctrl+Z brings ${ids.length > 1 ? "them" : "it"} back.`);
+    const what = `${ids.length > 1 ? "steps" : "step"} ${ids.join(", ")}`;
+    change(() => removeSteps(def, ids), "delete " + what);
+    say(`Deleted ${what}. Ctrl+Z brings ${ids.length > 1 ? "them" : "it"} back.`);
     viewport.focus();
     emit("select", []);
   }
 
-  function tryConnect(from, port, to) {
+  // tryConnect links from's port to a step and says so (visible: in the
+  // toast, for the keyboard's connections, whose result is not drawn
+  // where the user's eyes are).
+  function tryConnect(from, port, to, visible = false) {
     let refused = "";
-    change(() => { refused = connect(def, from, port, to); });
+    const what = `${from}${port === "out" ? "" : " (" + port + ")"} → ${to}`;
+    change(() => { refused = connect(def, from, port, to); }, "connect " + what);
     if (refused) say(refused);
+    else announce(`Connected ${what}.`, visible);
     return !refused;
   }
 
@@ -608,14 +646,16 @@ export function mountDesigner(container, options = {}) {
       ({ x, y } = freeSpot((r.width / 2 - view.x) / view.k - NODE_W / 2, (r.height / 3 - view.y) / view.k));
     }
     const step = newStep(def, kind, x, y);
+    let after = "";
     change(() => {
       def.steps.push(step);
       // A click adds the step after the selected one, on its first free port.
       if (!at && anchor) {
         const free = ports(anchor).find((p) => !edges(def).some((e) => e.from === anchor.id && e.port === p.name && p.name !== "out"));
-        if (free) connect(def, anchor.id, free.name, step.id);
+        if (free && !connect(def, anchor.id, free.name, step.id)) after = ` after ${anchor.id}${free.name === "out" ? "" : " (" + free.name + ")"}`;
       }
-    });
+    }, "add " + step.id);
+    announce(`Added ${kindInfo(kind).label} step ${step.id}${after}.`);
     setSelection([step.id]);
     reveal(step.id);
     // The new step is what the user works on next: its panel opens (the
@@ -636,7 +676,8 @@ export function mountDesigner(container, options = {}) {
     if (readOnly) return;
     change(() => {
       for (const [id, p] of layout(def, undefined, { maxWidth: wrapWidth() })) stepById(def, id).position = p;
-    });
+    }, "layout");
+    announce(`Laid out ${def.steps.length} step${def.steps.length === 1 ? "" : "s"}.`);
     fit();
   }
 
@@ -654,7 +695,26 @@ export function mountDesigner(container, options = {}) {
   }
 
   function open(id) {
-    if (stepById(def, id)) emit("open", id);
+    if (!stepById(def, id)) return;
+    opened = id;
+    emit("open", id);
+  }
+  // closed: the panel went back to the workflow's.
+  function closed() {
+    opened = null;
+    emit("close");
+  }
+
+  // pickEdge selects a step's next connection (its outgoing ones first,
+  // then those coming in), so the keyboard can disconnect it with Delete.
+  function pickEdge(id) {
+    const all = edges(def);
+    const mine = [...all.filter((e) => e.from === id), ...all.filter((e) => e.to === id && e.from !== id)];
+    if (!mine.length) return say(`${id} has no connections.`);
+    const n = (mine.findIndex((e) => e.key === selectedEdge) + 1) % mine.length;
+    const e = mine[n];
+    setSelection([], e.key);
+    say(`Connection ${e.from}${e.port === "out" ? "" : " (" + e.port + ")"} → ${e.to} selected (${n + 1} of ${mine.length}): Delete removes it, d picks the next.`);
   }
 
   // ---- pointer input ----------------------------------------------------------
@@ -769,7 +829,7 @@ export function mountDesigner(container, options = {}) {
       else if (d.moved) say("Drop the connection on a step to link it.");
     } else if (d.mode === "pan" && !d.moved && !d.keep) {
       setSelection([]);
-      emit("close");
+      closed();
     }
   }
 
@@ -900,6 +960,7 @@ export function mountDesigner(container, options = {}) {
 
   // ---- keyboard -----------------------------------------------------------------
   function onKeyDown(e) {
+    if (help.dialog.contains(e.target)) return; // the dialog's own keys (Escape closes it)
     const mod = e.ctrlKey || e.metaKey;
     if (menu && menu.contains(e.target)) {
       const items = [...menu.querySelectorAll("button")];
@@ -932,12 +993,18 @@ export function mountDesigner(container, options = {}) {
     let handled = true;
     if (mod && e.key.toLowerCase() === "z") e.shiftKey ? redo() : undo();
     else if (mod && e.key.toLowerCase() === "y") redo();
-    else if (mod && e.key.toLowerCase() === "a") setSelection(def.steps.map((s) => s.id));
+    else if (mod && e.key.toLowerCase() === "a") {
+      setSelection(def.steps.map((s) => s.id));
+      announce(`Selected all ${def.steps.length} steps.`);
+    }
     else if (mod) handled = false;
     else if (e.key === "Delete" || e.key === "Backspace") deleteSelection();
     else if (e.key.startsWith("Arrow")) {
       const step = e.shiftKey ? 50 : 10;
       const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      // The step with the keyboard is the one to move when none is selected
+      // (after a connection was picked and removed, say).
+      if (!selected.size && focusedNode && !readOnly) setSelection([focusedNode]);
       if (selected.size && !readOnly) moveSelection(dx, dy);
       else { view.x -= dx * 2; view.y -= dy * 2; applyView(); }
     } else if (e.key === "Enter") {
@@ -945,8 +1012,23 @@ export function mountDesigner(container, options = {}) {
       if (id && keyConnect) {
         const { from, port } = keyConnect;
         keyConnect = null;
-        if (tryConnect(from, port, id)) say(`Connected ${from} → ${id}.`);
-      } else if (id) open(id);
+        tryConnect(from, port, id, true);
+      } else if (id && focusedNode && opened === id) {
+        // Open already: Enter again takes the keyboard into its fields.
+        emit("edit", id);
+      } else if (id) {
+        open(id);
+        announce(`Opened ${id}: its fields are in the side panel. Enter again goes to them.`);
+      } else handled = false;
+    } else if (e.key === "F2" && !readOnly) {
+      const id = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      if (id) {
+        if (opened !== id) open(id);
+        emit("rename", id);
+      } else handled = false;
+    } else if (e.key === "d" && !readOnly && !e.shiftKey && !e.altKey) {
+      const id = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      if (id) pickEdge(id);
       else handled = false;
     } else if (e.key === "c" && !readOnly && !e.shiftKey && !e.altKey) {
       // Connecting without a pointer: "c" on a step picks its next output
@@ -961,17 +1043,26 @@ export function mountDesigner(container, options = {}) {
       } else handled = false;
     } else if (e.key === "Escape") {
       if (keyConnect) { keyConnect = null; say("Connecting cancelled."); }
-      else if (!closeMenu() && !cancelDrag()) { setSelection([]); emit("close"); viewport.focus(); }
+      else if (!closeMenu() && !cancelDrag()) { setSelection([]); closed(); viewport.focus(); }
     } else if (e.code === "KeyT" && e.shiftKey && e.altKey) autoLayout();
     else if (e.altKey) handled = false;
     else if (e.key === "1") fit(true);
     else if (e.key === "0") zoomAt(1);
     else if (e.key === "+" || e.key === "=") zoomAt(view.k * 1.2);
     else if (e.key === "-" || e.key === "_") zoomAt(view.k / 1.2);
-    else if (e.key === "/" && palette) search.focus();
+    else if (e.key === "/" && palette) focusSearch();
+    else if (e.key === "?") help.open();
     else if (e.key === " " && e.target.closest(".bd-viewport")) spaceHeld = true;
     else handled = false;
     if (handled) e.preventDefault();
+  }
+  // focusSearch puts the keyboard in the palette search with its text
+  // selected: typing replaces the last search, Enter adds it again.
+  function focusSearch() {
+    if (!palette) return false;
+    search.focus();
+    search.select();
+    return true;
   }
   function onKeyUp(e) {
     if (e.key === " ") spaceHeld = false;
@@ -1085,7 +1176,7 @@ export function mountDesigner(container, options = {}) {
       const before = JSON.stringify(def);
       def = clone(next);
       if (before !== JSON.stringify(def)) {
-        undoStack.push(before);
+        undoStack.push({ json: before, label: "an edit of the fields" });
         redoStack.length = 0;
       }
       selected = new Set([...selected].filter((id) => stepById(def, id)));
@@ -1131,6 +1222,18 @@ export function mountDesigner(container, options = {}) {
       return () => listeners.get(name).delete(fn);
     },
     fit, undo, redo, autoLayout,
+    /** showKeys opens the keyboard help dialog. */
+    showKeys: () => help.open(),
+    /** focusSearch puts the keyboard in the palette search; false when read-only. */
+    focusSearch,
+    /** announce says message to screen readers (the canvas's polite live region). */
+    announce: (message) => announce(String(message)),
+    /** focusStep selects a step and puts the keyboard on it. */
+    focusStep(id) {
+      if (!select(id)) return false;
+      nodes.querySelector(`[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
+      return true;
+    },
     /** zoom returns the current zoom, or sets it when given a number. */
     zoom(k) { if (typeof k === "number") zoomAt(k); return view.k; },
     /** addStep adds a palette kind (at a world point, or after the selection). */
@@ -1142,6 +1245,7 @@ export function mountDesigner(container, options = {}) {
     destroy() {
       clearTimeout(toastTimer);
       closeMenu();
+      help.close();
       for (const [t, type, fn, opts] of listen) t.removeEventListener(type, fn, opts);
       listeners.clear();
       root.remove();

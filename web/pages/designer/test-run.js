@@ -47,6 +47,12 @@ export function createTestRun(ctx, { draft, openStep }) {
   $("test-run-close")?.addEventListener("click", () => {
     $("test-run").hidden = true;
   });
+  // openOrStart is Ctrl+Enter: the first opens the form, the next starts the run.
+  function openOrStart() {
+    if (!$("open-test-run")) return;
+    if ($("test-run").hidden) $("open-test-run").click();
+    else $("test-run-form").requestSubmit();
+  }
   $("test-run-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const errorBox = $("test-run-error");
@@ -79,6 +85,7 @@ export function createTestRun(ctx, { draft, openStep }) {
       return;
     }
     $("test-run").hidden = true;
+    designer.announce("The test run started.");
     startWatching(res.body);
   });
 
@@ -148,6 +155,7 @@ export function createTestRun(ctx, { draft, openStep }) {
     // included, which no live event announces).
     current.settled = true;
     renderRunSummary();
+    designer.announce(outcome(current.record));
     if (openStep()) showStepRun(openStep());
   }
 
@@ -164,6 +172,15 @@ export function createTestRun(ctx, { draft, openStep }) {
     if (r.error) kids.push(el("p", { class: "notice notice-error" }, r.error.message));
     const stepBox = box.querySelector("#run-step");
     box.replaceChildren(...kids, ...(stepBox ? [stepBox] : []));
+  }
+
+  // outcome says how a finished run ended, for the live region: "The test
+  // run succeeded: 3 steps succeeded, 1 skipped."
+  function outcome(r) {
+    const counts = new Map();
+    for (const s of r.steps || []) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+    const parts = [...counts].map(([st, n], i) => (i ? `${n} ` : `${n} step${n === 1 ? "" : "s"} `) + statusLabel(st));
+    return `The test run ${statusLabel(r.status)}` + (parts.length ? ": " + parts.join(", ") : "") + "." + (r.error?.message ? " " + r.error.message : "");
   }
 
   // showStepRun shows step id's result in the run panel.
@@ -187,6 +204,7 @@ export function createTestRun(ctx, { draft, openStep }) {
   }
 
   return {
+    openOrStart,
     record: () => run?.record,
     showStepRun,
     // leaveStepRun drops the shown step's result (another step opens).

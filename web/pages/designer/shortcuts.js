@@ -1,0 +1,29 @@
+// The designer page's own keys, which work outside the canvas too (the
+// canvas handles them itself when it has the keyboard): ? shows the
+// keyboard help, / searches the palette, Ctrl+Enter opens the test run and
+// then starts it. The whole keyboard map is web/designer/keys.mjs.
+
+// typing says whether a key goes into a text field (where ? and / are text).
+const typing = (t) => !!t.closest?.("textarea, select, [contenteditable=''], [contenteditable=true], input:not([type=checkbox]):not([type=radio]):not([type=button]):not([type=submit]):not([type=reset])");
+
+// createShortcuts listens for the page's keys; openOrStart is the test
+// run's Ctrl+Enter (test-run.js).
+export function createShortcuts(ctx, { openOrStart }) {
+  const { designer, readOnly } = ctx;
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || document.querySelector("dialog[open]")) return;
+    if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key === "Enter") {
+      if (readOnly) return;
+      e.preventDefault();
+      openOrStart();
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    if (e.key === "?") {
+      e.preventDefault();
+      designer.showKeys();
+    } else if (e.key === "/" && designer.focusSearch()) {
+      e.preventDefault();
+    }
+  });
+}

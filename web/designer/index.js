@@ -932,6 +932,7 @@ export function mountDesigner(container, options = {}) {
       ["fit", "Fit to screen", "1", () => fit(true)],
       !readOnly && ["undo", "Undo", "Ctrl+Z", undo],
       !readOnly && ["redo", "Redo", "Ctrl+Shift+Z", redo],
+      ["keys", "Keyboard shortcuts", "?", () => help.open()],
     ].filter(Boolean);
     const actions = new Map(items.map(([id, , , fn]) => [id, fn]));
     menu = el("div", { class: "bd-menu", role: "menu", "data-testid": "context-menu" },

@@ -291,6 +291,15 @@ test("the keyboard help is an accessible modal listing the whole keyboard map", 
   await dialog.waitFor();
   await page.keyboard.press("Escape");
   assert.equal(await focused(page), "open-workflow");
+  // The context menu from the keyboard offers it as well.
+  await page.getByTestId("node-start").focus();
+  await page.keyboard.press("Shift+F10");
+  await page.getByTestId("context-menu").waitFor();
+  assert.equal(await focused(page), "menu-open");
+  await page.getByTestId("menu-keys").focus();
+  await page.keyboard.press("Enter");
+  await dialog.waitFor();
+  await page.keyboard.press("Escape");
   noErrors(page);
 });
 

@@ -1000,7 +1000,13 @@ export function mountDesigner(container, options = {}) {
     }
     else if (mod) handled = false;
     else if (e.key === "Delete" || e.key === "Backspace") deleteSelection();
-    else if (e.key.startsWith("Arrow")) {
+    else if (e.key.startsWith("Arrow") && e.altKey && !e.shiftKey) {
+      // Alt+arrow: to the nearest step that way, as the eye goes.
+      const from = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      const to = from && nearestStep(from, e.key);
+      if (to) { focusNode(to); reveal(to); }
+      else if (from) say(`No step ${{ ArrowLeft: "left of", ArrowRight: "right of", ArrowUp: "above", ArrowDown: "below" }[e.key]} ${from}.`);
+    } else if (e.key.startsWith("Arrow")) {
       const step = e.shiftKey ? 50 : 10;
       const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
       // The step with the keyboard is the one to move when none is selected
@@ -1056,6 +1062,27 @@ export function mountDesigner(container, options = {}) {
     else if (e.key === " " && e.target.closest(".bd-viewport")) spaceHeld = true;
     else handled = false;
     if (handled) e.preventDefault();
+  }
+  // nearestStep is the step nearest to step id's centre in an arrow's
+  // direction (within 60° either side of it), or null.
+  function nearestStep(id, key) {
+    const c = (st) => { const r = rectOf(st); return { x: r.x + r.w / 2, y: r.y + r.h / 2 }; };
+    const here = c(stepById(def, id));
+    const [ux, uy] = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+    let best = null, bestScore = Infinity;
+    for (const st of def.steps) {
+      if (st.id === id) continue;
+      const p = c(st);
+      const dx = p.x - here.x, dy = p.y - here.y;
+      const along = dx * ux + dy * uy, across = Math.abs(dx * uy - dy * ux);
+      if (along <= 0 || across > along * 1.75) continue;
+      const score = along + 2 * across; // straight ahead wins over a little nearer aside
+      if (score < bestScore) { best = st.id; bestScore = score; }
+    }
+    return best;
+  }
+  function focusNode(id) {
+    nodes.querySelector(`[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
   }
   // focusSearch puts the keyboard in the palette search with its text
   // selected: typing replaces the last search, Enter adds it again.

@@ -20,6 +20,7 @@ export const KEYMAP = [
   { keys: ["Escape"], on: "a step's fields", does: "goes back to the step on the canvas" },
   { keys: ["c"], on: "a step", does: "starts a connection from its first output port (c again: the next port, e.g. true, false, a case); then Enter on another step connects them; Escape cancels" },
   { keys: ["d"], on: "a step", does: "picks its next connection (outgoing first, then incoming); Delete removes it" },
+  { keys: ["Alt+Arrow keys"], on: "a step", does: "goes to the nearest step that way (to reach a step by where it is, not by the draft's order)" },
   { keys: ["Arrow keys"], on: "selected steps", does: "move them 10 px (with Shift 50 px); with nothing selected, pan the canvas" },
   { keys: ["Delete", "Backspace"], on: "the selection", does: "deletes the selected steps, or the selected connection" },
   { keys: ["Ctrl+A"], on: "the canvas", does: "selects every step" },

@@ -242,6 +242,14 @@ test("every designer action has a key and is announced when done", { skip, timeo
   // Layout.
   await press("Shift+Alt+T");
   await waitSaid(page, /^Laid out 2 steps\.$/);
+  // Alt+arrow goes to the nearest step that way (here: start, wherever
+  // the layout put it).
+  await page.getByTestId("node-log_1").focus();
+  const at = Object.fromEntries((await definition(page)).steps.map((st) => [st.id, st.position]));
+  const dx = at.start.x - at.log_1.x, dy = at.start.y - at.log_1.y;
+  await press(Math.abs(dx) >= Math.abs(dy) ? (dx < 0 ? "Alt+ArrowLeft" : "Alt+ArrowRight") : (dy < 0 ? "Alt+ArrowUp" : "Alt+ArrowDown"));
+  await waitFocus(page, "node-start");
+  assert.deepEqual((await definition(page)).steps.find((st) => st.id === "start").position, at.start, "Alt+arrow moves the keyboard, not the step");
   // Delete, and undo brings it back.
   await page.getByTestId("node-log_1").focus();
   await press("Delete");

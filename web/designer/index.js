@@ -1259,7 +1259,7 @@ export function mountDesigner(container, options = {}) {
     /** focusStep selects a step and puts the keyboard on it. */
     focusStep(id) {
       if (!select(id)) return false;
-      nodes.querySelector(`[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
+      focusNode(id);
       return true;
     },
     /** zoom returns the current zoom, or sets it when given a number. */

@@ -119,6 +119,7 @@ export function mountDesigner(container, options = {}) {
   let drag = null;
   let spaceHeld = false;
   let keyConnect = null; // {from, port} while connecting with the keyboard
+  let searchAnchor = null; // the step the palette search adds after (a, Alt+A; kept by Shift+Enter)
   let opened = null; // the step whose panel the canvas last opened (Enter again: into its fields)
   let toastTimer = 0;
 
@@ -145,12 +146,14 @@ export function mountDesigner(container, options = {}) {
     ...(readOnly ? [] : [tools.layout, el("span", { class: "bd-sep" }), tools.del]), help.button);
 
   const search = el("input", { type: "search", class: "bd-search", placeholder: "Search steps", title: "Search step kinds (/)", "aria-label": "Search step kinds", "data-testid": "palette-search" });
+  // Shown while the search adds after a given step (a, Alt+A): which one.
+  const searchFor = el("p", { class: "bd-search-for", "data-testid": "palette-adding-after", hidden: true });
   const paletteList = el("ul", { class: "bd-items" }, ...KINDS.map((k) =>
     el("li", {}, el("button", { type: "button", class: "bd-item k-" + k.kind, "data-kind": k.kind, "data-testid": "palette-" + k.kind, title: `${k.label}: drag onto the canvas, or click to add after the selected step` },
       el("span", { class: "bd-tag" }, k.tag), el("span", { class: "bd-label" }, k.label)))));
   const paletteEmpty = el("p", { class: "bd-hint", hidden: true }, "No step kind matches.");
   const palette = readOnly ? null : el("aside", { class: "bd-palette", "data-testid": "palette", "aria-label": "Step kinds" },
-    search, paletteList, paletteEmpty, el("p", { class: "bd-hint" }, "Drag a step onto the canvas, or click it to add it after the selected step."));
+    searchFor, search, paletteList, paletteEmpty, el("p", { class: "bd-hint" }, "Drag a step onto the canvas, or click it to add it after the selected step."));
 
   const frames = el("div", { class: "bd-frames" });
   const svg = el("svg:svg", { class: "bd-edges", "aria-hidden": "true" });
@@ -634,9 +637,11 @@ export function mountDesigner(container, options = {}) {
     return !refused;
   }
 
-  function addStep(kind, at) {
+  // anchorId, when given, is the step to add after instead of the selection.
+  // note is said after what was added.
+  function addStep(kind, at, anchorId, note = "") {
     let x, y;
-    const anchor = selected.size === 1 ? stepById(def, [...selected][0]) : null;
+    const anchor = anchorId ? stepById(def, anchorId) : selected.size === 1 ? stepById(def, [...selected][0]) : null;
     if (at) {
       ({ x, y } = { x: at.x - NODE_W / 2, y: at.y - 32 });
     } else if (anchor) {
@@ -655,7 +660,7 @@ export function mountDesigner(container, options = {}) {
         if (free && !connect(def, anchor.id, free.name, step.id)) after = ` after ${anchor.id}${free.name === "out" ? "" : " (" + free.name + ")"}`;
       }
     }, "add " + step.id);
-    announce(`Added ${kindInfo(kind).label} step ${step.id}${after}.`);
+    announce(`Added ${kindInfo(kind).label} step ${step.id}${after}.${note}`);
     setSelection([step.id]);
     reveal(step.id);
     // The new step is what the user works on next: its panel opens (the
@@ -670,6 +675,43 @@ export function mountDesigner(container, options = {}) {
   function focusStep(id) {
     const node = id && nodes.querySelector(`[data-id="${CSS.escape(id)}"]`);
     if (node) node.focus({ preventScroll: true });
+  }
+  // keyboardAdded: after a keyboard add, the keyboard goes to the new step;
+  // a condition's, straight into its expression (what a new condition is
+  // for; Escape comes back to the step).
+  function keyboardAdded(id) {
+    focusStep(id);
+    const step = id && stepById(def, id);
+    if (step && kindOf(step) === "condition") emit("edit", id);
+  }
+
+  // addAfter opens the palette search to add a step after step id (by
+  // default the step with the keyboard, else the one selected or open,
+  // else the draft's last): Enter adds the match connected from that
+  // step's next free port.
+  function addAfter(id) {
+    if (readOnly || !palette) return false;
+    const active = document.activeElement?.closest?.(".bd-node")?.dataset.id;
+    const last = def.steps.length ? def.steps[def.steps.length - 1].id : null;
+    const at = [id, active, selected.size === 1 ? [...selected][0] : null, opened, last].find((x) => x && stepById(def, x));
+    if (!at) return focusSearch();
+    anchorSearch(at);
+    focusSearch();
+    announce(`Add a step after ${at}: type its kind, Enter adds it.`);
+    return true;
+  }
+  function anchorSearch(id) {
+    searchAnchor = id;
+    searchFor.textContent = `Adding after ${id}`;
+    searchFor.hidden = false;
+    search.setAttribute("aria-label", `Search step kinds to add after ${id}`);
+  }
+  // The anchor lasts while the keyboard is in the palette.
+  function onPaletteFocusOut(e) {
+    if (!searchAnchor || palette.contains(e.relatedTarget)) return;
+    searchAnchor = null;
+    searchFor.hidden = true;
+    search.setAttribute("aria-label", "Search step kinds");
   }
 
   function autoLayout() {
@@ -978,10 +1020,18 @@ export function mountDesigner(container, options = {}) {
       // Escape goes back one level: clear the search, then leave it.
       if (e.key === "Escape") {
         e.preventDefault();
-        if (search.value) { search.value = ""; filterPalette(); } else viewport.focus();
-      } else if (e.key === "Enter") {
+        if (search.value) { search.value = ""; filterPalette(); } else if (searchAnchor) focusNode(searchAnchor); else viewport.focus();
+      } else if (e.key === "Enter" && !e.altKey && !mod) {
         const first = paletteList.querySelector("li:not([hidden]) .bd-item");
-        if (first) { e.preventDefault(); focusStep(addStep(first.dataset.kind)); }
+        if (!first) return;
+        e.preventDefault();
+        // Shift+Enter adds and stays here, to add another after the same
+        // step (a condition's false branch after its true one).
+        const anchor = searchAnchor || (selected.size === 1 ? [...selected][0] : null);
+        const stay = e.shiftKey && anchor;
+        const id = addStep(first.dataset.kind, undefined, anchor, stay ? ` Enter adds another after ${anchor}.` : "");
+        if (stay) anchorSearch(anchor);
+        else keyboardAdded(id);
       } else if (e.key === "ArrowDown") {
         e.preventDefault();
         paletteList.querySelector("li:not([hidden]) .bd-item")?.focus();
@@ -1000,6 +1050,7 @@ export function mountDesigner(container, options = {}) {
     }
     else if (mod) handled = false;
     else if (e.key === "Delete" || e.key === "Backspace") deleteSelection();
+    else if (!readOnly && !e.shiftKey && ((e.key === "a" && !e.altKey) || (e.code === "KeyA" && e.altKey))) addAfter(focusedNode);
     else if (e.key.startsWith("Arrow") && e.altKey && !e.shiftKey) {
       // Alt+arrow: to the nearest step that way, as the eye goes.
       const from = focusedNode || (selected.size === 1 ? [...selected][0] : null);
@@ -1111,7 +1162,7 @@ export function mountDesigner(container, options = {}) {
   // step; pointer clicks are handled in onPaletteUp, so skip those here.
   function onPaletteClick(e) {
     const item = e.target.closest(".bd-item");
-    if (item && e.detail === 0) focusStep(addStep(item.dataset.kind));
+    if (item && e.detail === 0) keyboardAdded(addStep(item.dataset.kind, undefined, searchAnchor));
   }
 
   const listen = [];
@@ -1133,6 +1184,7 @@ export function mountDesigner(container, options = {}) {
     on(paletteList, "pointerup", onPaletteUp);
     on(paletteList, "pointercancel", onPaletteCancel);
     on(paletteList, "click", onPaletteClick);
+    on(palette, "focusout", onPaletteFocusOut);
     on(search, "input", filterPalette);
   }
   on(toolbar, "click", (e) => {
@@ -1254,6 +1306,8 @@ export function mountDesigner(container, options = {}) {
     showKeys: () => help.open(),
     /** focusSearch puts the keyboard in the palette search; false when read-only. */
     focusSearch,
+    /** addAfter opens the palette search to add a step after id (default: the focused, selected or open step, else the last). */
+    addAfter: (id) => addAfter(id),
     /** announce says message to screen readers (the canvas's polite live region). */
     announce: (message) => announce(String(message)),
     /** focusStep selects a step and puts the keyboard on it. */

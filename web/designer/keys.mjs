@@ -12,9 +12,11 @@ export const KEYMAP = [
   { keys: ["?"], on: "the designer, outside a text field", does: "shows this list of shortcuts; Escape closes it and puts the keyboard back where it was" },
   { keys: ["Tab", "Shift+Tab"], on: "anywhere", does: "moves between the toolbar, the palette, the canvas, its steps (in the draft's order) and the side panel" },
   { keys: ["/"], on: "the designer, outside a text field", does: "searches the palette (its text selected, so typing replaces it)" },
-  { keys: ["Enter"], on: "the palette search", does: "adds the first match after the selected step (on its first free port) and puts the keyboard on the new step, whose panel opens" },
+  { keys: ["a", "Alt+A"], on: "a step, or the designer outside a text field (Alt+A: in a step's fields too)", does: "adds a step after it: the palette search opens for that step (the one with the keyboard, else the selected or open one, else the draft's last), “Adding after …” above it; type a kind, Enter adds it connected" },
+  { keys: ["Enter"], on: "the palette search", does: "adds the first match after that step, or after the selected one (on its first free port: a condition's true, then false) and puts the keyboard on the new step, whose panel opens; a new condition's straight into its expression" },
+  { keys: ["Shift+Enter"], on: "the palette search", does: "adds it the same way but stays in the search, for the same step: Enter then adds another after it (a condition's other branch)" },
   { keys: ["Enter"], on: "a palette item", does: "adds that step the same way" },
-  { keys: ["Escape"], on: "the palette search", does: "clears the search, then goes back to the canvas" },
+  { keys: ["Escape"], on: "the palette search", does: "clears the search, then goes back to the canvas (to the step it adds after)" },
   { keys: ["Enter"], on: "a step", does: "opens its side panel; on a step already open, moves the keyboard into its first field" },
   { keys: ["F2"], on: "a step", does: "renames it: opens its panel with the keyboard on its Name" },
   { keys: ["Escape"], on: "a step's fields", does: "goes back to the step on the canvas" },
@@ -31,7 +33,7 @@ export const KEYMAP = [
   { keys: ["Escape"], on: "the canvas", does: "cancels a connection or a drag, closes a menu, else clears the selection and shows the workflow's panel" },
   { keys: ["Shift+F10", "Context menu"], on: "a step", does: "the menu of canvas actions with their shortcuts" },
   { keys: ["Ctrl+S"], on: "the designer", does: "saves the draft" },
-  { keys: ["Ctrl+Enter"], on: "the designer", does: "opens the test-run form with the keyboard on it; again, starts the run" },
+  { keys: ["Ctrl+Enter"], on: "the designer", does: "starts a test run (saving the draft first); a workflow that takes inputs gets the test-run form first, with the keyboard on it, and Ctrl+Enter again starts the run" },
 ];
 
 /** keymapMarkdown is the keyboard map as the Markdown table in docs/accessibility.md. */

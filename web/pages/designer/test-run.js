@@ -33,7 +33,10 @@ export function createTestRun(ctx, { draft, openStep }) {
   }
 
   // ---- the form ----
-  $("open-test-run")?.addEventListener("click", async () => {
+  $("open-test-run")?.addEventListener("click", () => openForm());
+  // openForm shows the form with the draft's inputs, the keyboard on the
+  // first (or on Start when there are none).
+  async function openForm() {
     $("test-run").hidden = false;
     // A run needs a saved version: with autosave off, say that starting
     // one saves the local changes first.
@@ -43,15 +46,24 @@ export function createTestRun(ctx, { draft, openStep }) {
     const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/inputs`, { json: state.def, accept: "text/html" });
     $("test-inputs").innerHTML = res.status === 200 ? res.body : "";
     ($("test-inputs").querySelector("[name]") || $("test-run-form").querySelector("button[type=submit]")).focus();
-  });
+  }
   $("test-run-close")?.addEventListener("click", () => {
     $("test-run").hidden = true;
   });
-  // openOrStart is Ctrl+Enter: the first opens the form, the next starts the run.
-  function openOrStart() {
-    if (!$("open-test-run")) return;
-    if ($("test-run").hidden) $("open-test-run").click();
-    else $("test-run-form").requestSubmit();
+  // openOrStart is Ctrl+Enter: it starts the run, saving first as the
+  // form does; a draft that takes inputs gets the form first (the keyboard
+  // on its first input), and Ctrl+Enter again starts it.
+  let opening = false; // a second Ctrl+Enter while the form loads does not start a second run
+  async function openOrStart() {
+    if (!$("open-test-run") || opening) return;
+    if (!$("test-run").hidden) return $("test-run-form").requestSubmit();
+    opening = true;
+    try {
+      await openForm();
+    } finally {
+      opening = false;
+    }
+    if (!$("test-inputs").querySelector("[name]")) $("test-run-form").requestSubmit();
   }
   $("test-run-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();

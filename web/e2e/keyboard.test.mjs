@@ -90,9 +90,9 @@ async function keyboardJourney(t) {
   const press = (key) => { count++; return page.keyboard.press(key); };
   const type = (text) => { count++; return page.keyboard.type(text); };
 
-  // a (from the page, nothing selected): add after the draft's last step,
-  // start. The search says which step it adds after.
-  await press("a");
+  // Alt+A (from the page, nothing selected): add after the draft's last
+  // step, start. The search says which step it adds after.
+  await press("Alt+A");
   assert.equal(await focused(page), "palette-search");
   assert.equal(await page.getByTestId("palette-adding-after").textContent(), "Adding after start");
   await type("cond");
@@ -251,7 +251,7 @@ test("every designer action has a key and is announced when done", { skip, timeo
   noErrors(page);
 });
 
-test("a on a step adds after it; Escape leaves the search for that step; Ctrl+Enter asks for inputs first", { skip, timeout: 60_000 }, async (t) => {
+test("a on a step adds after it, not off the canvas; Escape leaves the search for that step; Ctrl+Enter asks for inputs first", { skip, timeout: 60_000 }, async (t) => {
   const page = await openDesigner(t, "add-after", { inputs: { n: { type: "integer", default: 1 } } });
   const press = (k) => page.keyboard.press(k);
   await page.getByTestId("node-start").focus();
@@ -272,6 +272,12 @@ test("a on a step adds after it; Escape leaves the search for that step; Ctrl+En
   await waitFocus(page, "node-log_1");
   await waitSaid(page, /^Added Log step log_1 after start\.$/);
   assert.deepEqual((await definition(page)).steps.find((st) => st.id === "log_1").dependencies, ["start"]);
+  // a alone works only on the canvas: elsewhere on the page it does
+  // nothing (a stray letter from speech input adds no step).
+  await page.getByTestId("open-workflow").focus();
+  await press("a");
+  assert.equal(await focused(page), "open-workflow");
+  assert.equal(await page.getByTestId("palette-adding-after").isHidden(), true);
   // A workflow with inputs: Ctrl+Enter opens the form on its input; again starts the run.
   await press("Control+Enter");
   await page.waitForFunction(() => !document.getElementById("test-run").hidden && document.activeElement?.name === "inputs.n");

@@ -968,6 +968,7 @@ export function mountDesigner(container, options = {}) {
     const one = selected.size === 1 ? [...selected][0] : null;
     const items = [
       one && ["open", "Open", "Enter", () => open(one)],
+      one && !readOnly && palette && ["add-after", "Add a step after", "a", () => addAfter(one)],
       !readOnly && (selected.size || selectedEdge) && ["delete", "Delete", "Del", deleteSelection],
       !readOnly && ["select-all", "Select all", "Ctrl+A", () => setSelection(def.steps.map((st) => st.id))],
       !readOnly && ["layout", "Auto-layout", "Shift+Alt+T", autoLayout],

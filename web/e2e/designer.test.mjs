@@ -345,7 +345,7 @@ test("palette: search, Escape one level at a time, click adds after the selectio
   // The context menu shows each action's shortcut; Escape closes it.
   await page.getByTestId("node-http_1").click({ button: "right" });
   assert.deepEqual(await page.$$eval("[data-testid=context-menu] button", (bs) => bs.map((b) => b.textContent)),
-    ["OpenEnter", "DeleteDel", "Select allCtrl+A", "Auto-layoutShift+Alt+T", "Fit to screen1", "UndoCtrl+Z", "RedoCtrl+Shift+Z", "Keyboard shortcuts?"]);
+    ["OpenEnter", "Add a step aftera", "DeleteDel", "Select allCtrl+A", "Auto-layoutShift+Alt+T", "Fit to screen1", "UndoCtrl+Z", "RedoCtrl+Shift+Z", "Keyboard shortcuts?"]);
   await shot(page, "designer-context-menu");
   await page.keyboard.press("Escape");
   assert.equal(await page.getByTestId("context-menu").count(), 0, "Escape closes the menu");

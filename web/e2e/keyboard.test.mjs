@@ -330,6 +330,7 @@ test("the keyboard help is an accessible modal listing the whole keyboard map", 
   await page.keyboard.press("Shift+F10");
   await page.getByTestId("context-menu").waitFor();
   assert.equal(await focused(page), "menu-open");
+  assert.equal(await page.getByTestId("menu-add-after").textContent(), "Add a step aftera", "the menu offers add-after with its key");
   await page.getByTestId("menu-keys").focus();
   await page.keyboard.press("Enter");
   await dialog.waitFor();

@@ -220,7 +220,9 @@ test("build a branching workflow by drag and drop, edit it, undo and redo", { sk
   assert.deepEqual((await def(page)).steps[2].position, { x: 750, y: 118 });
   await page.evaluate(() => { window.designerEvents = []; });
   await page.keyboard.press("Enter");
-  assert.deepEqual(await page.evaluate(() => window.designerEvents.map((e) => [e.name, e.detail])), [["open", "log_1"]], "Enter opens, and changes nothing");
+  // The click opened it already: Enter takes the keyboard into its fields
+  // (the page focuses the first one), and changes nothing.
+  assert.deepEqual(await page.evaluate(() => window.designerEvents.map((e) => [e.name, e.detail])), [["edit", "log_1"]], "Enter on an open step edits it, and changes nothing");
   await page.keyboard.press("Delete");
   assert.equal(await page.getByTestId("node-log_1").count(), 0);
   assert.deepEqual(await edgeKeys(page), ["http_1-if_1", "if_1-log_2"], "deleting a step removes its edges");
@@ -343,7 +345,7 @@ test("palette: search, Escape one level at a time, click adds after the selectio
   // The context menu shows each action's shortcut; Escape closes it.
   await page.getByTestId("node-http_1").click({ button: "right" });
   assert.deepEqual(await page.$$eval("[data-testid=context-menu] button", (bs) => bs.map((b) => b.textContent)),
-    ["OpenEnter", "DeleteDel", "Select allCtrl+A", "Auto-layoutShift+Alt+T", "Fit to screen1", "UndoCtrl+Z", "RedoCtrl+Shift+Z"]);
+    ["OpenEnter", "Add a step aftera", "DeleteDel", "Select allCtrl+A", "Auto-layoutShift+Alt+T", "Fit to screen1", "UndoCtrl+Z", "RedoCtrl+Shift+Z", "Keyboard shortcuts?"]);
   await shot(page, "designer-context-menu");
   await page.keyboard.press("Escape");
   assert.equal(await page.getByTestId("context-menu").count(), 0, "Escape closes the menu");
@@ -362,7 +364,7 @@ test("palette: search, Escape one level at a time, click adds after the selectio
   assert.match(await message(page), /Connecting from decide_1 \(case1\)/);
   await page.getByTestId("node-set_1").focus();
   await page.keyboard.press("Enter");
-  assert.match(await message(page), /Connected decide_1 → set_1/);
+  assert.match(await message(page), /Connected decide_1 \(case1\) → set_1/);
   assert.equal((await def(page)).steps[0].action.cases[1].next, "set_1");
   await page.keyboard.press("c");
   await page.keyboard.press("Escape");

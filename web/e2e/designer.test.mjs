@@ -10,8 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join, dirname, normalize, extname } from "node:path";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { join, dirname, normalize, extname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
@@ -34,13 +34,14 @@ const figures = [];
 
 before(async () => {
   const out = await build({ absWorkingDir: root, ...designerBuild, write: false });
-  bundle = Object.fromEntries(out.outputFiles.map((f) => [f.path.endsWith(".css") ? "css" : "js", Buffer.from(f.contents)]));
+  // Every file the build writes, by its path under static/ ("designer.js",
+  // "chunks/layout-….js", "designer.css").
+  bundle = Object.fromEntries(out.outputFiles.map((f) => [relative(join(root, "static"), f.path), Buffer.from(f.contents)]));
   if (skip) return;
   server = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     let body;
-    if (path === "/bundle/designer.js") body = bundle.js;
-    else if (path === "/bundle/designer.css") body = bundle.css;
+    if (path.startsWith("/bundle/")) body = bundle[path.slice("/bundle/".length)];
     else if (path.startsWith("/designer/")) {
       const file = normalize(join(root, "web", path));
       if (file.startsWith(join(root, "web", "designer"))) {
@@ -123,10 +124,17 @@ const edgePoint = (page, key) => page.evaluate((key) => {
 test("the built bundle is fresh and small", () => {
   const js = readFileSync(join(root, "static", "designer.js"));
   const css = readFileSync(join(root, "static", "designer.css"));
-  assert.ok(js.equals(bundle.js), "static/designer.js is stale: run npm run build");
-  assert.ok(css.equals(bundle.css), "static/designer.css is stale: run npm run build");
+  assert.ok(js.equals(bundle["designer.js"]), "static/designer.js is stale: run npm run build");
+  assert.ok(css.equals(bundle["designer.css"]), "static/designer.css is stale: run npm run build");
+  const chunks = Object.keys(bundle).filter((p) => p.startsWith("chunks/"));
+  assert.deepEqual(readdirSync(join(root, "static", "chunks")).map((f) => "chunks/" + f).sort(), chunks.sort(), "static/chunks/ is stale: run npm run build");
+  for (const c of chunks) assert.ok(readFileSync(join(root, "static", c)).equals(bundle[c]), `static/${c} is stale: run npm run build`);
   assert.ok(js.length < 60 * 1024, `designer.js is ${js.length} bytes minified; the budget is 60 KB`);
+  // The layered layout (dagre) is loaded only when a graph is laid out.
+  const lazy = chunks.reduce((n, c) => n + bundle[c].length, 0);
+  assert.ok(lazy < 64 * 1024, `the layout chunk is ${lazy} bytes minified; the budget is 64 KB`);
   figures.push(`JS weight: designer.js ${(js.length / 1024).toFixed(1)} KB minified, ${(gzipSync(js, { level: 9 }).length / 1024).toFixed(1)} KB gzip; ` +
+    `layout chunk (dagre, lazy) ${(lazy / 1024).toFixed(1)} KB, ${(gzipSync(Buffer.concat(chunks.map((c) => bundle[c])), { level: 9 }).length / 1024).toFixed(1)} KB gzip; ` +
     `designer.css ${(css.length / 1024).toFixed(1)} KB, ${(gzipSync(css, { level: 9 }).length / 1024).toFixed(1)} KB gzip  [n8n: 6.4 MB of JS]`);
 });
 
@@ -511,7 +519,7 @@ test("bad input is refused with a clear error", { skip }, async (t) => {
 
 test("a large draft: drawing and moving 300 steps", { skip }, async (t) => {
   const page = await open(t);
-  const ms = await page.evaluate(() => {
+  const ms = await page.evaluate(async () => {
     const steps = Array.from({ length: 300 }, (_, i) => ({
       id: "s" + i, type: "command", action: { kind: "log", message: "step " + i },
       ...(i ? { dependencies: ["s" + Math.floor((i - 1) / 2)] } : {}),
@@ -521,7 +529,7 @@ test("a large draft: drawing and moving 300 steps", { skip }, async (t) => {
     const mounted = performance.now() - t0;
     window.designer.select("s0");
     const t1 = performance.now();
-    window.designer.autoLayout();
+    await window.designer.autoLayout();
     return { mounted, layout: performance.now() - t1 };
   });
   assert.equal(await page.locator(".bd-node").count(), 300);

@@ -128,7 +128,7 @@ export function mountDesigner(container, options = {}) {
   // laid is the last layered layout ({at, runs}, see layout.js): while the
   // steps stand where it put them, edges follow its routes.
   let laid = null;
-  let placing = false;
+  let placing = null; // a promise while the layered layout loads for this graph
   let drag = null;
   let spaceHeld = false;
   let keyConnect = null; // {from, port} while connecting with the keyboard
@@ -510,10 +510,9 @@ export function mountDesigner(container, options = {}) {
       return laid.at;
     }
     if (!placing && !layeredFailed) {
-      placing = true;
       root.classList.add("bd-placing");
-      loadLayered().then(() => {
-        placing = false;
+      placing = loadLayered().then(() => {
+        placing = null;
         root.classList.remove("bd-placing");
         if (!root.isConnected || !layered || !def.steps.some((s) => !s.position)) return;
         render();
@@ -1226,6 +1225,9 @@ export function mountDesigner(container, options = {}) {
       return () => listeners.get(name).delete(fn);
     },
     fit, undo, redo, autoLayout,
+    /** whenPlaced resolves once the graph is drawn where it will stay:
+     * at once, or after the layered layout has loaded and placed it. */
+    whenPlaced: () => placing || Promise.resolve(),
     /** zoom returns the current zoom, or sets it when given a number. */
     zoom(k) { if (typeof k === "number") zoomAt(k); return view.k; },
     /** addStep adds a palette kind (at a world point, or after the selection). */

@@ -247,6 +247,10 @@ test("3. one click opens the side panel beside the canvas", { skip }, async (t) 
 test("4. palette: key, search, click and drag, Escape one level at a time", { skip }, async (t) => {
   const page = await newPage(t);
   await openDesigner(page);
+  // The steps added here must not reach the shared anchor draft (the later
+  // tests open it with its five steps): on a slow machine the test outlived
+  // the one-second autosave.
+  await page.getByTestId("autosave").setChecked(false);
   await page.click("[data-testid=canvas]", { position: { x: 20, y: 20 } });
   const open = await timeUntil(page, () => page.keyboard.press("/"),
     () => document.activeElement?.dataset.testid === "palette-search");

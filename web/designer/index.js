@@ -281,7 +281,8 @@ export function mountDesigner(container, options = {}) {
     const r = viewport.getBoundingClientRect();
     if (!b || !r.width) return;
     const pad = 40;
-    let k = Math.max(MIN_ZOOM, Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h));
+    // Below the zoom buttons' floor if that is what showing it all takes.
+    let k = Math.max(0.05, Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h));
     if (k >= READABLE_ZOOM || whole) {
       view = { k, x: (r.width - b.w * k) / 2 - b.x * k, y: (r.height - b.h * k) / 2 - b.y * k };
       if (tell && k < READABLE_ZOOM) say(`The whole workflow at ${Math.round(k * 100)}%: zoom in (+) or press 0 to read the labels.`);

@@ -94,6 +94,10 @@ let instances = 0;
 // are placed by the simple layout in model.mjs.
 let layered = null;
 let layeredLoading = null;
+// Above this many steps dagre takes too long for a click (about half a
+// second for 300 on a quiet machine, seconds on a busy one): larger drafts
+// are placed by the simple layout, and their edges routed round the nodes.
+const LAYERED_MAX = 150;
 let layeredFailed = false;
 function loadLayered() {
   layeredLoading ||= import("./layout.js").then((m) => { layered = m; }, () => { layeredFailed = true; });
@@ -506,6 +510,10 @@ export function mountDesigner(container, options = {}) {
   // simple one while that loads (the canvas stays hidden meanwhile, then
   // draws and fits again) or if it cannot load.
   function placeAll() {
+    if (def.steps.length > LAYERED_MAX) {
+      laid = null;
+      return layout(def);
+    }
     if (layered) {
       laid = layered.layered(def.steps.map((st) => ({ id: st.id, w: NODE_W, h: nodeHeight(st) })), edges(def));
       return laid.at;
@@ -703,7 +711,7 @@ export function mountDesigner(container, options = {}) {
   // first time) and fits the whole graph; it resolves once drawn.
   async function autoLayout() {
     if (readOnly) return;
-    await loadLayered();
+    if (def.steps.length <= LAYERED_MAX) await loadLayered();
     change(() => {
       for (const [id, p] of placeAll()) stepById(def, id).position = { ...p };
     });

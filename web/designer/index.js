@@ -11,7 +11,7 @@
 // (el.style.transform), which the policy allows.
 import {
   KINDS, STATUSES, kindInfo, kindOf, ports, edges, stepById, newStep, connect, disconnect,
-  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet,
+  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet, describeConnect,
 } from "./model.mjs";
 import { statusLabel } from "../vocabulary.mjs";
 import { createKeysHelp } from "./keys.mjs";
@@ -89,6 +89,22 @@ function portY(step, i, h) {
 
 let instances = 0;
 
+// The layered layout (layout.js, with dagre) is a separate chunk, loaded
+// the first time a graph needs placing: a page showing saved positions
+// never downloads it. Until it is there, or if it cannot be loaded, steps
+// are placed by the simple layout in model.mjs.
+let layered = null;
+let layeredLoading = null;
+// Above this many steps dagre takes too long for a click (about half a
+// second for 300 on a quiet machine, seconds on a busy one): larger drafts
+// are placed by the simple layout, and their edges routed round the nodes.
+const LAYERED_MAX = 150;
+let layeredFailed = false;
+function loadLayered() {
+  layeredLoading ||= import("./layout.js").then((m) => { layered = m; }, () => { layeredFailed = true; });
+  return layeredLoading;
+}
+
 /**
  * mountDesigner draws a workflow definition in container and lets the user
  * edit it. Options: definition (required), problems ([{path, message}]),
@@ -116,6 +132,10 @@ export function mountDesigner(container, options = {}) {
   const redoStack = [];
   const listeners = new Map();
   let autoPos = new Map();
+  // laid is the last layered layout ({at, runs}, see layout.js): while the
+  // steps stand where it put them, edges follow its routes.
+  let laid = null;
+  let placing = null; // a promise while the layered layout loads for this graph
   let drag = null;
   let spaceHeld = false;
   let keyConnect = null; // {from, port} while connecting with the keyboard
@@ -268,32 +288,36 @@ export function mountDesigner(container, options = {}) {
     view = { x: px - ((px - view.x) / view.k) * k, y: py - ((py - view.y) / view.k) * k, k };
     applyView();
   }
-  // wrapWidth is how much of the world fits across the canvas at the
-  // readable zoom: layouts wrap their layers at it, so fitting a laid-out
-  // draft never has to shrink labels. Infinity before the canvas has a size.
-  let wrapAt = Infinity;
-  function wrapWidth() {
-    const w = viewport.getBoundingClientRect().width;
-    if (!w) return Infinity;
-    // Steps of 100 world units, so a few pixels of resizing do not reflow.
-    return Math.max(NODE_W, Math.floor(((w - 80) / READABLE_ZOOM - 40) / 100) * 100);
-  }
-  function fit(tell = false) {
-    // Steps placed by auto-layout (no saved position) follow the canvas
-    // width: re-place them if it changed since the last drawing.
-    if (def.steps.some((s) => !s.position) && wrapWidth() !== wrapAt) render();
+  // drawnBounds is the box of every node and every drawn edge (a route
+  // round the nodes can pass above or below them all).
+  function drawnBounds() {
     const b = bounds(def.steps);
+    if (!b) return null;
+    let x0 = b.x, y0 = b.y, x1 = b.x + b.w, y1 = b.y + b.h;
+    for (const one of drawn.values()) {
+      const e = one.routed.box;
+      if (!e) continue;
+      x0 = Math.min(x0, e.x0); y0 = Math.min(y0, e.y0); x1 = Math.max(x1, e.x1); y1 = Math.max(y1, e.y1);
+    }
+    return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+  }
+  // fit shows the whole graph with a margin (the Fit button, the "1" key,
+  // and the read-only graphs of the run and review pages). Opening a draft
+  // to edit (whole = false) keeps labels readable instead: a graph too big
+  // for that opens at the readable zoom, showing its start.
+  function fit(tell = false, whole = tell || readOnly) {
+    const b = drawnBounds();
     const r = viewport.getBoundingClientRect();
     if (!b || !r.width) return;
     const pad = 40;
-    let k = Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h);
-    if (k >= READABLE_ZOOM) {
+    // Below the zoom buttons' floor if that is what showing it all takes.
+    let k = Math.max(0.05, Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h));
+    if (k >= READABLE_ZOOM || whole) {
       view = { k, x: (r.width - b.w * k) / 2 - b.x * k, y: (r.height - b.h * k) / 2 - b.y * k };
+      if (tell && k < READABLE_ZOOM) say(`The whole workflow at ${Math.round(k * 100)}%: zoom in (+) or press 0 to read the labels.`);
     } else {
-      // Too big to fit readably: keep labels readable and show the start.
       k = READABLE_ZOOM;
       view = { k, x: pad - b.x * k, y: Math.max(pad - b.y * k, (r.height - b.h * k) / 2 - b.y * k) };
-      if (tell) say("Zoomed out as far as labels stay readable: drag the canvas to see the rest.");
     }
     applyView();
   }
@@ -335,7 +359,31 @@ export function mountDesigner(container, options = {}) {
     const r = rectOf(st);
     return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
   };
-  const route = (e, ends) => routeEdge(ends.s, ends.t, new Set([e.from, e.to]), obstacles);
+  const route = (e, ends, byId) => laidRoute(e, ends, byId) || routeEdge(ends.s, ends.t, new Set([e.from, e.to]), obstacles);
+  // offLaid lists the boxes of the steps not where the last layered layout
+  // put them (moved, or added since), refreshed before edges are routed.
+  let offLaid = [];
+  function refreshOffLaid() {
+    offLaid = !laid ? [] : def.steps.filter((st) => {
+      const q = laid.at.get(st.id), p = pos(st);
+      return !q || q.x !== p.x || q.y !== p.y;
+    }).map(obstacleOf);
+  }
+  // laidRoute draws an edge along the layered layout's route while both
+  // its ends stand where the layout put them and no other step has moved
+  // into its way; otherwise (null) the edge is routed round the nodes.
+  function laidRoute(e, ends, byId) {
+    const runs = laid?.runs.get(e.key);
+    if (!runs || !layered) return null;
+    for (const id of [e.from, e.to]) {
+      const q = laid.at.get(id), p = pos(byId ? byId.get(id) : stepById(def, id));
+      if (!q || q.x !== p.x || q.y !== p.y) return null;
+    }
+    const ys = [ends.s.y, ends.t.y, ...runs.map((r) => r.y)];
+    const box = { x0: ends.s.x, y0: Math.min(...ys), x1: ends.t.x, y1: Math.max(...ys) };
+    if (offLaid.some((o) => o.id !== e.from && o.id !== e.to && boxesMeet(box, { x0: o.x, y0: o.y, x1: o.x + o.w, y1: o.y + o.h }))) return null;
+    return { d: layered.pathThrough(ends.s, ends.t, runs), box, looked: box };
+  }
 
   function edgeEnds(e, byId) {
     const a = byId ? byId.get(e.from) : stepById(def, e.from);
@@ -355,6 +403,7 @@ export function mountDesigner(container, options = {}) {
     if (!reuse) {
       obstacles = new NodeIndex();
       for (const st of def.steps) obstacles.set(obstacleOf(st));
+      refreshOffLaid();
     }
     const byId = new Map(def.steps.map((st) => [st.id, st]));
     const before = drawn;
@@ -365,7 +414,7 @@ export function mountDesigner(container, options = {}) {
       const old = reuse && before.get(e.key);
       const same = old && old.e.from === e.from && old.e.to === e.to &&
         old.ends.s.x === ends.s.x && old.ends.s.y === ends.s.y && old.ends.t.x === ends.t.x && old.ends.t.y === ends.t.y;
-      const routed = same ? old.routed : route(e, ends);
+      const routed = same ? old.routed : route(e, ends, byId);
       const d = routed.d;
       const classes = ["bd-edge", "e-" + e.kind, "p-" + (e.port.startsWith("case") ? "case" : e.port)];
       if (selectedEdge === e.key) classes.push("bd-selected");
@@ -403,7 +452,7 @@ export function mountDesigner(container, options = {}) {
   function reroute(one, byId) {
     const ends = edgeEnds(one.e, byId);
     if (!ends) return;
-    const routed = route(one.e, ends);
+    const routed = route(one.e, ends, byId);
     for (const line of one.g.querySelectorAll("path")) line.setAttribute("d", routed.d);
     const tip = one.g.querySelector("circle");
     if (tip) { tip.setAttribute("cx", ends.t.x); tip.setAttribute("cy", ends.t.y); }
@@ -482,10 +531,34 @@ export function mountDesigner(container, options = {}) {
     return node;
   }
 
+  // placeAll lays out every step with the layered layout, or with the
+  // simple one while that loads (the canvas stays hidden meanwhile, then
+  // draws and fits again) or if it cannot load.
+  function placeAll() {
+    if (def.steps.length > LAYERED_MAX) {
+      laid = null;
+      return layout(def);
+    }
+    if (layered) {
+      laid = layered.layered(def.steps.map((st) => ({ id: st.id, w: NODE_W, h: nodeHeight(st) })), edges(def));
+      return laid.at;
+    }
+    if (!placing && !layeredFailed) {
+      root.classList.add("bd-placing");
+      placing = loadLayered().then(() => {
+        placing = null;
+        root.classList.remove("bd-placing");
+        if (!root.isConnected || !layered || !def.steps.some((s) => !s.position)) return;
+        render();
+        fit();
+      });
+    }
+    return layout(def);
+  }
+
   function render() {
     if (def.steps.some((s) => !s.position)) {
-      wrapAt = wrapWidth();
-      const placed = layout(def, undefined, { maxWidth: wrapAt });
+      const placed = placeAll();
       autoPos = new Map([...placed].filter(([id]) => !stepById(def, id).position));
     } else {
       autoPos = new Map();
@@ -530,6 +603,7 @@ export function mountDesigner(container, options = {}) {
       n.style.transform = `translate(${p.x}px, ${p.y}px)`;
       obstacles.set(obstacleOf(st));
     }
+    refreshOffLaid();
     for (const one of d.touching) reroute(one, byId);
     if (def.parallelGroups?.length) renderFrames();
   }
@@ -556,6 +630,7 @@ export function mountDesigner(container, options = {}) {
       place(now);
       obstacles.set(now);
     }
+    refreshOffLaid();
     for (const n of nodes.children) {
       if (!orig.has(n.dataset.id)) continue;
       const p = pos(byId.get(n.dataset.id));
@@ -714,13 +789,16 @@ export function mountDesigner(container, options = {}) {
     search.setAttribute("aria-label", "Search step kinds");
   }
 
-  function autoLayout() {
+  // autoLayout places every step with the layered layout (loading it the
+  // first time) and fits the whole graph; it resolves once drawn.
+  async function autoLayout() {
     if (readOnly) return;
+    if (def.steps.length <= LAYERED_MAX) await loadLayered();
     change(() => {
-      for (const [id, p] of layout(def, undefined, { maxWidth: wrapWidth() })) stepById(def, id).position = p;
+      for (const [id, p] of placeAll()) stepById(def, id).position = { ...p };
     }, "layout");
     announce(`Laid out ${def.steps.length} step${def.steps.length === 1 ? "" : "s"}.`);
-    fit();
+    fit(false, true);
   }
 
   function moveSelection(dx, dy) {
@@ -826,8 +904,7 @@ export function mountDesigner(container, options = {}) {
       drag.line.setAttribute("d", `M${a.x},${a.y} C${a.x + d},${a.y} ${b.x - d},${b.y} ${b.x},${b.y}`);
       svg.append(drag.line);
       const over = document.elementFromPoint(e.clientX, e.clientY)?.closest(".bd-node");
-      for (const n of nodes.querySelectorAll(".bd-target")) if (n !== over) n.classList.remove("bd-target");
-      if (over && over.dataset.id !== drag.from) over.classList.add("bd-target");
+      previewDrop(drag, over && over.dataset.id !== drag.from ? over : null);
     } else if (drag.mode === "band") {
       const r = viewport.getBoundingClientRect();
       const x0 = Math.min(drag.cx, e.clientX) - r.left, y0 = Math.min(drag.cy, e.clientY) - r.top;
@@ -865,7 +942,7 @@ export function mountDesigner(container, options = {}) {
       else viewport.focus({ preventScroll: true });
     } else if (d.mode === "connect") {
       d.line.remove();
-      for (const n of nodes.querySelectorAll(".bd-target")) n.classList.remove("bd-target");
+      previewDrop(d, null);
       const over = document.elementFromPoint(e.clientX, e.clientY)?.closest(".bd-node");
       if (over) tryConnect(d.from, d.port, over.dataset.id);
       else if (d.moved) say("Drop the connection on a step to link it.");
@@ -873,6 +950,31 @@ export function mountDesigner(container, options = {}) {
       setSelection([]);
       closed();
     }
+  }
+
+  // previewDrop says, while a connection is dragged over a step, what
+  // dropping it there will do (connect, add a branch, replace a target, or
+  // why it is not allowed): a label by the step, its outline, and the live
+  // region. The drop then does exactly that (tryConnect → connect).
+  const hint = el("div", { class: "bd-drop-hint", "data-testid": "drop-preview", hidden: true });
+  world.append(hint);
+  function previewDrop(d, over) {
+    const to = over?.dataset.id || null;
+    if (d.target === to) return;
+    d.target = to;
+    for (const n of nodes.querySelectorAll(".bd-target")) n.classList.remove("bd-target", "bd-refuse");
+    if (!to) { hint.hidden = true; return; }
+    const { verdict, text } = describeConnect(def, d.from, d.port, to);
+    over.classList.add("bd-target");
+    over.classList.toggle("bd-refuse", verdict === "refused");
+    const st = stepById(def, to);
+    const p = pos(st);
+    hint.textContent = text;
+    hint.dataset.verdict = verdict;
+    hint.className = "bd-drop-hint v-" + verdict;
+    hint.style.transform = `translate(${p.x}px, ${p.y + nodeHeight(st) + 6}px)`;
+    hint.hidden = false;
+    say(text);
   }
 
   function onCancel(e) {
@@ -886,6 +988,7 @@ export function mountDesigner(container, options = {}) {
       render();
     }
     if (drag.line) drag.line.remove();
+    if (drag.mode === "connect") previewDrop(drag, null);
     band.hidden = true;
     drag = null;
     return true;
@@ -1317,6 +1420,9 @@ export function mountDesigner(container, options = {}) {
       focusNode(id);
       return true;
     },
+    /** whenPlaced resolves once the graph is drawn where it will stay:
+     * at once, or after the layered layout has loaded and placed it. */
+    whenPlaced: () => placing || Promise.resolve(),
     /** zoom returns the current zoom, or sets it when given a number. */
     zoom(k) { if (typeof k === "number") zoomAt(k); return view.k; },
     /** addStep adds a palette kind (at a world point, or after the selection). */

@@ -92,7 +92,7 @@ func TestPostgresBus(t *testing.T) {
 }
 
 func TestNop(t *testing.T) {
-	var b cluster.Bus = cluster.OrNop(nil)
+	b := cluster.OrNop(nil)
 	if b.Clustered() {
 		t.Fatal("Nop is one instance")
 	}

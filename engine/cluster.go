@@ -107,7 +107,33 @@ func (e *Engine) request(ctx context.Context, id, name string, payload any) erro
 	}
 	msg, _ := json.Marshal(runMessage{Run: id})
 	e.cfg.Cluster.Publish(topicRun, msg)
+	if name == cancelRequest {
+		// A cancel answers with the run's record: give the holder a moment
+		// to commit the cancellation, so the caller sees it (as it does on
+		// the run's own instance). Nobody holding the run, the request
+		// stays stored and the record is the one before.
+		e.awaitFinal(ctx, id, remoteCancelWait)
+	}
 	return nil
+}
+
+// remoteCancelWait is how long a cancel through another instance waits for
+// the run to end.
+const remoteCancelWait = 2 * time.Second
+
+// awaitFinal polls the store until run id has finished or d has passed.
+func (e *Engine) awaitFinal(ctx context.Context, id string, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for pause := 5 * time.Millisecond; time.Now().Before(deadline); pause = min(2*pause, 100*time.Millisecond) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
+		if snap, err := e.store.LoadRun(ctx, id); err != nil || snap.Run.Status.Final() {
+			return
+		}
+	}
 }
 
 // onRunMessage applies the stored requests of a run announced by another

@@ -5,6 +5,7 @@
 #   scripts/cluster-bench.sh RATE DURATION [ADMIN_URL]
 #   scripts/cluster-bench.sh 50 60s
 #
+# LOGDIR, when set, receives the servers' logs at exit.
 # ADMIN_URL (default $BATON_TEST_POSTGRES_URL) is a server where the script may
 # create and drop a database. Everything it starts is stopped at exit.
 set -euo pipefail
@@ -19,6 +20,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${LOGDIR:-}" ]; then cp "$work"/serve-*.log "$LOGDIR"/ 2>/dev/null || true; fi
   psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }

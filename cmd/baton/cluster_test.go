@@ -177,8 +177,11 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 
 	id = start()
 	waitStatus(id, "waiting")
-	if code := onB.call("POST", "/api/v1/runs/"+id+"/cancel", "", "", nil); code >= 300 {
-		t.Fatalf("cancel through B: %d", code)
+	var cancelled struct {
+		Status string `json:"status"`
+	}
+	if code := onB.call("POST", "/api/v1/runs/"+id+"/cancel", "", "", &cancelled); code >= 300 || cancelled.Status != "cancelled" {
+		t.Fatalf("cancel through B: %d, the run is %s; want it cancelled", code, cancelled.Status)
 	}
 	waitStatus(id, "cancelled")
 }

@@ -66,7 +66,7 @@ func (c caller) call(method, path, ctype, body string, out any) int {
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed below; read by the goroutine
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -139,11 +139,11 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 
 	id := start()
 	waitStatus(id, "waiting")
-	req, _ := http.NewRequest("GET", b+"/api/v1/runs/"+id+"/events", nil)
-	req.Header.Set("Authorization", "Bearer "+designer)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := http.DefaultClient.Do(req.WithContext(ctx))
+	req, _ := http.NewRequestWithContext(ctx, "GET", b+"/api/v1/runs/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+designer)
+	res, err := http.DefaultClient.Do(req) //nolint:bodyclose // closed below; read by the goroutine
 	if err != nil {
 		t.Fatal(err)
 	}

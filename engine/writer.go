@@ -40,6 +40,11 @@ type writer struct {
 
 	lastErr atomic.Pointer[error]
 
+	// committed, when set, is given the events of each batch once they
+	// are committed (before the callbacks), to announce them to the other
+	// instances: one call per batch, however many runs it holds.
+	committed func([]models.Event)
+
 	done chan struct{}
 }
 
@@ -197,11 +202,34 @@ func (wr *writer) flush(batch []writeReq) {
 		}
 	}
 	wr.metrics.batch(len(batch))
+	if wr.committed != nil && len(all.Events) > 0 {
+		evs := all.Events
+		if failedAny(errs) {
+			evs = nil
+			for i := range batch {
+				if errs[i] == nil {
+					evs = append(evs, batch[i].w.Events...)
+				}
+			}
+		}
+		if len(evs) > 0 {
+			wr.committed(evs)
+		}
+	}
 	for i, r := range batch {
 		if r.done != nil {
 			r.done(errs[i])
 		}
 	}
+}
+
+func failedAny(errs []error) bool {
+	for _, err := range errs {
+		if err != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // compact keeps only the last version of each run and step-run row in a

@@ -227,6 +227,13 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		return fmt.Errorf("start device hub: %w", err)
 	}
 	defer hub.Close()
+	// Instances sharing a PostgreSQL database tell each other of cancels,
+	// signals, run events and schedule changes (docs/architecture.md).
+	bus, err := joinCluster(ctx, st, cfg.dbURL, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
 	acts := append(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress}), actions.Device{Dispatcher: hub})
 	eng := engine.New(st, engine.NewRegistry(acts...), engine.Config{
 		Logger:   log,
@@ -234,6 +241,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Versions: st,
 		Secrets:  st,
 		Metrics:  engine.NewMetrics(reg),
+		Cluster:  bus,
 	})
 	launcher := engine.NewLauncher(eng, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
 	if err := eng.Start(ctx); err != nil {
@@ -246,7 +254,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 			log.Warn("actions still running at shutdown were cut off; their steps run again on the next start", "err", err)
 		}
 	}
-	sched, err := schedule.New(st, launcher, schedule.Config{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit})
+	sched, err := schedule.New(st, launcher, schedule.Config{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit, Cluster: bus})
 	if err != nil {
 		stopEngine()
 		return err
@@ -310,7 +318,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	go func() {
 		defer close(alertsDone)
 		alerts.Run(alertsCtx, func() (<-chan []models.Event, func() bool, func()) {
-			return launcher.SubscribeBatches("", 1024)
+			return launcher.SubscribeLocalBatches("", 1024)
 		})
 	}()
 	defer func() { stopAlerts(); <-alertsDone }()

@@ -87,6 +87,9 @@ func NewClient(base, token string) (*Client, error) {
 	return &Client{base: u, token: token, http: &http.Client{Transport: tr}}, nil
 }
 
+// Base returns the server's URL.
+func (c *Client) Base() string { return c.base.String() }
+
 // Close drops the client's idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 

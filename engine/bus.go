@@ -17,6 +17,7 @@ type Subscription struct {
 	batches chan []models.Event // set instead of ch for a BatchSubscription
 	runID   string
 	bus     *bus
+	local   bool // only events of runs executing in this process
 	dropped bool
 	closed  bool
 }
@@ -58,8 +59,11 @@ type bus struct {
 	byRun map[string]map[*Subscription]struct{} // "" = every run
 	count atomic.Int64
 
-	qmu    sync.Mutex
-	queue  [][]models.Event
+	qmu   sync.Mutex
+	queue [][]models.Event
+	// rqueue holds events of runs executing on another instance, read
+	// from the store (see Engine.onClusterEvents).
+	rqueue [][]models.Event
 	closed bool
 	signal chan struct{}
 	done   chan struct{}
@@ -74,18 +78,23 @@ func (b *bus) loop() {
 	defer close(b.done)
 	for {
 		b.qmu.Lock()
-		q := b.queue
-		b.queue = nil
+		q, rq := b.queue, b.rqueue
+		b.queue, b.rqueue = nil, nil
 		closed := b.closed
 		b.qmu.Unlock()
-		if len(q) == 0 {
+		if len(q) == 0 && len(rq) == 0 {
 			if closed {
 				return
 			}
 			<-b.signal
 			continue
 		}
-		b.deliver(q)
+		if len(q) > 0 {
+			b.deliver(q, false)
+		}
+		if len(rq) > 0 {
+			b.deliver(rq, true)
+		}
 	}
 }
 
@@ -111,12 +120,12 @@ func (b *bus) subscribe(runID string, buffer int) *Subscription {
 	return s
 }
 
-func (b *bus) subscribeBatches(runID string, buffer int) *BatchSubscription {
+func (b *bus) subscribeBatches(runID string, buffer int, local bool) *BatchSubscription {
 	if buffer <= 0 {
 		buffer = 256
 	}
 	ch := make(chan []models.Event, buffer)
-	s := &Subscription{batches: ch, runID: runID, bus: b}
+	s := &Subscription{batches: ch, runID: runID, bus: b, local: local}
 	b.add(s)
 	return &BatchSubscription{C: ch, s: s}
 }
@@ -172,11 +181,46 @@ func (b *bus) publish(events []models.Event) {
 	}
 }
 
+// publishRemote queues events of a run executing on another instance, for
+// the subscribers that follow every instance's runs.
+func (b *bus) publishRemote(events []models.Event) {
+	if len(events) == 0 {
+		return
+	}
+	b.qmu.Lock()
+	b.rqueue = append(b.rqueue, events)
+	b.qmu.Unlock()
+	select {
+	case b.signal <- struct{}{}:
+	default:
+	}
+}
+
+// wantsRemote reports whether a subscriber would receive the events of run
+// runID executing on another instance: one that follows it, or every run
+// without asking for local runs only.
+func (b *bus) wantsRemote(runID string) bool {
+	if b.count.Load() == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.byRun[runID]) > 0 {
+		return true
+	}
+	for s := range b.byRun[""] {
+		if !s.local {
+			return true
+		}
+	}
+	return false
+}
+
 // deliver sends queued events to their subscribers, dropping any that is
 // full. Each element of q is one run's events from one commit. Subscribers
 // to every run get all of q as one batch (one send each); per-event
 // subscribers get one send per event, which is their own cost.
-func (b *bus) deliver(q [][]models.Event) {
+func (b *bus) deliver(q [][]models.Event, remote bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if all := b.byRun[""]; len(all) > 0 {
@@ -194,6 +238,9 @@ func (b *bus) deliver(q [][]models.Event) {
 			}
 		}
 		for s := range all {
+			if remote && s.local {
+				continue
+			}
 			b.send(s, batch)
 		}
 	}
@@ -206,6 +253,9 @@ func (b *bus) deliver(q [][]models.Event) {
 				n++
 			}
 			for s := range b.byRun[evs[0].RunID] {
+				if remote && s.local {
+					continue
+				}
 				b.send(s, evs[:n:n])
 			}
 			evs = evs[n:]

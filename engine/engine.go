@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/oklog/ulid/v2"
 
+	"github.com/baton-run/baton/cluster"
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/models"
 )
@@ -136,6 +138,12 @@ type Config struct {
 	// over from instances whose lease expired, and its commits are fenced
 	// (see lease.go). Without it the engine owns every run in the store.
 	Lease *LeaseConfig
+	// Cluster connects the instances sharing the database (see package
+	// cluster and cluster.go): a cancel or signal for a run another
+	// instance executes is stored and announced to it, and the events of
+	// other instances' runs reach this engine's subscribers. Defaults to
+	// cluster.Nop (one instance).
+	Cluster cluster.Bus
 }
 
 func (c Config) withDefaults() Config {
@@ -150,6 +158,7 @@ func (c Config) withDefaults() Config {
 	c.MaxOutputBytes = cmp.Or(c.MaxOutputBytes, 1<<20)
 	c.ResumeInterval = cmp.Or(c.ResumeInterval, time.Second)
 	c.MaxSubworkflowDepth = cmp.Or(c.MaxSubworkflowDepth, 8)
+	c.Cluster = cluster.OrNop(c.Cluster)
 	return c
 }
 
@@ -168,6 +177,8 @@ type Engine struct {
 	writer *writer
 	bus    *bus
 	lim    *limiter
+	// leave ends the engine's cluster subscriptions (see joinCluster).
+	leave []func()
 
 	mu       sync.Mutex
 	runs     map[string]*runState
@@ -259,6 +270,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		defer close(e.timerDone)
 		e.timers.loop(e.stopTimer)
 	}()
+	e.joinCluster()
 	if e.lease != nil {
 		if err := e.register(ctx); err != nil {
 			return fmt.Errorf("engine: %w", err)
@@ -287,6 +299,7 @@ func (e *Engine) Stop(ctx context.Context) error {
 		<-e.lease.done
 		e.cancelAction(errShutdown)
 	}
+	e.leaveCluster()
 	e.cancelPark(errShutdown)
 	waited := make(chan struct{})
 	go func() {
@@ -478,7 +491,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (models.Run, error) {
 func (e *Engine) Cancel(ctx context.Context, id string) error {
 	rs := e.active(id)
 	if rs == nil {
-		return e.notActive(ctx, id)
+		return e.request(ctx, id, cancelRequest, nil)
 	}
 	rs.mu.Lock()
 	if rs.done {
@@ -510,9 +523,12 @@ func (e *Engine) notActive(ctx context.Context, id string) error {
 // waiting for it, or, when a step that waits for it has not started yet,
 // kept until that step starts.
 func (e *Engine) Signal(ctx context.Context, id, name string, payload any) error {
+	if strings.HasPrefix(name, requestPrefix) {
+		return models.Errorf(models.Conflict, "no step of run %s waits for signal %q", id, name)
+	}
 	rs := e.active(id)
 	if rs == nil {
-		return e.notActive(ctx, id)
+		return e.request(ctx, id, name, payload)
 	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
@@ -539,7 +555,14 @@ func (e *Engine) Subscribe(runID string, buffer int) *Subscription {
 // value per commit or more, the slices shared and read-only): the cheap way
 // to follow every run. buffer counts batches (≤ 0: 256).
 func (e *Engine) SubscribeBatches(runID string, buffer int) *BatchSubscription {
-	return e.bus.subscribeBatches(runID, buffer)
+	return e.bus.subscribeBatches(runID, buffer, false)
+}
+
+// SubscribeLocalBatches is SubscribeBatches for the runs executing in this
+// process only: what must happen once per run in a cluster (alerts) follows
+// these, while pages follow every instance's runs with SubscribeBatches.
+func (e *Engine) SubscribeLocalBatches(runID string, buffer int) *BatchSubscription {
+	return e.bus.subscribeBatches(runID, buffer, true)
 }
 
 // Events returns a run's stored events with Seq > afterSeq (all when limit

@@ -225,3 +225,10 @@ func (l *Launcher) SubscribeBatches(runID string, buffer int) (batches <-chan []
 	sub := l.eng.SubscribeBatches(runID, buffer)
 	return sub.C, sub.Dropped, sub.Close
 }
+
+// SubscribeLocalBatches is SubscribeBatches for the runs executing in this
+// process only (see Engine.SubscribeLocalBatches).
+func (l *Launcher) SubscribeLocalBatches(runID string, buffer int) (batches <-chan []models.Event, dropped func() bool, stop func()) {
+	sub := l.eng.SubscribeLocalBatches(runID, buffer)
+	return sub.C, sub.Dropped, sub.Close
+}

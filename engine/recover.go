@@ -174,6 +174,11 @@ func (e *Engine) restore(snap *models.RunSnapshot, retry bool) (*runState, error
 	rs := e.buildRunState(compiled, row)
 	rs.stored.Store(true) // read from the store: it exists there
 	for _, sg := range snap.Signals {
+		if retry && sg.Name == cancelRequest {
+			// Asked of the generation that ended; not of the retry.
+			rs.w.DeleteSignals = append(rs.w.DeleteSignals, models.RunSignal{RunID: row.ID, Name: sg.Name})
+			continue
+		}
 		rs.signals[sg.Name] = sg.Payload
 	}
 	latest := map[string]*models.StepRunRow{}
@@ -418,6 +423,8 @@ func (rs *runState) resume(snap *models.RunSnapshot) {
 		}
 	}
 	rs.kick()
+	// Cancelled through another instance while no instance held the run.
+	rs.applyCancelRequest()
 }
 
 // Retry makes a failed, cancelled or timed-out run go on from its failed

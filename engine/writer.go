@@ -42,6 +42,11 @@ type writer struct {
 
 	lastErr atomic.Pointer[error]
 
+	// committed, when set, is given the events of each batch once they
+	// are committed (before the callbacks), to announce them to the other
+	// instances: one call per batch, however many runs it holds.
+	committed func([]models.Event)
+
 	done chan struct{}
 }
 
@@ -210,6 +215,18 @@ func (wr *writer) flush(batch []writeReq) {
 		}
 	}
 	wr.metrics.batch(len(batch))
+	if wr.committed != nil {
+		// The events of the requests committed (not those fenced or failed).
+		var evs []models.Event
+		for i := range batch {
+			if errs[i] == nil {
+				evs = append(evs, batch[i].w.Events...)
+			}
+		}
+		if len(evs) > 0 {
+			wr.committed(evs)
+		}
+	}
 	for i, r := range batch {
 		if r.done != nil {
 			r.done(errs[i])

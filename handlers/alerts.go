@@ -83,8 +83,9 @@ type Alerting interface {
 	SendTest(ctx context.Context, id int64, by string) (string, error)
 	// RulesChanged reloads rules and open alerts after an edit.
 	RulesChanged()
-	// VersionSubmitted tells the approvers of a submitted version.
-	VersionSubmitted(ctx context.Context, template string, version int, author string) int
+	// VersionSubmitted tells the approvers of a submitted version, with
+	// the summary line of its evidence when there is one.
+	VersionSubmitted(ctx context.Context, template string, version int, author, evidence string) int
 }
 
 func (s *server) alerts() (AlertStore, error) {
@@ -103,11 +104,28 @@ func (s *server) alertsChanged() {
 
 // notifySubmitted tells the approvers of a submitted version, after the
 // request: a slow mail server never holds the submitter's answer.
+//
+// With evidence available, the version is queued for replay on recent
+// production runs (one background worker, not a goroutine per request) and
+// the approvers are told once it is done, with its summary line.
 func (s *server) notifySubmitted(key string, n int, author string) {
-	if s.deps.Alerting == nil {
+	ctx := context.WithoutCancel(s.deps.BaseContext)
+	notify := func(ev *models.Evidence) {
+		if s.deps.Alerting == nil {
+			return
+		}
+		line := ""
+		if ev != nil {
+			line = ev.Summary.Line()
+		}
+		s.deps.Alerting.VersionSubmitted(ctx, key, n, author, line)
+	}
+	if s.deps.Evidence != nil && s.deps.Evidence.Submitted(key, n, notify) {
 		return
 	}
-	go s.deps.Alerting.VersionSubmitted(context.WithoutCancel(s.deps.BaseContext), key, n, author)
+	if s.deps.Alerting != nil {
+		go notify(nil)
+	}
 }
 
 // idParam reads :id.

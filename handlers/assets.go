@@ -86,14 +86,17 @@ func (a *assets) url(name string) string {
 }
 
 // serveStatic answers with an embedded file. With ?v=<its hash> the answer
-// may be cached forever; without, browsers revalidate with the ETag.
+// may be cached forever; without, browsers revalidate with the ETag. A
+// lazily loaded chunk (chunks/, imported by designer.js with a relative
+// URL) carries its content's hash in its name, so it is cached forever too.
 func (s *server) serveStatic(c *fiber.Ctx) error {
-	f, ok := s.assets.files[c.Params("*")]
+	name := c.Params("*")
+	f, ok := s.assets.files[name]
 	if !ok {
 		return models.Errorf(models.NotFound, "no such file")
 	}
 	c.Set(fiber.HeaderETag, f.etag)
-	if c.Query("v") == f.version {
+	if c.Query("v") == f.version || strings.HasPrefix(name, "chunks/") {
 		c.Set(fiber.HeaderCacheControl, immutable)
 	} else {
 		c.Set(fiber.HeaderCacheControl, "no-cache")

@@ -237,6 +237,18 @@ func TestStaticAssets(t *testing.T) {
 			t.Errorf("GET %s with If-None-Match = %d with %d bytes; want 304 and no body", u, again.status, len(again.body))
 		}
 	}
+	// The designer's layered layout is a chunk it imports by a relative,
+	// content-hashed name: served, and cached forever.
+	designer := b.do(t, request{method: "GET", path: "/static/designer.js"})
+	chunk := regexp.MustCompile(`import\("\./(chunks/layout-[A-Z0-9]+\.js)"\)`).FindStringSubmatch(designer.body)
+	if chunk == nil {
+		t.Fatalf("designer.js imports no layout chunk")
+	}
+	got := b.do(t, request{method: "GET", path: "/static/" + chunk[1]})
+	if got.status != 200 || got.res.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" || !strings.Contains(got.res.Header.Get("Content-Type"), "javascript") || len(got.body) < 1000 {
+		t.Errorf("GET /static/%s = %d, Cache-Control %q, Content-Type %q, %d bytes; want 200, immutable, JavaScript, the chunk",
+			chunk[1], got.status, got.res.Header.Get("Cache-Control"), got.res.Header.Get("Content-Type"), len(got.body))
+	}
 	for _, sc := range []scenario{
 		{name: "unversioned asset", req: request{method: "GET", path: "/static/app.css"},
 			status: 200, contains: []string{"--accent"}, headers: map[string]string{"Cache-Control": "no-cache", "Content-Type": "text/css"}},

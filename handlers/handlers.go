@@ -120,6 +120,11 @@ type Deps struct {
 	// and page read and change it; *agent.Hub satisfies it. When nil the
 	// device routes answer 503.
 	Devices Devices
+	// Evidence replays recorded production runs through a version under
+	// review (what it would change); *evidence.Service satisfies it. When
+	// nil the evidence route answers 503 and the review page leaves its
+	// section out.
+	Evidence Evidence
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS

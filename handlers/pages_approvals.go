@@ -178,7 +178,47 @@ func (s *server) reviewView(c *fiber.Ctx) (views.ReviewView, error) {
 		before = canonicalText(base)
 	}
 	v.Lines = foldContext(lineDiff(before, canonicalText(d.Definition)), diffContext)
+	if s.deps.Evidence != nil {
+		v.Evidence = s.evidenceView(c, key, n)
+	}
 	return v, nil
+}
+
+// evidenceView is the review page's evidence section: the version replayed
+// on the latest production runs (cached; computed here when the background
+// worker has not done it yet). ?evidence=changes lists only the runs that
+// change. A failure is shown in the section, never fails the page: the
+// evidence informs the decision, it does not gate it.
+func (s *server) evidenceView(c *fiber.Ctx, key string, n int) *views.EvidenceView {
+	base := fmt.Sprintf("/approvals/%s/%d", key, n)
+	e := &views.EvidenceView{AllURL: base, ChangesURL: base + "?evidence=changes", OnlyChanges: c.Query("evidence") == "changes"}
+	ev, err := s.deps.Evidence.Evidence(c.UserContext(), key, n, 0)
+	if err != nil {
+		e.Error = "No evidence: " + errMessage(err)
+		for _, p := range models.ErrorDetails(err) {
+			e.Error += "; " + p.Path + ": " + p.Message
+		}
+		return e
+	}
+	e.Line, e.Total = ev.Summary.Line(), ev.Summary.Replayed
+	var bases []string
+	for _, b := range ev.BaseVersions {
+		bases = append(bases, fmt.Sprintf("v%d", b))
+	}
+	e.BaseVersions = strings.Join(bases, ", ")
+	for _, r := range ev.Runs {
+		changes := r.Changes()
+		if changes {
+			e.Changing++
+		}
+		if e.OnlyChanges && !changes {
+			continue
+		}
+		e.Runs = append(e.Runs, views.EvidenceRun{ID: r.RunID, Version: r.Version, PathChanged: r.PathChanged,
+			Decisions: r.DecisionsChanged, WouldExecute: r.WouldExecute, Unknown: r.Unknown, Missing: r.MissingInputs,
+			Was: r.Outcome.Was, Now: r.Outcome.Now, Changes: changes})
+	}
+	return e
 }
 
 // diffContext is how many unchanged lines the text diff shows around each change.

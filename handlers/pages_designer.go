@@ -200,12 +200,7 @@ func (s *server) workflowPanel(c *fiber.Ctx) error {
 		Description: area("description", "Description", "text", def.Description, 2, ""),
 		ReadOnly:    !principalOf(c).user.Can(models.RoleDesigner),
 	}
-	names := make([]string, 0, len(def.Inputs))
-	for n := range def.Inputs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for i, n := range names {
+	for i, n := range def.InputNames() {
 		v.Inputs = append(v.Inputs, inputRow(i, n, def.Inputs[n], s.inputTypes()))
 	}
 	v.Other = attachWorkflowProblems(&v, s.problemsFor(body))

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -68,12 +67,7 @@ func (s *server) startView(c *fiber.Ctx, key string, version int) (views.StartVi
 	if err != nil {
 		return v, err
 	}
-	names := make([]string, 0, len(ver.Definition.Inputs))
-	for name := range ver.Definition.Inputs {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range ver.Definition.InputNames() {
 		d := ver.Definition.Inputs[name]
 		in := views.StartInput{Name: name, Type: d.Type, Required: d.Required, Description: d.Description}
 		if d.Default != nil {

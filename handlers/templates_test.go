@@ -14,6 +14,7 @@ import (
 
 	"github.com/baton-run/baton/engine"
 	"github.com/baton-run/baton/engine/actions"
+	"github.com/baton-run/baton/engine/evidence"
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/models"
@@ -28,6 +29,7 @@ type flow struct {
 	launcher *engine.Launcher
 	sched    *schedule.Scheduler
 	fake     *clockwork.FakeClock
+	proof    *evidence.Service
 
 	designer, designer2, approver, approver2, operator, dual string // tokens
 }
@@ -41,6 +43,9 @@ type flowOptions struct {
 	hookLimit   int
 	heartbeat   time.Duration
 	legacySig   bool
+	// noEvidenceCache makes every evidence read replay (benchmarks).
+	noEvidenceCache bool
+	alerting        handlers.Alerting
 }
 
 func newFlow(t testing.TB, open func(testing.TB) *store.Store, opts ...flowOptions) *flow {
@@ -71,6 +76,15 @@ func newFlow(t testing.TB, open func(testing.TB) *store.Store, opts ...flowOptio
 		defer cancel()
 		_ = f.eng.Stop(ctx)
 	})
+	cacheSize := 0
+	if o.noEvidenceCache {
+		cacheSize = -1
+	}
+	f.proof = evidence.New(evidence.Config{Store: b.store, Compiler: f.eng.Compiler(), Log: log, CacheSize: cacheSize})
+	proofCtx, stopProof := context.WithCancel(context.Background())
+	proofDone := make(chan struct{})
+	go func() { defer close(proofDone); f.proof.Run(proofCtx) }()
+	t.Cleanup(func() { stopProof(); <-proofDone })
 	rate := o.rateLimit
 	if rate == 0 && !o.defaultRate {
 		rate = -1 // most tests make many quick requests with one token
@@ -79,7 +93,8 @@ func newFlow(t testing.TB, open func(testing.TB) *store.Store, opts ...flowOptio
 		Log: log, Store: b.store, Definitions: f.eng.Compiler(), Registry: prometheus.NewRegistry(),
 		Templates: b.store, Runs: f.launcher, Schedules: f.sched, Now: b.clock.Now,
 		RateLimit: rate, RateBurst: o.rateBurst, WebhookBodyLimit: o.hookLimit,
-		HeartbeatInterval: o.heartbeat, WebhookLegacySignatures: o.legacySig,
+		HeartbeatInterval: o.heartbeat, WebhookLegacySignatures: o.legacySig, Evidence: f.proof,
+		Alerting: o.alerting,
 	})
 	tok := func(name string, roles ...models.Role) string { return b.token(t, b.user(t, name, roles...)) }
 	f.designer = tok("dana", models.RoleDesigner)

@@ -19,7 +19,50 @@ func (s *server) versionRoutes() []route {
 		{fiber.MethodGet, "/api/v1/templates/:key/versions/:n/events", models.RoleViewer, s.versionEvents},
 		{fiber.MethodPost, "/api/v1/templates/:key/versions/:n/restore", models.RoleDesigner, s.restoreVersion},
 		{fiber.MethodGet, "/api/v1/templates/:key/versions/:a/diff/:b", models.RoleViewer, s.diffVersions},
+		{fiber.MethodGet, "/api/v1/templates/:key/versions/:n/evidence", models.RoleViewer, s.versionEvidence},
 	}
+}
+
+// Evidence replays the newest finished production runs of a template
+// through one of its versions, executing nothing, and says what would
+// change (see engine/evidence).
+type Evidence interface {
+	// Evidence replays runs (0: the default, 50) runs through version n.
+	Evidence(ctx context.Context, template string, n, runs int) (*models.Evidence, error)
+	// Submitted queues the replay of a version just submitted; then gets
+	// the answer (nil if it failed). False when the queue is full.
+	Submitted(template string, n int, then func(*models.Evidence)) bool
+}
+
+func (s *server) evidence() (Evidence, error) {
+	if s.deps.Evidence == nil {
+		return nil, models.Errorf(models.Unavailable, "evidence is not available in this server")
+	}
+	return s.deps.Evidence, nil
+}
+
+// versionEvidence is GET …/versions/{n}/evidence?runs=K.
+func (s *server) versionEvidence(c *fiber.Ctx) error {
+	ev, err := s.evidence()
+	if err != nil {
+		return err
+	}
+	n, err := versionNumber(c, "n")
+	if err != nil {
+		return err
+	}
+	runs := 0
+	if raw := c.Query("runs"); raw != "" {
+		runs, err = strconv.Atoi(raw)
+		if err != nil || runs < 1 || runs > 500 {
+			return models.Errorf(models.BadRequest, "runs must be a whole number from 1 to 500, not %q", raw)
+		}
+	}
+	out, err := ev.Evidence(c.UserContext(), c.Params("key"), n, runs)
+	if err != nil {
+		return err
+	}
+	return c.JSON(out)
 }
 
 // versionList is GET …/versions: newest first.

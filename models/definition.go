@@ -27,6 +27,9 @@ type Definition struct {
 	RetryPolicy    *RetryPolicy         `json:"retryPolicy,omitempty"`
 	MaxConcurrency int                  `json:"maxConcurrency,omitempty"`
 	Outputs        map[string]any       `json:"outputs,omitempty"`
+
+	// inputOrder is the order the JSON declared Inputs in (see InputNames).
+	inputOrder []string
 }
 
 // InputDecl declares one run input.

@@ -4,7 +4,7 @@
 // package-lock.json (no timestamps, no absolute paths), so CI can rebuild and
 // diff against the committed files.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { designerBuild } from "./designer/build-options.mjs";
@@ -36,7 +36,10 @@ await build({
   logLevel: "warning",
 });
 
-// The designer canvas: an ES module (static/designer.js) and its stylesheet.
+// The designer canvas: an ES module (static/designer.js), its lazily loaded
+// chunks (static/chunks/, hashed names: old ones are removed first) and its
+// stylesheet.
+rmSync(join(out, "chunks"), { recursive: true, force: true });
 await build({ absWorkingDir: root, ...designerBuild });
 
 // The insight pages' charts: an ES module with uPlot (static/insight.js)

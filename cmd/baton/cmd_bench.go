@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -54,8 +55,16 @@ It prints one line per workload: runs, succeeded, p50/p95/p99 latency of a run
 (runs over the workload's wall time) and, in process, the peak RSS of this
 process (server and client together) during the workload.
 
+--rate N (with --url) is the steady-rate workload instead: N starts per second
+of W1's chain (each ?wait=30s, open loop) for --duration, round robin over the
+servers of --url (comma-separated: several instances on one database), with
+p50/p95/p99 per --interval and each server's resident memory (from its /metrics)
+at the start and at the end; the templates must be approved (give
+--approver-token the first time).
+
 Examples:
   baton bench
+  baton bench --url http://127.0.0.1:8081,http://127.0.0.1:8082 --token "$TOKEN" --rate 50 --duration 60s
   baton bench --db 'postgres://postgres@127.0.0.1:5432/bench?sslmode=disable' --json
   baton bench --history 1000000 --workloads engine,W1,W4,reads
   baton bench --url http://127.0.0.1:8080 --token "$TOKEN" --approver-token "$APPROVER" --workloads W1,W3`
@@ -77,6 +86,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	async := s.add("async", "", "2000", "runs the async workload starts")
 	clients := s.add("clients", "", "16", "clients of the async workload")
 	timeout := s.add("timeout", "", "10m", "the longest the whole benchmark may take")
+	rate := s.add("rate", "", "", "with --url: the steady-rate workload, this many starts per second (instead of --workloads)")
+	duration := s.add("duration", "", "10m", "with --rate: how long to start runs")
+	interval := s.add("interval", "", "1m", "with --rate: the latency is reported per interval of this length")
 	asJSON := s.fs.Bool("json", false, "print JSON instead of a table")
 	cpuProfile := s.add("cpuprofile", "", "", "in process: write a CPU profile of the HTTP workloads (server and client) to this file, for go tool pprof")
 	rest, err := s.parse(args)
@@ -116,6 +128,9 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
 	defer cancel()
 
+	if rate.value != "" {
+		return benchSteady(ctx, e, cfg, target.value, token.value, approver.value, rate.value, duration, interval)
+	}
 	var rep *bench.Report
 	if cfg.history, err = strconv.Atoi(history.value); err != nil || cfg.history < 0 || cfg.history > 100_000_000 {
 		return usageError("--history: %q is not a whole number from 0 to 100000000", history.value)
@@ -145,6 +160,61 @@ func cmdBench(ctx context.Context, e *env, args []string) error {
 	}
 	if cfg.json {
 		return rep.WriteJSON(e.stdout)
+	}
+	return rep.WriteTable(e.stdout)
+}
+
+// benchSteady is the steady-rate workload against the servers of --url.
+func benchSteady(ctx context.Context, e *env, cfg benchConfig, urls, token, approverToken, rateValue string, duration, interval *setting) error {
+	r, err := strconv.ParseFloat(rateValue, 64)
+	if err != nil || r <= 0 || r > 10_000 {
+		return usageError("--rate: %q is not a number of starts per second from 1 to 10000", rateValue)
+	}
+	d, err := duration.duration()
+	if err != nil {
+		return err
+	}
+	every, err := interval.duration()
+	if err != nil {
+		return err
+	}
+	if d <= 0 || every <= 0 {
+		return usageError("--duration and --interval must be positive")
+	}
+	if d > cfg.timeout {
+		return usageError("--duration %s is longer than --timeout %s", d, cfg.timeout)
+	}
+	if urls == "" || token == "" {
+		return usageError("--rate needs --url (one or more servers, comma-separated) and --token")
+	}
+	var clients []*bench.Client
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for _, u := range strings.Split(urls, ",") {
+		c, err := bench.NewClient(strings.TrimSpace(u), token)
+		if err != nil {
+			return usageError("--url: %v", err)
+		}
+		clients = append(clients, c)
+	}
+	var ap *bench.Client
+	if approverToken != "" {
+		if ap, err = bench.NewClient(clients[0].Base(), approverToken); err != nil {
+			return err
+		}
+		defer ap.Close()
+	}
+	if err := bench.Setup(ctx, clients[0], ap); err != nil {
+		return err
+	}
+	rep := bench.Steady(ctx, clients, r, d, every)
+	if cfg.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
 	}
 	return rep.WriteTable(e.stdout)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/baton-run/baton/engine/actions"
 	"github.com/baton-run/baton/engine/agent"
 	"github.com/baton-run/baton/engine/alert"
+	"github.com/baton-run/baton/engine/evidence"
 	"github.com/baton-run/baton/engine/plan"
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
@@ -259,6 +260,13 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		return fmt.Errorf("start device hub: %w", err)
 	}
 	defer hub.Close()
+	// Instances sharing a PostgreSQL database tell each other of cancels,
+	// signals, run events and schedule changes (docs/architecture.md).
+	bus, err := joinCluster(ctx, st, cfg.dbURL, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = bus.Close() }()
 	acts := append(actions.BuiltinsWith(log, actions.HTTPConfig{Egress: egress}), actions.Device{Dispatcher: hub})
 	eng := engine.New(st, engine.NewRegistry(acts...), engine.Config{
 		Logger:   log,
@@ -266,6 +274,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Versions: st,
 		Secrets:  st,
 		Metrics:  engine.NewMetrics(reg),
+		Cluster:  bus,
 		Lease:    lease,
 	})
 	launcher := engine.NewLauncher(eng, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
@@ -279,7 +288,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 			log.Warn("actions still running at shutdown were cut off; their steps run again on the next start", "err", err)
 		}
 	}
-	sched, err := schedule.New(st, launcher, schedule.Config{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit})
+	sched, err := schedule.New(st, launcher, schedule.Config{Logger: log, CatchUpWindow: cfg.catchUpWindow, CatchUpLimit: cfg.catchUpLimit, Cluster: bus})
 	if err != nil {
 		stopEngine()
 		return err
@@ -343,10 +352,20 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	go func() {
 		defer close(alertsDone)
 		alerts.Run(alertsCtx, func() (<-chan []models.Event, func() bool, func()) {
-			return launcher.SubscribeBatches("", 1024)
+			return launcher.SubscribeLocalBatches("", 1024)
 		})
 	}()
 	defer func() { stopAlerts(); <-alertsDone }()
+	// Evidence for reviewers: one worker replays versions as they are
+	// submitted; answers are cached until a new production run finishes.
+	proof := evidence.New(evidence.Config{Store: st, Compiler: eng.Compiler(), Log: log})
+	proofCtx, stopProof := context.WithCancel(ctx)
+	proofDone := make(chan struct{})
+	go func() {
+		defer close(proofDone)
+		proof.Run(proofCtx)
+	}()
+	defer func() { stopProof(); <-proofDone }()
 	emailSettings := ""
 	if email != nil {
 		emailSettings = email.String()
@@ -377,6 +396,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Examples:                examples.FS,
 		Alerts:                  st,
 		Alerting:                alerts,
+		Evidence:                proof,
 		EmailSettings:           emailSettings,
 		Instance:                func() any { return eng.Lease() },
 	})

@@ -502,7 +502,7 @@ func TestApproversAreToldOfSubmittedVersions(t *testing.T) {
 	storetestUser(t, f.st, "dana", models.RoleDesigner, models.RoleApprover)
 	storetestUser(t, f.st, "ivan", models.RoleViewer)
 	must(t, f.st.SetNotifySettings(ctx, "olga", models.NotifySettings{Email: "olga@example.test"}))
-	if n := f.svc.VersionSubmitted(ctx, "orders", 3, "dana"); n != 2 {
+	if n := f.svc.VersionSubmitted(ctx, "orders", 3, "dana", "Replayed on the last 50 runs: 38 same path, 12 would take another path, 5 would call a new step"); n != 2 {
 		t.Errorf("told %d approvers, want olga and anna (not the author dana, not ivan)", n)
 	}
 	for user, want := range map[string]int64{"olga": 1, "anna": 1, "dana": 0, "ivan": 0} {
@@ -511,7 +511,8 @@ func TestApproversAreToldOfSubmittedVersions(t *testing.T) {
 		}
 	}
 	mails := f.smtp.all()
-	if len(mails) != 1 || mails[0].to[0] != "olga@example.test" || !strings.Contains(mails[0].data, "orders v3") {
+	if len(mails) != 1 || mails[0].to[0] != "olga@example.test" || !strings.Contains(mails[0].data, "orders v3") ||
+		!strings.Contains(mails[0].data, "12 would take another path") {
 		t.Errorf("approver mails = %+v", mails)
 	}
 }

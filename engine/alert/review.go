@@ -11,9 +11,11 @@ import (
 // VersionSubmitted tells the approvers of a version submitted for review:
 // an in-app notification for each user holding the approver role (the
 // author excepted, who may not approve their own work), and an email to
-// those who gave an address in their notification settings. It returns
-// how many were told; failures are logged, never returned to the submitter.
-func (s *Service) VersionSubmitted(ctx context.Context, template string, version int, author string) int {
+// those who gave an address in their notification settings. evidence, when
+// not "", is the summary line of the version's replay on recent production
+// runs (what it would change), added to the message. It returns how many
+// were told; failures are logged, never returned to the submitter.
+func (s *Service) VersionSubmitted(ctx context.Context, template string, version int, author, evidence string) int {
 	users, err := s.store.ListUsers(ctx)
 	if err != nil {
 		s.log.Warn("approvers not notified", "template", template, "version", version, "err", err)
@@ -21,6 +23,9 @@ func (s *Service) VersionSubmitted(ctx context.Context, template string, version
 	}
 	title := fmt.Sprintf("[Baton] %s v%d waits for your review", template, version)
 	body := fmt.Sprintf("%s submitted version %d of %s for review.", author, version, template)
+	if evidence != "" {
+		body += " " + evidence + "."
+	}
 	link := fmt.Sprintf("/approvals/%s/%d", template, version)
 	var ns []models.Notification
 	var mails []string

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/baton-run/baton/cluster"
 	"github.com/baton-run/baton/models"
 )
 
@@ -55,9 +57,16 @@ type Config struct {
 	// Logger receives fires, skips and failures; default slog.Default().
 	Logger *slog.Logger
 	// ResyncEvery is how often every schedule is re-read from the store, so
-	// that changes made through another instance take effect; default 1m.
-	// Changes made through this instance take effect at once (Reload).
+	// that changes made through another instance take effect even if its
+	// announcement was lost; default 1m. Changes made through this
+	// instance take effect at once (Reload), and so do those of other
+	// instances announced on Cluster.
 	ResyncEvery time.Duration
+	// Cluster announces Reload to the other instances sharing the
+	// database, and theirs to this one, which reloads the schedule at once
+	// (and re-reads every schedule when announcements may have been lost).
+	// Defaults to cluster.Nop.
+	Cluster cluster.Bus
 	// CatchUpLimit is the most missed fire times one schedule with catch-up
 	// policy "all" fires when the scheduler starts (the most recent ones);
 	// default DefaultCatchUpLimit.
@@ -97,6 +106,8 @@ type Scheduler struct {
 	mu   sync.Mutex
 	jobs map[int64]*cronEntry
 
+	leave func() // ends the cluster subscription
+
 	catchUps sync.WaitGroup // the catch-up Start began, which Stop awaits
 
 	stopOnce sync.Once
@@ -124,6 +135,7 @@ func New(src Source, runs RunStarter, cfg Config) (*Scheduler, error) {
 	if cfg.ResyncEvery <= 0 {
 		cfg.ResyncEvery = time.Minute
 	}
+	cfg.Cluster = cluster.OrNop(cfg.Cluster)
 	if cfg.CatchUpLimit <= 0 {
 		cfg.CatchUpLimit = DefaultCatchUpLimit
 	}
@@ -190,8 +202,35 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("arm schedule resync: %w", err)
 	}
+	s.leave = s.cfg.Cluster.Subscribe(topic, s.onMessage)
 	s.gs.Start()
 	return nil
+}
+
+// topic is the cluster topic of schedule changes; the payload is the
+// schedule's id.
+const topic = "schedule"
+
+// onMessage reloads a schedule another instance changed; nil (messages
+// lost) re-reads them all.
+func (s *Scheduler) onMessage(payload []byte) {
+	if s.ctx.Err() != nil {
+		return
+	}
+	if payload == nil {
+		if err := s.sync(s.ctx); err != nil && s.ctx.Err() == nil {
+			s.log.Error("re-read schedules", "err", err)
+		}
+		return
+	}
+	id, err := strconv.ParseInt(string(payload), 10, 64)
+	if err != nil {
+		s.log.Warn("unreadable schedule change from another instance", "payload", string(payload))
+		return
+	}
+	if err := s.reload(s.ctx, id); err != nil && s.ctx.Err() == nil {
+		s.log.Error("reload schedule changed on another instance", "schedule", id, "err", err)
+	}
 }
 
 // Stop stops firing and waits for fires in progress. Call it even when
@@ -199,6 +238,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // is safe to call more than once.
 func (s *Scheduler) Stop() error {
 	s.stopOnce.Do(func() {
+		if s.leave != nil {
+			s.leave()
+		}
 		s.cancel()
 		// Shutdown waits for the fires in progress (whose context the
 		// cancel above ends) before it returns.
@@ -237,7 +279,13 @@ func (s *Scheduler) sync(ctx context.Context) error {
 
 // Reload re-reads one schedule from the store and arms, re-arms or disarms
 // it: how a change made through the API takes effect without a restart.
+// The other instances sharing the database (Config.Cluster) reload it too.
 func (s *Scheduler) Reload(ctx context.Context, id int64) error {
+	s.cfg.Cluster.Publish(topic, strconv.AppendInt(nil, id, 10))
+	return s.reload(ctx, id)
+}
+
+func (s *Scheduler) reload(ctx context.Context, id int64) error {
 	sc, err := s.src.Schedule(ctx, id)
 	if models.IsCode(err, models.NotFound) {
 		s.disarm(id)

@@ -121,7 +121,15 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 					_, err := st.ListRuns(ctx, models.RunFilter{ParentRunID: some[0].ID})
 					return err
 				},
-				"run page":      func() error { _, err := st.LoadRun(ctx, some[1].ID); return err },
+				"run page": func() error { _, err := st.LoadRun(ctx, some[1].ID); return err },
+				"evidence runs": func() error {
+					_, err := st.RecentProductionRuns(ctx, "history-2", 50)
+					return err
+				},
+				"evidence staleness probe": func() error {
+					_, _, err := st.LatestProductionRun(ctx, "history-2")
+					return err
+				},
 				"event replay":  func() error { _, err := st.RunEvents(ctx, some[1].ID, 2, 100); return err },
 				"unfinished":    func() error { _, err := st.UnfinishedRunIDs(ctx); return err },
 				"inbox":         func() error { _, err := st.ApprovalInbox(ctx, "ann"); return err },

@@ -12,6 +12,10 @@ export const designerBuild = {
   minify: true,
   // An ES module: the designer page imports {mountDesigner} from it.
   format: "esm",
+  // The layered layout (layout.js, with dagre) is imported lazily: it is a
+  // chunk of its own, named by its content's hash, in static/chunks/.
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   target: ["es2020", "chrome100", "firefox100", "safari15"],
   legalComments: "none",
   charset: "utf8",

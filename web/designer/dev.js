@@ -38,7 +38,7 @@ window.mount = (definition, options = {}) => {
     onChange: (def) => window.designerEvents.push({ name: "onChange", detail: def }),
     ...options,
   });
-  for (const name of ["change", "select", "open", "close"]) {
+  for (const name of ["change", "select", "open", "close", "edit", "rename"]) {
     d.on(name, (detail) => window.designerEvents.push({ name, detail }));
   }
   window.designer = d;

@@ -11,9 +11,10 @@
 // (el.style.transform), which the policy allows.
 import {
   KINDS, STATUSES, kindInfo, kindOf, ports, edges, stepById, newStep, connect, disconnect,
-  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet,
+  removeSteps, layout, NODE_W, GAP_X, GAP_Y, nodeHeight, NodeIndex, routeEdge, boxesMeet, describeConnect,
 } from "./model.mjs";
 import { statusLabel } from "../vocabulary.mjs";
+import { createKeysHelp } from "./keys.mjs";
 
 export { KINDS, STATUSES };
 
@@ -88,12 +89,30 @@ function portY(step, i, h) {
 
 let instances = 0;
 
+// The layered layout (layout.js, with dagre) is a separate chunk, loaded
+// the first time a graph needs placing: a page showing saved positions
+// never downloads it. Until it is there, or if it cannot be loaded, steps
+// are placed by the simple layout in model.mjs.
+let layered = null;
+let layeredLoading = null;
+// Above this many steps dagre takes too long for a click (about half a
+// second for 300 on a quiet machine, seconds on a busy one): larger drafts
+// are placed by the simple layout, and their edges routed round the nodes.
+const LAYERED_MAX = 150;
+let layeredFailed = false;
+function loadLayered() {
+  layeredLoading ||= import("./layout.js").then((m) => { layered = m; }, () => { layeredFailed = true; });
+  return layeredLoading;
+}
+
 /**
  * mountDesigner draws a workflow definition in container and lets the user
  * edit it. Options: definition (required), problems ([{path, message}]),
  * onChange(definition) called after every change, readOnly.
  * Events (api.on(name, fn), and DOM events "designer:<name>" bubbling from
- * the canvas): change(definition), select(stepIds), open(stepId), close().
+ * the canvas): change(definition), select(stepIds), open(stepId), close(),
+ * edit(stepId) (Enter on a step already open: the keyboard goes into its
+ * fields), rename(stepId) (F2: to its Name).
  */
 export function mountDesigner(container, options = {}) {
   if (!(container instanceof Element)) throw new TypeError("designer: container must be an element");
@@ -113,12 +132,20 @@ export function mountDesigner(container, options = {}) {
   const redoStack = [];
   const listeners = new Map();
   let autoPos = new Map();
+  // laid is the last layered layout ({at, runs}, see layout.js): while the
+  // steps stand where it put them, edges follow its routes.
+  let laid = null;
+  let placing = null; // a promise while the layered layout loads for this graph
   let drag = null;
   let spaceHeld = false;
   let keyConnect = null; // {from, port} while connecting with the keyboard
+  let searchAnchor = null; // the step the palette search adds after (a, Alt+A; kept by Shift+Enter)
+  let opened = null; // the step whose panel the canvas last opened (Enter again: into its fields)
   let toastTimer = 0;
 
   // ---- DOM skeleton -------------------------------------------------------
+  // The keyboard help (keys.mjs): its button ends the toolbar.
+  const help = createKeysHelp(el, () => viewport.focus({ preventScroll: true }));
   const button = (id, label, text, key) =>
     el("button", { type: "button", class: "bd-tool", "data-testid": "tool-" + id, "aria-label": label, title: key ? `${label} (${key})` : label }, text);
   const tools = {
@@ -136,15 +163,17 @@ export function mountDesigner(container, options = {}) {
   const toolbar = el("div", { class: "bd-toolbar", role: "toolbar", "aria-label": "Canvas tools" },
     ...(readOnly ? [] : [tools.undo, tools.redo, el("span", { class: "bd-sep" })]),
     tools.zoomOut, zoomLabel, tools.zoomIn, tools.fit,
-    ...(readOnly ? [] : [tools.layout, el("span", { class: "bd-sep" }), tools.del]));
+    ...(readOnly ? [] : [tools.layout, el("span", { class: "bd-sep" }), tools.del]), help.button);
 
   const search = el("input", { type: "search", class: "bd-search", placeholder: "Search steps", title: "Search step kinds (/)", "aria-label": "Search step kinds", "data-testid": "palette-search" });
+  // Shown while the search adds after a given step (a, Alt+A): which one.
+  const searchFor = el("p", { class: "bd-search-for", "data-testid": "palette-adding-after", hidden: true });
   const paletteList = el("ul", { class: "bd-items" }, ...KINDS.map((k) =>
     el("li", {}, el("button", { type: "button", class: "bd-item k-" + k.kind, "data-kind": k.kind, "data-testid": "palette-" + k.kind, title: `${k.label}: drag onto the canvas, or click to add after the selected step` },
       el("span", { class: "bd-tag" }, k.tag), el("span", { class: "bd-label" }, k.label)))));
   const paletteEmpty = el("p", { class: "bd-hint", hidden: true }, "No step kind matches.");
   const palette = readOnly ? null : el("aside", { class: "bd-palette", "data-testid": "palette", "aria-label": "Step kinds" },
-    search, paletteList, paletteEmpty, el("p", { class: "bd-hint" }, "Drag a step onto the canvas, or click it to add it after the selected step."));
+    searchFor, search, paletteList, paletteEmpty, el("p", { class: "bd-hint" }, "Drag a step onto the canvas, or click it to add it after the selected step."));
 
   const frames = el("div", { class: "bd-frames" });
   const svg = el("svg:svg", { class: "bd-edges", "aria-hidden": "true" });
@@ -152,13 +181,17 @@ export function mountDesigner(container, options = {}) {
   const world = el("div", { class: "bd-world" }, frames, svg, nodes);
   const band = el("div", { class: "bd-band", hidden: true });
   const toast = el("div", { class: "bd-toast", role: "status", "aria-live": "polite", "data-testid": "designer-message" });
+  // What each action did, said to screen readers (present from the start,
+  // so the first message is read); the toast above is for what everyone
+  // should see.
+  const announcer = el("div", { class: "bd-sr", role: "status", "aria-live": "polite", "data-testid": "designer-announce" });
   const problemList = el("div", { class: "bd-problems", "data-testid": "problems", hidden: true });
   const empty = el("div", { class: "bd-empty", "data-testid": "canvas-empty", hidden: true },
     readOnly ? "This workflow has no steps." : "Drag a step from the palette onto the canvas to start.");
   const viewport = el("div", { class: "bd-viewport", tabindex: 0, "data-testid": "canvas", role: "application", "aria-label": "Workflow canvas. Arrow keys move the selected steps, Enter opens one, Delete removes them." },
     world, band, empty, problemList, toast);
   const root = el("div", { class: "bd" + (readOnly ? " bd-readonly" : ""), "data-testid": "designer" },
-    toolbar, el("div", { class: "bd-body" }, ...(palette ? [palette] : []), viewport));
+    toolbar, el("div", { class: "bd-body" }, ...(palette ? [palette] : []), viewport), announcer, help.dialog);
   container.append(root);
 
   // ---- events -------------------------------------------------------------
@@ -177,34 +210,46 @@ export function mountDesigner(container, options = {}) {
     clearTimeout(toastTimer);
     toastTimer = setTimeout(() => toast.classList.remove("bd-show"), 4000);
   }
+  // announce tells screen readers what an action did: with visible, in the
+  // toast (which is a live region too), else only in the announcer. The
+  // same words twice in a row (two arrow presses) differ by a trailing
+  // space, so they are read again.
+  function announce(message, visible = false) {
+    if (visible) return say(message);
+    announcer.textContent = message === announcer.textContent.trim() ? message + "\u00a0" : message;
+  }
 
   // ---- history --------------------------------------------------------------
   // Every change goes through change() (or commit() after a drag), which
   // keeps a JSON snapshot of the definition before it: undo covers adds,
   // connections, deletions, moves and layouts alike.
-  function record(before) {
+  // Each entry is {json, label}: label says what the change was ("move
+  // notify"), so undo and redo can say what they undid.
+  function record(before, label = "a change") {
     if (before === JSON.stringify(def)) return false;
-    undoStack.push(before);
+    undoStack.push({ json: before, label });
     if (undoStack.length > HISTORY_LIMIT) undoStack.shift();
     redoStack.length = 0;
     return true;
   }
-  function commit(before) {
-    if (!record(before)) return false;
+  function commit(before, label) {
+    if (!record(before, label)) return false;
     render();
     changed();
     return true;
   }
-  function change(fn) {
+  function change(fn, label) {
     const before = JSON.stringify(def);
     const result = fn();
-    commit(before);
+    commit(before, label);
     return result;
   }
   function travel(from, to) {
     if (readOnly || !from.length) return;
-    to.push(JSON.stringify(def));
-    def = JSON.parse(from.pop());
+    const entry = from.pop();
+    to.push({ json: JSON.stringify(def), label: entry.label });
+    def = JSON.parse(entry.json);
+    announce(`${from === undoStack ? "Undone" : "Redone"}: ${entry.label}.`);
     selected = new Set([...selected].filter((id) => stepById(def, id)));
     selectedEdge = null;
     render();
@@ -243,32 +288,36 @@ export function mountDesigner(container, options = {}) {
     view = { x: px - ((px - view.x) / view.k) * k, y: py - ((py - view.y) / view.k) * k, k };
     applyView();
   }
-  // wrapWidth is how much of the world fits across the canvas at the
-  // readable zoom: layouts wrap their layers at it, so fitting a laid-out
-  // draft never has to shrink labels. Infinity before the canvas has a size.
-  let wrapAt = Infinity;
-  function wrapWidth() {
-    const w = viewport.getBoundingClientRect().width;
-    if (!w) return Infinity;
-    // Steps of 100 world units, so a few pixels of resizing do not reflow.
-    return Math.max(NODE_W, Math.floor(((w - 80) / READABLE_ZOOM - 40) / 100) * 100);
-  }
-  function fit(tell = false) {
-    // Steps placed by auto-layout (no saved position) follow the canvas
-    // width: re-place them if it changed since the last drawing.
-    if (def.steps.some((s) => !s.position) && wrapWidth() !== wrapAt) render();
+  // drawnBounds is the box of every node and every drawn edge (a route
+  // round the nodes can pass above or below them all).
+  function drawnBounds() {
     const b = bounds(def.steps);
+    if (!b) return null;
+    let x0 = b.x, y0 = b.y, x1 = b.x + b.w, y1 = b.y + b.h;
+    for (const one of drawn.values()) {
+      const e = one.routed.box;
+      if (!e) continue;
+      x0 = Math.min(x0, e.x0); y0 = Math.min(y0, e.y0); x1 = Math.max(x1, e.x1); y1 = Math.max(y1, e.y1);
+    }
+    return { x: x0, y: y0, w: x1 - x0, h: y1 - y0 };
+  }
+  // fit shows the whole graph with a margin (the Fit button, the "1" key,
+  // and the read-only graphs of the run and review pages). Opening a draft
+  // to edit (whole = false) keeps labels readable instead: a graph too big
+  // for that opens at the readable zoom, showing its start.
+  function fit(tell = false, whole = tell || readOnly) {
+    const b = drawnBounds();
     const r = viewport.getBoundingClientRect();
     if (!b || !r.width) return;
     const pad = 40;
-    let k = Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h);
-    if (k >= READABLE_ZOOM) {
+    // Below the zoom buttons' floor if that is what showing it all takes.
+    let k = Math.max(0.05, Math.min(1, (r.width - 2 * pad) / b.w, (r.height - 2 * pad) / b.h));
+    if (k >= READABLE_ZOOM || whole) {
       view = { k, x: (r.width - b.w * k) / 2 - b.x * k, y: (r.height - b.h * k) / 2 - b.y * k };
+      if (tell && k < READABLE_ZOOM) say(`The whole workflow at ${Math.round(k * 100)}%: zoom in (+) or press 0 to read the labels.`);
     } else {
-      // Too big to fit readably: keep labels readable and show the start.
       k = READABLE_ZOOM;
       view = { k, x: pad - b.x * k, y: Math.max(pad - b.y * k, (r.height - b.h * k) / 2 - b.y * k) };
-      if (tell) say("Zoomed out as far as labels stay readable: drag the canvas to see the rest.");
     }
     applyView();
   }
@@ -310,7 +359,31 @@ export function mountDesigner(container, options = {}) {
     const r = rectOf(st);
     return { id: st.id, x: r.x - 8, y: r.y - 8, w: r.w + 16, h: r.h + 16 };
   };
-  const route = (e, ends) => routeEdge(ends.s, ends.t, new Set([e.from, e.to]), obstacles);
+  const route = (e, ends, byId) => laidRoute(e, ends, byId) || routeEdge(ends.s, ends.t, new Set([e.from, e.to]), obstacles);
+  // offLaid lists the boxes of the steps not where the last layered layout
+  // put them (moved, or added since), refreshed before edges are routed.
+  let offLaid = [];
+  function refreshOffLaid() {
+    offLaid = !laid ? [] : def.steps.filter((st) => {
+      const q = laid.at.get(st.id), p = pos(st);
+      return !q || q.x !== p.x || q.y !== p.y;
+    }).map(obstacleOf);
+  }
+  // laidRoute draws an edge along the layered layout's route while both
+  // its ends stand where the layout put them and no other step has moved
+  // into its way; otherwise (null) the edge is routed round the nodes.
+  function laidRoute(e, ends, byId) {
+    const runs = laid?.runs.get(e.key);
+    if (!runs || !layered) return null;
+    for (const id of [e.from, e.to]) {
+      const q = laid.at.get(id), p = pos(byId ? byId.get(id) : stepById(def, id));
+      if (!q || q.x !== p.x || q.y !== p.y) return null;
+    }
+    const ys = [ends.s.y, ends.t.y, ...runs.map((r) => r.y)];
+    const box = { x0: ends.s.x, y0: Math.min(...ys), x1: ends.t.x, y1: Math.max(...ys) };
+    if (offLaid.some((o) => o.id !== e.from && o.id !== e.to && boxesMeet(box, { x0: o.x, y0: o.y, x1: o.x + o.w, y1: o.y + o.h }))) return null;
+    return { d: layered.pathThrough(ends.s, ends.t, runs), box, looked: box };
+  }
 
   function edgeEnds(e, byId) {
     const a = byId ? byId.get(e.from) : stepById(def, e.from);
@@ -330,6 +403,7 @@ export function mountDesigner(container, options = {}) {
     if (!reuse) {
       obstacles = new NodeIndex();
       for (const st of def.steps) obstacles.set(obstacleOf(st));
+      refreshOffLaid();
     }
     const byId = new Map(def.steps.map((st) => [st.id, st]));
     const before = drawn;
@@ -340,7 +414,7 @@ export function mountDesigner(container, options = {}) {
       const old = reuse && before.get(e.key);
       const same = old && old.e.from === e.from && old.e.to === e.to &&
         old.ends.s.x === ends.s.x && old.ends.s.y === ends.s.y && old.ends.t.x === ends.t.x && old.ends.t.y === ends.t.y;
-      const routed = same ? old.routed : route(e, ends);
+      const routed = same ? old.routed : route(e, ends, byId);
       const d = routed.d;
       const classes = ["bd-edge", "e-" + e.kind, "p-" + (e.port.startsWith("case") ? "case" : e.port)];
       if (selectedEdge === e.key) classes.push("bd-selected");
@@ -378,7 +452,7 @@ export function mountDesigner(container, options = {}) {
   function reroute(one, byId) {
     const ends = edgeEnds(one.e, byId);
     if (!ends) return;
-    const routed = route(one.e, ends);
+    const routed = route(one.e, ends, byId);
     for (const line of one.g.querySelectorAll("path")) line.setAttribute("d", routed.d);
     const tip = one.g.querySelector("circle");
     if (tip) { tip.setAttribute("cx", ends.t.x); tip.setAttribute("cy", ends.t.y); }
@@ -457,10 +531,34 @@ export function mountDesigner(container, options = {}) {
     return node;
   }
 
+  // placeAll lays out every step with the layered layout, or with the
+  // simple one while that loads (the canvas stays hidden meanwhile, then
+  // draws and fits again) or if it cannot load.
+  function placeAll() {
+    if (def.steps.length > LAYERED_MAX) {
+      laid = null;
+      return layout(def);
+    }
+    if (layered) {
+      laid = layered.layered(def.steps.map((st) => ({ id: st.id, w: NODE_W, h: nodeHeight(st) })), edges(def));
+      return laid.at;
+    }
+    if (!placing && !layeredFailed) {
+      root.classList.add("bd-placing");
+      placing = loadLayered().then(() => {
+        placing = null;
+        root.classList.remove("bd-placing");
+        if (!root.isConnected || !layered || !def.steps.some((s) => !s.position)) return;
+        render();
+        fit();
+      });
+    }
+    return layout(def);
+  }
+
   function render() {
     if (def.steps.some((s) => !s.position)) {
-      wrapAt = wrapWidth();
-      const placed = layout(def, undefined, { maxWidth: wrapAt });
+      const placed = placeAll();
       autoPos = new Map([...placed].filter(([id]) => !stepById(def, id).position));
     } else {
       autoPos = new Map();
@@ -505,6 +603,7 @@ export function mountDesigner(container, options = {}) {
       n.style.transform = `translate(${p.x}px, ${p.y}px)`;
       obstacles.set(obstacleOf(st));
     }
+    refreshOffLaid();
     for (const one of d.touching) reroute(one, byId);
     if (def.parallelGroups?.length) renderFrames();
   }
@@ -517,7 +616,9 @@ export function mountDesigner(container, options = {}) {
   // same. It records the move for undo and reports the change.
   function settleMove(before, orig) {
     if (moveFrame) { cancelAnimationFrame(moveFrame); moveFrame = 0; }
-    const did = record(before);
+    const ids = [...orig.keys()].join(", ");
+    const did = record(before, "move " + ids);
+    if (did) announce(`Moved ${ids}.`);
     const byId = new Map(def.steps.map((st) => [st.id, st]));
     const places = [];
     const place = (r) => places.push({ x0: r.x, y0: r.y, x1: r.x + r.w, y1: r.y + r.h });
@@ -529,6 +630,7 @@ export function mountDesigner(container, options = {}) {
       place(now);
       obstacles.set(now);
     }
+    refreshOffLaid();
     for (const n of nodes.children) {
       if (!orig.has(n.dataset.id)) continue;
       const p = pos(byId.get(n.dataset.id));
@@ -576,29 +678,45 @@ export function mountDesigner(container, options = {}) {
     if (selectedEdge) {
       const e = edges(def).find((x) => x.key === selectedEdge);
       selectedEdge = null;
-      if (e) change(() => disconnect(def, e));
-      viewport.focus();
+      if (e) {
+        const what = `${e.from} → ${e.to}`;
+        change(() => disconnect(def, e), "disconnect " + what);
+        say(`Disconnected ${what}. Ctrl+Z brings it back.`);
+      }
+      // The keyboard stays on the step it picked the connection from,
+      // which is selected again.
+      const on = document.activeElement?.closest?.(".bd-node")?.dataset.id;
+      if (on && stepById(def, on)) setSelection([on]);
+      else viewport.focus();
       return;
     }
     if (!selected.size) return;
     const ids = [...selected];
     selected = new Set();
-    change(() => removeSteps(def, ids));
-    say(`Deleted ${ids.join(", ")}. Ctrl+Z brings ${ids.length > 1 ? "them" : "it"} back.`);
+    const what = `${ids.length > 1 ? "steps" : "step"} ${ids.join(", ")}`;
+    change(() => removeSteps(def, ids), "delete " + what);
+    say(`Deleted ${what}. Ctrl+Z brings ${ids.length > 1 ? "them" : "it"} back.`);
     viewport.focus();
     emit("select", []);
   }
 
-  function tryConnect(from, port, to) {
+  // tryConnect links from's port to a step and says so (visible: in the
+  // toast, for the keyboard's connections, whose result is not drawn
+  // where the user's eyes are).
+  function tryConnect(from, port, to, visible = false) {
     let refused = "";
-    change(() => { refused = connect(def, from, port, to); });
+    const what = `${from}${port === "out" ? "" : " (" + port + ")"} → ${to}`;
+    change(() => { refused = connect(def, from, port, to); }, "connect " + what);
     if (refused) say(refused);
+    else announce(`Connected ${what}.`, visible);
     return !refused;
   }
 
-  function addStep(kind, at) {
+  // anchorId, when given, is the step to add after instead of the selection.
+  // note is said after what was added.
+  function addStep(kind, at, anchorId, note = "") {
     let x, y;
-    const anchor = selected.size === 1 ? stepById(def, [...selected][0]) : null;
+    const anchor = anchorId ? stepById(def, anchorId) : selected.size === 1 ? stepById(def, [...selected][0]) : null;
     if (at) {
       ({ x, y } = { x: at.x - NODE_W / 2, y: at.y - 32 });
     } else if (anchor) {
@@ -608,14 +726,16 @@ export function mountDesigner(container, options = {}) {
       ({ x, y } = freeSpot((r.width / 2 - view.x) / view.k - NODE_W / 2, (r.height / 3 - view.y) / view.k));
     }
     const step = newStep(def, kind, x, y);
+    let after = "";
     change(() => {
       def.steps.push(step);
       // A click adds the step after the selected one, on its first free port.
       if (!at && anchor) {
         const free = ports(anchor).find((p) => !edges(def).some((e) => e.from === anchor.id && e.port === p.name && p.name !== "out"));
-        if (free) connect(def, anchor.id, free.name, step.id);
+        if (free && !connect(def, anchor.id, free.name, step.id)) after = ` after ${anchor.id}${free.name === "out" ? "" : " (" + free.name + ")"}`;
       }
-    });
+    }, "add " + step.id);
+    announce(`Added ${kindInfo(kind).label} step ${step.id}${after}.${note}`);
     setSelection([step.id]);
     reveal(step.id);
     // The new step is what the user works on next: its panel opens (the
@@ -631,13 +751,54 @@ export function mountDesigner(container, options = {}) {
     const node = id && nodes.querySelector(`[data-id="${CSS.escape(id)}"]`);
     if (node) node.focus({ preventScroll: true });
   }
+  // keyboardAdded: after a keyboard add, the keyboard goes to the new step;
+  // a condition's, straight into its expression (what a new condition is
+  // for; Escape comes back to the step).
+  function keyboardAdded(id) {
+    focusStep(id);
+    const step = id && stepById(def, id);
+    if (step && kindOf(step) === "condition") emit("edit", id);
+  }
 
-  function autoLayout() {
+  // addAfter opens the palette search to add a step after step id (by
+  // default the step with the keyboard, else the one selected or open,
+  // else the draft's last): Enter adds the match connected from that
+  // step's next free port.
+  function addAfter(id) {
+    if (readOnly || !palette) return false;
+    const active = document.activeElement?.closest?.(".bd-node")?.dataset.id;
+    const last = def.steps.length ? def.steps[def.steps.length - 1].id : null;
+    const at = [id, active, selected.size === 1 ? [...selected][0] : null, opened, last].find((x) => x && stepById(def, x));
+    if (!at) return focusSearch();
+    anchorSearch(at);
+    focusSearch();
+    announce(`Add a step after ${at}: type its kind, Enter adds it.`);
+    return true;
+  }
+  function anchorSearch(id) {
+    searchAnchor = id;
+    searchFor.textContent = `Adding after ${id}`;
+    searchFor.hidden = false;
+    search.setAttribute("aria-label", `Search step kinds to add after ${id}`);
+  }
+  // The anchor lasts while the keyboard is in the palette.
+  function onPaletteFocusOut(e) {
+    if (!searchAnchor || palette.contains(e.relatedTarget)) return;
+    searchAnchor = null;
+    searchFor.hidden = true;
+    search.setAttribute("aria-label", "Search step kinds");
+  }
+
+  // autoLayout places every step with the layered layout (loading it the
+  // first time) and fits the whole graph; it resolves once drawn.
+  async function autoLayout() {
     if (readOnly) return;
+    if (def.steps.length <= LAYERED_MAX) await loadLayered();
     change(() => {
-      for (const [id, p] of layout(def, undefined, { maxWidth: wrapWidth() })) stepById(def, id).position = p;
-    });
-    fit();
+      for (const [id, p] of placeAll()) stepById(def, id).position = { ...p };
+    }, "layout");
+    announce(`Laid out ${def.steps.length} step${def.steps.length === 1 ? "" : "s"}.`);
+    fit(false, true);
   }
 
   function moveSelection(dx, dy) {
@@ -654,7 +815,26 @@ export function mountDesigner(container, options = {}) {
   }
 
   function open(id) {
-    if (stepById(def, id)) emit("open", id);
+    if (!stepById(def, id)) return;
+    opened = id;
+    emit("open", id);
+  }
+  // closed: the panel went back to the workflow's.
+  function closed() {
+    opened = null;
+    emit("close");
+  }
+
+  // pickEdge selects a step's next connection (its outgoing ones first,
+  // then those coming in), so the keyboard can disconnect it with Delete.
+  function pickEdge(id) {
+    const all = edges(def);
+    const mine = [...all.filter((e) => e.from === id), ...all.filter((e) => e.to === id && e.from !== id)];
+    if (!mine.length) return say(`${id} has no connections.`);
+    const n = (mine.findIndex((e) => e.key === selectedEdge) + 1) % mine.length;
+    const e = mine[n];
+    setSelection([], e.key);
+    say(`Connection ${e.from}${e.port === "out" ? "" : " (" + e.port + ")"} → ${e.to} selected (${n + 1} of ${mine.length}): Delete removes it, d picks the next.`);
   }
 
   // ---- pointer input ----------------------------------------------------------
@@ -724,8 +904,7 @@ export function mountDesigner(container, options = {}) {
       drag.line.setAttribute("d", `M${a.x},${a.y} C${a.x + d},${a.y} ${b.x - d},${b.y} ${b.x},${b.y}`);
       svg.append(drag.line);
       const over = document.elementFromPoint(e.clientX, e.clientY)?.closest(".bd-node");
-      for (const n of nodes.querySelectorAll(".bd-target")) if (n !== over) n.classList.remove("bd-target");
-      if (over && over.dataset.id !== drag.from) over.classList.add("bd-target");
+      previewDrop(drag, over && over.dataset.id !== drag.from ? over : null);
     } else if (drag.mode === "band") {
       const r = viewport.getBoundingClientRect();
       const x0 = Math.min(drag.cx, e.clientX) - r.left, y0 = Math.min(drag.cy, e.clientY) - r.top;
@@ -763,14 +942,39 @@ export function mountDesigner(container, options = {}) {
       else viewport.focus({ preventScroll: true });
     } else if (d.mode === "connect") {
       d.line.remove();
-      for (const n of nodes.querySelectorAll(".bd-target")) n.classList.remove("bd-target");
+      previewDrop(d, null);
       const over = document.elementFromPoint(e.clientX, e.clientY)?.closest(".bd-node");
       if (over) tryConnect(d.from, d.port, over.dataset.id);
       else if (d.moved) say("Drop the connection on a step to link it.");
     } else if (d.mode === "pan" && !d.moved && !d.keep) {
       setSelection([]);
-      emit("close");
+      closed();
     }
+  }
+
+  // previewDrop says, while a connection is dragged over a step, what
+  // dropping it there will do (connect, add a branch, replace a target, or
+  // why it is not allowed): a label by the step, its outline, and the live
+  // region. The drop then does exactly that (tryConnect → connect).
+  const hint = el("div", { class: "bd-drop-hint", "data-testid": "drop-preview", hidden: true });
+  world.append(hint);
+  function previewDrop(d, over) {
+    const to = over?.dataset.id || null;
+    if (d.target === to) return;
+    d.target = to;
+    for (const n of nodes.querySelectorAll(".bd-target")) n.classList.remove("bd-target", "bd-refuse");
+    if (!to) { hint.hidden = true; return; }
+    const { verdict, text } = describeConnect(def, d.from, d.port, to);
+    over.classList.add("bd-target");
+    over.classList.toggle("bd-refuse", verdict === "refused");
+    const st = stepById(def, to);
+    const p = pos(st);
+    hint.textContent = text;
+    hint.dataset.verdict = verdict;
+    hint.className = "bd-drop-hint v-" + verdict;
+    hint.style.transform = `translate(${p.x}px, ${p.y + nodeHeight(st) + 6}px)`;
+    hint.hidden = false;
+    say(text);
   }
 
   function onCancel(e) {
@@ -784,6 +988,7 @@ export function mountDesigner(container, options = {}) {
       render();
     }
     if (drag.line) drag.line.remove();
+    if (drag.mode === "connect") previewDrop(drag, null);
     band.hidden = true;
     drag = null;
     return true;
@@ -866,12 +1071,14 @@ export function mountDesigner(container, options = {}) {
     const one = selected.size === 1 ? [...selected][0] : null;
     const items = [
       one && ["open", "Open", "Enter", () => open(one)],
+      one && !readOnly && palette && ["add-after", "Add a step after", "a", () => addAfter(one)],
       !readOnly && (selected.size || selectedEdge) && ["delete", "Delete", "Del", deleteSelection],
       !readOnly && ["select-all", "Select all", "Ctrl+A", () => setSelection(def.steps.map((st) => st.id))],
       !readOnly && ["layout", "Auto-layout", "Shift+Alt+T", autoLayout],
       ["fit", "Fit to screen", "1", () => fit(true)],
       !readOnly && ["undo", "Undo", "Ctrl+Z", undo],
       !readOnly && ["redo", "Redo", "Ctrl+Shift+Z", redo],
+      ["keys", "Keyboard shortcuts", "?", () => help.open()],
     ].filter(Boolean);
     const actions = new Map(items.map(([id, , , fn]) => [id, fn]));
     menu = el("div", { class: "bd-menu", role: "menu", "data-testid": "context-menu" },
@@ -900,6 +1107,7 @@ export function mountDesigner(container, options = {}) {
 
   // ---- keyboard -----------------------------------------------------------------
   function onKeyDown(e) {
+    if (help.dialog.contains(e.target)) return; // the dialog's own keys (Escape closes it)
     const mod = e.ctrlKey || e.metaKey;
     if (menu && menu.contains(e.target)) {
       const items = [...menu.querySelectorAll("button")];
@@ -916,10 +1124,18 @@ export function mountDesigner(container, options = {}) {
       // Escape goes back one level: clear the search, then leave it.
       if (e.key === "Escape") {
         e.preventDefault();
-        if (search.value) { search.value = ""; filterPalette(); } else viewport.focus();
-      } else if (e.key === "Enter") {
+        if (search.value) { search.value = ""; filterPalette(); } else if (searchAnchor) focusNode(searchAnchor); else viewport.focus();
+      } else if (e.key === "Enter" && !e.altKey && !mod) {
         const first = paletteList.querySelector("li:not([hidden]) .bd-item");
-        if (first) { e.preventDefault(); focusStep(addStep(first.dataset.kind)); }
+        if (!first) return;
+        e.preventDefault();
+        // Shift+Enter adds and stays here, to add another after the same
+        // step (a condition's false branch after its true one).
+        const anchor = searchAnchor || (selected.size === 1 ? [...selected][0] : null);
+        const stay = e.shiftKey && anchor;
+        const id = addStep(first.dataset.kind, undefined, anchor, stay ? ` Enter adds another after ${anchor}.` : "");
+        if (stay) anchorSearch(anchor);
+        else keyboardAdded(id);
       } else if (e.key === "ArrowDown") {
         e.preventDefault();
         paletteList.querySelector("li:not([hidden]) .bd-item")?.focus();
@@ -932,12 +1148,25 @@ export function mountDesigner(container, options = {}) {
     let handled = true;
     if (mod && e.key.toLowerCase() === "z") e.shiftKey ? redo() : undo();
     else if (mod && e.key.toLowerCase() === "y") redo();
-    else if (mod && e.key.toLowerCase() === "a") setSelection(def.steps.map((s) => s.id));
+    else if (mod && e.key.toLowerCase() === "a") {
+      setSelection(def.steps.map((s) => s.id));
+      announce(`Selected all ${def.steps.length} steps.`);
+    }
     else if (mod) handled = false;
     else if (e.key === "Delete" || e.key === "Backspace") deleteSelection();
-    else if (e.key.startsWith("Arrow")) {
+    else if (!readOnly && !e.shiftKey && ((e.key === "a" && !e.altKey) || (e.code === "KeyA" && e.altKey))) addAfter(focusedNode);
+    else if (e.key.startsWith("Arrow") && e.altKey && !e.shiftKey) {
+      // Alt+arrow: to the nearest step that way, as the eye goes.
+      const from = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      const to = from && nearestStep(from, e.key);
+      if (to) { focusNode(to); reveal(to); }
+      else if (from) say(`No step ${{ ArrowLeft: "left of", ArrowRight: "right of", ArrowUp: "above", ArrowDown: "below" }[e.key]} ${from}.`);
+    } else if (e.key.startsWith("Arrow")) {
       const step = e.shiftKey ? 50 : 10;
       const [dx, dy] = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] }[e.key];
+      // The step with the keyboard is the one to move when none is selected
+      // (after a connection was picked and removed, say).
+      if (!selected.size && focusedNode && !readOnly) setSelection([focusedNode]);
       if (selected.size && !readOnly) moveSelection(dx, dy);
       else { view.x -= dx * 2; view.y -= dy * 2; applyView(); }
     } else if (e.key === "Enter") {
@@ -945,8 +1174,23 @@ export function mountDesigner(container, options = {}) {
       if (id && keyConnect) {
         const { from, port } = keyConnect;
         keyConnect = null;
-        if (tryConnect(from, port, id)) say(`Connected ${from} → ${id}.`);
-      } else if (id) open(id);
+        tryConnect(from, port, id, true);
+      } else if (id && focusedNode && opened === id) {
+        // Open already: Enter again takes the keyboard into its fields.
+        emit("edit", id);
+      } else if (id) {
+        open(id);
+        announce(`Opened ${id}: its fields are in the side panel. Enter again goes to them.`);
+      } else handled = false;
+    } else if (e.key === "F2" && !readOnly) {
+      const id = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      if (id) {
+        if (opened !== id) open(id);
+        emit("rename", id);
+      } else handled = false;
+    } else if (e.key === "d" && !readOnly && !e.shiftKey && !e.altKey) {
+      const id = focusedNode || (selected.size === 1 ? [...selected][0] : null);
+      if (id) pickEdge(id);
       else handled = false;
     } else if (e.key === "c" && !readOnly && !e.shiftKey && !e.altKey) {
       // Connecting without a pointer: "c" on a step picks its next output
@@ -961,17 +1205,47 @@ export function mountDesigner(container, options = {}) {
       } else handled = false;
     } else if (e.key === "Escape") {
       if (keyConnect) { keyConnect = null; say("Connecting cancelled."); }
-      else if (!closeMenu() && !cancelDrag()) { setSelection([]); emit("close"); viewport.focus(); }
+      else if (!closeMenu() && !cancelDrag()) { setSelection([]); closed(); viewport.focus(); }
     } else if (e.code === "KeyT" && e.shiftKey && e.altKey) autoLayout();
     else if (e.altKey) handled = false;
     else if (e.key === "1") fit(true);
     else if (e.key === "0") zoomAt(1);
     else if (e.key === "+" || e.key === "=") zoomAt(view.k * 1.2);
     else if (e.key === "-" || e.key === "_") zoomAt(view.k / 1.2);
-    else if (e.key === "/" && palette) search.focus();
+    else if (e.key === "/" && palette) focusSearch();
+    else if (e.key === "?") help.open();
     else if (e.key === " " && e.target.closest(".bd-viewport")) spaceHeld = true;
     else handled = false;
     if (handled) e.preventDefault();
+  }
+  // nearestStep is the step nearest to step id's centre in an arrow's
+  // direction (within 60° either side of it), or null.
+  function nearestStep(id, key) {
+    const c = (st) => { const r = rectOf(st); return { x: r.x + r.w / 2, y: r.y + r.h / 2 }; };
+    const here = c(stepById(def, id));
+    const [ux, uy] = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[key];
+    let best = null, bestScore = Infinity;
+    for (const st of def.steps) {
+      if (st.id === id) continue;
+      const p = c(st);
+      const dx = p.x - here.x, dy = p.y - here.y;
+      const along = dx * ux + dy * uy, across = Math.abs(dx * uy - dy * ux);
+      if (along <= 0 || across > along * 1.75) continue;
+      const score = along + 2 * across; // straight ahead wins over a little nearer aside
+      if (score < bestScore) { best = st.id; bestScore = score; }
+    }
+    return best;
+  }
+  function focusNode(id) {
+    nodes.querySelector(`[data-id="${CSS.escape(id)}"]`)?.focus({ preventScroll: true });
+  }
+  // focusSearch puts the keyboard in the palette search with its text
+  // selected: typing replaces the last search, Enter adds it again.
+  function focusSearch() {
+    if (!palette) return false;
+    search.focus();
+    search.select();
+    return true;
   }
   function onKeyUp(e) {
     if (e.key === " ") spaceHeld = false;
@@ -992,7 +1266,7 @@ export function mountDesigner(container, options = {}) {
   // step; pointer clicks are handled in onPaletteUp, so skip those here.
   function onPaletteClick(e) {
     const item = e.target.closest(".bd-item");
-    if (item && e.detail === 0) focusStep(addStep(item.dataset.kind));
+    if (item && e.detail === 0) keyboardAdded(addStep(item.dataset.kind, undefined, searchAnchor));
   }
 
   const listen = [];
@@ -1014,6 +1288,7 @@ export function mountDesigner(container, options = {}) {
     on(paletteList, "pointerup", onPaletteUp);
     on(paletteList, "pointercancel", onPaletteCancel);
     on(paletteList, "click", onPaletteClick);
+    on(palette, "focusout", onPaletteFocusOut);
     on(search, "input", filterPalette);
   }
   on(toolbar, "click", (e) => {
@@ -1085,7 +1360,7 @@ export function mountDesigner(container, options = {}) {
       const before = JSON.stringify(def);
       def = clone(next);
       if (before !== JSON.stringify(def)) {
-        undoStack.push(before);
+        undoStack.push({ json: before, label: "an edit of the fields" });
         redoStack.length = 0;
       }
       selected = new Set([...selected].filter((id) => stepById(def, id)));
@@ -1131,6 +1406,23 @@ export function mountDesigner(container, options = {}) {
       return () => listeners.get(name).delete(fn);
     },
     fit, undo, redo, autoLayout,
+    /** showKeys opens the keyboard help dialog. */
+    showKeys: () => help.open(),
+    /** focusSearch puts the keyboard in the palette search; false when read-only. */
+    focusSearch,
+    /** addAfter opens the palette search to add a step after id (default: the focused, selected or open step, else the last). */
+    addAfter: (id) => addAfter(id),
+    /** announce says message to screen readers (the canvas's polite live region). */
+    announce: (message) => announce(String(message)),
+    /** focusStep selects a step and puts the keyboard on it. */
+    focusStep(id) {
+      if (!select(id)) return false;
+      focusNode(id);
+      return true;
+    },
+    /** whenPlaced resolves once the graph is drawn where it will stay:
+     * at once, or after the layered layout has loaded and placed it. */
+    whenPlaced: () => placing || Promise.resolve(),
     /** zoom returns the current zoom, or sets it when given a number. */
     zoom(k) { if (typeof k === "number") zoomAt(k); return view.k; },
     /** addStep adds a palette kind (at a world point, or after the selection). */
@@ -1142,6 +1434,7 @@ export function mountDesigner(container, options = {}) {
     destroy() {
       clearTimeout(toastTimer);
       closeMenu();
+      help.close();
       for (const [t, type, fn, opts] of listen) t.removeEventListener(type, fn, opts);
       listeners.clear();
       root.remove();

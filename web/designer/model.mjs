@@ -165,6 +165,29 @@ export function connect(def, from, port, to) {
   return "";
 }
 
+/** describeConnect says what connect(def, from, port, to) would do,
+ * without doing it: {verdict, text}, verdict one of "connects", "adds" (a
+ * port that already feeds a step feeds one more), "replaces" (a port with
+ * one target moves to another) or "refused" (text says why). */
+export function describeConnect(def, from, port, to) {
+  const trial = JSON.parse(JSON.stringify(def));
+  const src = stepById(def, from);
+  const label = src && ports(src).find((p) => p.name === port)?.label;
+  const what = port === "out" || !label ? from : `${from} ${label}`;
+  const refused = connect(trial, from, port, to);
+  if (refused) return { verdict: "refused", text: `Not allowed: ${refused.charAt(0).toLowerCase()}${refused.slice(1)}` };
+  const was = edges(def).filter((e) => e.from === from && e.port === port).map((e) => e.to);
+  const now = edges(trial).filter((e) => e.from === from && e.port === port).map((e) => e.to);
+  const gone = was.filter((id) => !now.includes(id));
+  const head = `Connect ${what} → ${to}`;
+  if (gone.length) return { verdict: "replaces", text: `${head} (replaces ${what} → ${gone.join(", ")})` };
+  if (now.length > 1) {
+    const feeds = port === "out" ? `${from} now feeds ${now.length} steps` : `adds a branch; the ${label} port now feeds ${now.length} steps`;
+    return { verdict: "adds", text: `${head} (${feeds})` };
+  }
+  return { verdict: "connects", text: head };
+}
+
 /** disconnect removes one edge (as listed by edges) from def in place. */
 export function disconnect(def, edge) {
   const src = stepById(def, edge.from);

@@ -3,14 +3,11 @@
 // steps. Any serious or critical finding fails the test.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath } from "./server.mjs";
-import { signInAdmin, api } from "./helpers.mjs";
+import { signInAdmin, api, axeSerious as serious } from "./helpers.mjs";
 
 const skip = chromiumMissing() || false;
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 let server, browser;
 
 before(async () => {
@@ -34,14 +31,6 @@ const branching = {
 };
 const failing = { id: "a11y-fail", name: "A11y fail", steps: [{ id: "boom", type: "command", action: { kind: "fail", message: "no stock" } }] };
 const review = { id: "a11y-review", name: "A11y review", steps: [{ id: "hello", type: "command", action: { kind: "log", message: "hi" } }] };
-
-// serious runs axe on the page and returns its serious and critical findings.
-async function serious(page) {
-  await page.evaluate(axeSource); // evaluated by the test, so the page's CSP does not apply
-  const r = await page.evaluate(() => window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }));
-  return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
-}
 
 test("no serious WCAG 2.1 AA finding on any page, over realistic data", { skip, timeout: 180_000 }, async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });

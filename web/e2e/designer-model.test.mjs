@@ -4,8 +4,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   KINDS, kindOf, ports, edges, uniqueId, newStep, connect, disconnect, removeSteps, layout, NODE_W,
-  NodeIndex, routeEdge, boxesMeet,
+  NodeIndex, routeEdge, boxesMeet, describeConnect, nodeHeight,
 } from "../designer/model.mjs";
+import { layered, pathThrough } from "../designer/layout.js";
 
 const sample = () => ({
   id: "w",
@@ -233,4 +234,69 @@ test("moving a node changes only routes that looked where it was or went", () =>
     });
   }
   assert.ok(skipped > changed, `most edges need no re-route (${changed} re-routed, ${skipped} kept)`);
+});
+
+test("describeConnect says what a drop will do, and connect then does exactly that", () => {
+  const def = sample();
+  const said = (from, port, to) => describeConnect(def, from, port, to);
+  // A branch that already feeds a step fans out to one more.
+  assert.deepEqual(said("c", "true", "j"), { verdict: "adds", text: "Connect c true → j (adds a branch; the true port now feeds 2 steps)" });
+  assert.deepEqual(said("a", "out", "j"), { verdict: "adds", text: "Connect a → j (a now feeds 2 steps)" });
+  assert.equal(said("c", "true", "a").verdict, "refused");
+  assert.match(said("c", "true", "a").text, /^Not allowed: that would make a cycle: a → c → a/);
+  assert.match(said("a", "out", "a").text, /^Not allowed: a step cannot connect to itself/);
+  assert.match(said("a", "out", "c").text, /^Not allowed: a is already connected to c/);
+  // A decision's default has one target: a drop replaces it.
+  const dec = { steps: [
+    { id: "d", type: "condition", action: { kind: "decision", cases: [{ when: "x", next: "p" }], default: "q" } },
+    { id: "p", type: "command", action: { kind: "log", message: "" } },
+    { id: "q", type: "command", action: { kind: "log", message: "" } },
+    { id: "r", type: "command", action: { kind: "log", message: "" } },
+  ] };
+  assert.equal(kindOf(dec.steps[0]), "decision");
+  assert.deepEqual(describeConnect(dec, "d", "default", "r"), { verdict: "replaces", text: "Connect d default → r (replaces d default → q)" });
+  assert.deepEqual(said("a", "out", "a").verdict, "refused");
+  // Nothing was changed by asking; the drop does what was said.
+  assert.deepEqual(def, sample());
+  assert.equal(connect(def, "c", "true", "j"), "");
+  assert.deepEqual(edges(def).filter((e) => e.from === "c" && e.port === "true").map((e) => e.to), ["t", "j"]);
+});
+
+test("layered (dagre) places ranks left to right, true above false, and routes long edges through clear runs", () => {
+  const def = { steps: [
+    { id: "a", type: "command", action: { kind: "http", url: "x" } },
+    { id: "c", type: "condition", dependencies: ["a"], action: { expression: "true" }, onSuccess: ["s", "w"], onFailure: "f" },
+    { id: "s", type: "command", action: { kind: "set", values: {} } },
+    { id: "w", type: "wait", action: { duration: 1000 } },
+    { id: "l", type: "command", dependencies: ["s", "w", "a"], action: { kind: "log", message: "" } },
+    { id: "f", type: "command", action: { kind: "fail", message: "" } },
+  ] };
+  const nodes = def.steps.map((s) => ({ id: s.id, w: NODE_W, h: nodeHeight(s) }));
+  const { at, runs } = layered(nodes, edges(def));
+  const box = (id) => ({ ...at.get(id), w: NODE_W, h: nodeHeight(def.steps.find((s) => s.id === id)) });
+  // Ranks by dependency depth, left to right, at the origin.
+  assert.deepEqual([..."acsl"].map((id) => at.get(id).x < at.get("l").x || id === "l"), [true, true, true, true]);
+  assert.ok(at.get("a").x < at.get("c").x && at.get("c").x < at.get("s").x && at.get("s").x === at.get("w").x && at.get("w").x === at.get("f").x);
+  assert.equal(Math.min(...[...at.values()].map((p) => p.x)), 40);
+  assert.equal(Math.min(...[...at.values()].map((p) => p.y)), 40);
+  // The true port's targets are above the false port's.
+  assert.ok(at.get("s").y < at.get("f").y && at.get("w").y < at.get("f").y, JSON.stringify([...at]));
+  // No two steps overlap.
+  const ids = [...at.keys()];
+  for (const i of ids) for (const j of ids) {
+    if (i >= j) continue;
+    const p = box(i), q = box(j);
+    assert.ok(p.x + p.w <= q.x || q.x + q.w <= p.x || p.y + p.h <= q.y || q.y + q.h <= p.y, `${i} and ${j} overlap`);
+  }
+  // a → l skips two ranks: it runs through the column of s, w and f, clear of them.
+  const long = runs.get("a-l");
+  assert.equal(long.length, 2, JSON.stringify(long));
+  for (const r of long) {
+    for (const id of ids) {
+      const b = box(id);
+      assert.ok(!(r.y > b.y - 4 && r.y < b.y + b.h + 4 && r.x1 > b.x && r.x0 < b.x + b.w), `the run at y=${r.y} passes under ${id}`);
+    }
+  }
+  assert.deepEqual(runs.get("a-c"), []);
+  assert.equal(pathThrough({ x: 0, y: 0 }, { x: 100, y: 20 }, []), "M0,0 C50,0 50,20 100,20");
 });

@@ -10,8 +10,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join, dirname, normalize, extname } from "node:path";
+import { mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { join, dirname, normalize, extname, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
@@ -34,13 +34,14 @@ const figures = [];
 
 before(async () => {
   const out = await build({ absWorkingDir: root, ...designerBuild, write: false });
-  bundle = Object.fromEntries(out.outputFiles.map((f) => [f.path.endsWith(".css") ? "css" : "js", Buffer.from(f.contents)]));
+  // Every file the build writes, by its path under static/ ("designer.js",
+  // "chunks/layout-….js", "designer.css").
+  bundle = Object.fromEntries(out.outputFiles.map((f) => [relative(join(root, "static"), f.path), Buffer.from(f.contents)]));
   if (skip) return;
   server = createServer((req, res) => {
     const path = new URL(req.url, "http://x").pathname;
     let body;
-    if (path === "/bundle/designer.js") body = bundle.js;
-    else if (path === "/bundle/designer.css") body = bundle.css;
+    if (path.startsWith("/bundle/")) body = bundle[path.slice("/bundle/".length)];
     else if (path.startsWith("/designer/")) {
       const file = normalize(join(root, "web", path));
       if (file.startsWith(join(root, "web", "designer"))) {
@@ -123,10 +124,17 @@ const edgePoint = (page, key) => page.evaluate((key) => {
 test("the built bundle is fresh and small", () => {
   const js = readFileSync(join(root, "static", "designer.js"));
   const css = readFileSync(join(root, "static", "designer.css"));
-  assert.ok(js.equals(bundle.js), "static/designer.js is stale: run npm run build");
-  assert.ok(css.equals(bundle.css), "static/designer.css is stale: run npm run build");
+  assert.ok(js.equals(bundle["designer.js"]), "static/designer.js is stale: run npm run build");
+  assert.ok(css.equals(bundle["designer.css"]), "static/designer.css is stale: run npm run build");
+  const chunks = Object.keys(bundle).filter((p) => p.startsWith("chunks/"));
+  assert.deepEqual(readdirSync(join(root, "static", "chunks")).map((f) => "chunks/" + f).sort(), chunks.sort(), "static/chunks/ is stale: run npm run build");
+  for (const c of chunks) assert.ok(readFileSync(join(root, "static", c)).equals(bundle[c]), `static/${c} is stale: run npm run build`);
   assert.ok(js.length < 60 * 1024, `designer.js is ${js.length} bytes minified; the budget is 60 KB`);
+  // The layered layout (dagre) is loaded only when a graph is laid out.
+  const lazy = chunks.reduce((n, c) => n + bundle[c].length, 0);
+  assert.ok(lazy < 64 * 1024, `the layout chunk is ${lazy} bytes minified; the budget is 64 KB`);
   figures.push(`JS weight: designer.js ${(js.length / 1024).toFixed(1)} KB minified, ${(gzipSync(js, { level: 9 }).length / 1024).toFixed(1)} KB gzip; ` +
+    `layout chunk (dagre, lazy) ${(lazy / 1024).toFixed(1)} KB, ${(gzipSync(Buffer.concat(chunks.map((c) => bundle[c])), { level: 9 }).length / 1024).toFixed(1)} KB gzip; ` +
     `designer.css ${(css.length / 1024).toFixed(1)} KB, ${(gzipSync(css, { level: 9 }).length / 1024).toFixed(1)} KB gzip  [n8n: 6.4 MB of JS]`);
 });
 
@@ -220,7 +228,9 @@ test("build a branching workflow by drag and drop, edit it, undo and redo", { sk
   assert.deepEqual((await def(page)).steps[2].position, { x: 750, y: 118 });
   await page.evaluate(() => { window.designerEvents = []; });
   await page.keyboard.press("Enter");
-  assert.deepEqual(await page.evaluate(() => window.designerEvents.map((e) => [e.name, e.detail])), [["open", "log_1"]], "Enter opens, and changes nothing");
+  // The click opened it already: Enter takes the keyboard into its fields
+  // (the page focuses the first one), and changes nothing.
+  assert.deepEqual(await page.evaluate(() => window.designerEvents.map((e) => [e.name, e.detail])), [["edit", "log_1"]], "Enter on an open step edits it, and changes nothing");
   await page.keyboard.press("Delete");
   assert.equal(await page.getByTestId("node-log_1").count(), 0);
   assert.deepEqual(await edgeKeys(page), ["http_1-if_1", "if_1-log_2"], "deleting a step removes its edges");
@@ -343,7 +353,7 @@ test("palette: search, Escape one level at a time, click adds after the selectio
   // The context menu shows each action's shortcut; Escape closes it.
   await page.getByTestId("node-http_1").click({ button: "right" });
   assert.deepEqual(await page.$$eval("[data-testid=context-menu] button", (bs) => bs.map((b) => b.textContent)),
-    ["OpenEnter", "DeleteDel", "Select allCtrl+A", "Auto-layoutShift+Alt+T", "Fit to screen1", "UndoCtrl+Z", "RedoCtrl+Shift+Z"]);
+    ["OpenEnter", "Add a step aftera", "DeleteDel", "Select allCtrl+A", "Auto-layoutShift+Alt+T", "Fit to screen1", "UndoCtrl+Z", "RedoCtrl+Shift+Z", "Keyboard shortcuts?"]);
   await shot(page, "designer-context-menu");
   await page.keyboard.press("Escape");
   assert.equal(await page.getByTestId("context-menu").count(), 0, "Escape closes the menu");
@@ -362,7 +372,7 @@ test("palette: search, Escape one level at a time, click adds after the selectio
   assert.match(await message(page), /Connecting from decide_1 \(case1\)/);
   await page.getByTestId("node-set_1").focus();
   await page.keyboard.press("Enter");
-  assert.match(await message(page), /Connected decide_1 → set_1/);
+  assert.match(await message(page), /Connected decide_1 \(case1\) → set_1/);
   assert.equal((await def(page)).steps[0].action.cases[1].next, "set_1");
   await page.keyboard.press("c");
   await page.keyboard.press("Escape");
@@ -511,7 +521,7 @@ test("bad input is refused with a clear error", { skip }, async (t) => {
 
 test("a large draft: drawing and moving 300 steps", { skip }, async (t) => {
   const page = await open(t);
-  const ms = await page.evaluate(() => {
+  const ms = await page.evaluate(async () => {
     const steps = Array.from({ length: 300 }, (_, i) => ({
       id: "s" + i, type: "command", action: { kind: "log", message: "step " + i },
       ...(i ? { dependencies: ["s" + Math.floor((i - 1) / 2)] } : {}),
@@ -521,7 +531,7 @@ test("a large draft: drawing and moving 300 steps", { skip }, async (t) => {
     const mounted = performance.now() - t0;
     window.designer.select("s0");
     const t1 = performance.now();
-    window.designer.autoLayout();
+    await window.designer.autoLayout();
     return { mounted, layout: performance.now() - t1 };
   });
   assert.equal(await page.locator(".bd-node").count(), 300);
@@ -579,4 +589,165 @@ test("cold and warm load of a five-step draft", { skip }, async (t) => {
     await page.close();
     await context.close();
   }
+});
+
+// ---- Issue 16: layered layout, Fit, drop preview ---------------------------------
+
+// The order-fulfilment shape of issue 16: an HTTP check, a condition whose
+// true branch fans out to a parallel set and wait joining into a log, and
+// whose false branch fails; plus a long edge (check → log) that skips two
+// ranks. No positions: the canvas lays it out.
+const fulfilment = () => ({ id: "order-fulfilment", name: "Order fulfilment", steps: [
+  { id: "check", type: "command", action: { kind: "http", method: "GET", url: "http://echo/healthz" } },
+  { id: "ok", type: "condition", dependencies: ["check"], action: { expression: "steps.check.output.status == 'ok'" }, onSuccess: ["mark", "pause"], onFailure: "stop" },
+  { id: "mark", type: "command", action: { kind: "set", values: { checked: "yes" } } },
+  { id: "pause", type: "wait", action: { duration: 1000 } },
+  { id: "done", type: "command", dependencies: ["mark", "pause", "check"], action: { kind: "log", message: "done" } },
+  { id: "stop", type: "command", action: { kind: "fail", message: "not ok" } },
+] });
+
+// geometry measures the drawn graph on screen: edges passing under a node
+// other than their ends, pairs of edges running along each other (more
+// than 12 px of one within 1.5 px of the other, away from shared ends), and
+// nodes outside the canvas.
+const geometry = (page) => page.evaluate(() => {
+  const canvas = document.querySelector("[data-testid=canvas]").getBoundingClientRect();
+  const nodes = [...document.querySelectorAll(".bd-node")].map((n) => ({ id: n.dataset.id, r: n.getBoundingClientRect() }));
+  const paths = [...document.querySelectorAll(".bd-edge")].map((g) => {
+    const path = g.querySelector(".bd-line");
+    const m = path.getScreenCTM();
+    const len = path.getTotalLength();
+    const pts = [];
+    for (let l = 0; l <= len; l += 3) {
+      const p = path.getPointAtLength(l);
+      pts.push({ x: p.x * m.a + p.y * m.c + m.e, y: p.x * m.b + p.y * m.d + m.f });
+    }
+    const [from, to] = g.dataset.key.split("-");
+    return { key: g.dataset.key, from, to, pts, step: 3 * m.a };
+  });
+  const under = [];
+  for (const e of paths) {
+    const hit = nodes.find((n) => n.id !== e.from && n.id !== e.to &&
+      e.pts.some((p) => p.x > n.r.left + 1 && p.x < n.r.right - 1 && p.y > n.r.top + 1 && p.y < n.r.bottom - 1));
+    if (hit) under.push(`${e.key} under ${hit.id}`);
+  }
+  const along = [];
+  for (let i = 0; i < paths.length; i++) {
+    for (let j = i + 1; j < paths.length; j++) {
+      const a = paths[i], b = paths[j];
+      const ends = [a.pts[0], a.pts.at(-1), b.pts[0], b.pts.at(-1)];
+      const near = (p, q, d) => Math.hypot(p.x - q.x, p.y - q.y) < d;
+      const shared = a.pts.filter((p) => !ends.some((q) => near(p, q, 24)) && b.pts.some((q) => near(p, q, 1.5)));
+      if (shared.length * a.step > 12) along.push(`${a.key} along ${b.key}`);
+    }
+  }
+  const outside = nodes.filter((n) => n.r.left < canvas.left || n.r.right > canvas.right || n.r.top < canvas.top || n.r.bottom > canvas.bottom).map((n) => n.id);
+  return { under, along, outside, ys: Object.fromEntries(nodes.map((n) => [n.id, Math.round(n.r.top)])), xs: Object.fromEntries(nodes.map((n) => [n.id, Math.round(n.r.left)])) };
+});
+
+test("issue 16: the layered layout keeps branches apart, no edge under a node or along another, Fit shows the whole graph", { skip }, async (t) => {
+  const page = await open(t);
+  await page.evaluate((d) => window.mount(d), fulfilment());
+  // The layout is a chunk loaded on demand: the graph is shown once placed.
+  await page.waitForFunction(() => !document.querySelector(".bd-placing") && document.querySelectorAll(".bd-edge").length === 7);
+  const check = async (what) => {
+    const g = await geometry(page);
+    assert.deepEqual(g.under, [], `${what}: no edge under a node`);
+    assert.deepEqual(g.along, [], `${what}: no two edges along each other`);
+    return g;
+  };
+  let g = await check("opened");
+  // Ranks left to right; the true branch's steps above the false one's.
+  assert.ok(g.xs.check < g.xs.ok && g.xs.ok < g.xs.mark && g.xs.mark === g.xs.pause && g.xs.pause < g.xs.done, JSON.stringify(g.xs));
+  assert.ok(g.ys.mark < g.ys.stop && g.ys.pause < g.ys.stop, JSON.stringify(g.ys));
+  await shot(page, "issue16-layout-opened");
+
+  // Scrambled by hand, then the Layout button: the same clean layout, undoable.
+  await page.evaluate(() => {
+    const d = window.designer.getDefinition();
+    d.steps.forEach((s, i) => { s.position = { x: 40 + (i % 3) * 120, y: 40 + i * 30 }; });
+    window.designer.setDefinition(d);
+  });
+  await page.getByTestId("tool-layout").click();
+  await page.waitForFunction(() => window.designer.getDefinition().steps.every((s) => s.position.x >= 40 && s.position.y >= 40) &&
+    new Set(window.designer.getDefinition().steps.map((s) => s.position.x)).size === 4);
+  g = await check("after Layout");
+
+  // A six-step chain at 1280×800 stays one row (the old layout wrapped it
+  // into rows of three, its edges running back across the canvas), and Fit
+  // shows every step inside the canvas (the old Fit stopped at 92 % with
+  // steps cut off).
+  await page.evaluate(() => window.mount({ id: "chain", name: "Chain", steps: Array.from({ length: 6 }, (_, i) => ({
+    id: "s" + i, type: "command", action: { kind: "log", message: "step " + i }, ...(i ? { dependencies: ["s" + (i - 1)] } : {}),
+  })) }));
+  await page.waitForFunction(() => !document.querySelector(".bd-placing") && document.querySelectorAll(".bd-edge").length === 5);
+  await page.getByTestId("tool-layout").click();
+  await page.getByTestId("tool-fit").click();
+  g = await check("a six-step chain");
+  assert.equal(new Set(Object.values(g.ys)).size, 1, `one row: ${JSON.stringify(g.ys)}`);
+  assert.deepEqual(g.outside, [], "Fit shows every step");
+  const k = await page.evaluate(() => window.designer.zoom());
+  assert.ok(k < 0.92, `the chain is wider than the canvas at 92 %: ${k}`);
+  assert.match(await message(page), /whole workflow at \d+%/i, "Fit says labels are small and how to zoom in");
+
+  // Back to the branching graph, fitted on a small screen too.
+  await page.setViewportSize({ width: 900, height: 600 });
+  await page.evaluate((d) => window.mount(d), fulfilment());
+  await page.waitForFunction(() => !document.querySelector(".bd-placing") && document.querySelectorAll(".bd-edge").length === 7);
+  await page.getByTestId("tool-fit").click();
+  g = await check("fitted at 900×600");
+  assert.deepEqual(g.outside, [], "Fit shows every step at 900×600");
+  await shot(page, "issue16-layout-fit-900");
+  figures.push(`issue 16 layout: order-fulfilment (6 steps, 7 edges) and a 6-step chain: 0 edges under a node, 0 along another; Fit at 1280×800 shows the chain at ${Math.round(k * 100)}%`);
+  assert.deepEqual(page.problems, []);
+});
+
+test("issue 16: dragging a connection over a step says what the drop will do, and the drop does it", { skip }, async (t) => {
+  const page = await open(t);
+  await page.evaluate((d) => window.mount(d), fulfilment());
+  await page.waitForFunction(() => !document.querySelector(".bd-placing") && document.querySelectorAll(".bd-edge").length === 7);
+  await page.getByTestId("tool-fit").click();
+  const before = await def(page);
+  const hover = async (from, to) => {
+    const a = await center(page, from), b = await center(page, to);
+    await page.mouse.move(a.x, a.y);
+    await page.mouse.down();
+    await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2, { steps: 4 });
+    await page.mouse.move(b.x, b.y, { steps: 4 });
+  };
+  const preview = async () => ({
+    shown: await page.getByTestId("drop-preview").isVisible(),
+    text: await page.getByTestId("drop-preview").textContent(),
+    verdict: await page.getByTestId("drop-preview").getAttribute("data-verdict"),
+    said: await message(page),
+  });
+
+  // The true branch already feeds mark and pause: over done, a third.
+  await hover("port-ok-true", "node-done");
+  let p = await preview();
+  assert.ok(p.shown, "the preview is shown before the drop");
+  assert.equal(p.text, "Connect ok true → done (adds a branch; the true port now feeds 3 steps)");
+  assert.equal(p.verdict, "adds");
+  assert.equal(p.said, p.text, "the live region says it too");
+  // Over check (upstream): a cycle, refused, and the step is marked.
+  const c = await center(page, "node-check");
+  await page.mouse.move(c.x, c.y, { steps: 6 });
+  p = await preview();
+  assert.equal(p.verdict, "refused");
+  assert.match(p.text, /^Not allowed: that would make a cycle: check → ok → check/);
+  assert.equal(p.said, p.text);
+  assert.ok(await page.getByTestId("node-check").evaluate((n) => n.classList.contains("bd-refuse")));
+  await shot(page, "issue16-drop-refused");
+  await page.mouse.up();
+  assert.equal(await page.getByTestId("drop-preview").isVisible(), false, "the preview goes with the drop");
+  assert.deepEqual(await def(page), before, "a refused drop changes nothing");
+
+  // The drop does what the preview said.
+  await hover("port-ok-true", "node-done");
+  assert.equal((await preview()).verdict, "adds");
+  await page.mouse.up();
+  const after = await def(page);
+  assert.deepEqual(after.steps.find((s) => s.id === "ok").onSuccess, ["mark", "pause", "done"]);
+  assert.equal(after.steps.find((s) => s.id === "ok").onFailure, "stop");
+  assert.deepEqual(page.problems, []);
 });

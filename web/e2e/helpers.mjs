@@ -1,7 +1,8 @@
 // Helpers shared by the browser tests: signing in as admin, calling the
 // JSON API from inside a page, and dragging with the mouse.
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { adminPassword } from "./server.mjs";
@@ -83,3 +84,14 @@ export const anchor = {
     { id: "done", type: "command", dependencies: ["big", "small"], trigger: "none_failed", action: { kind: "log", message: "done" } },
   ],
 };
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+// axeSerious runs axe-core (WCAG 2.0/2.1 A and AA rules) on the page and
+// returns its serious and critical findings, one line each.
+export async function axeSerious(page) {
+  await page.evaluate(axeSource); // evaluated by the test, so the page's CSP does not apply
+  const r = await page.evaluate(() => window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] }));
+  return r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")}`);
+}

@@ -76,8 +76,8 @@ async function newPage(t, viewport = { width: 1280, height: 800 }) {
 }
 
 // assertWholeGraph clicks Fit on a read-only canvas and checks that every
-// step is inside the canvas at a zoom where labels stay readable (ui-anchor
-// behaviour 13: the designer never fits below 0.92, 11 px text).
+// step is inside the canvas (issue 16: Fit shows the whole graph, one row
+// of ranks, zooming out as far as that needs; the zoom is printed).
 async function assertWholeGraph(page, selector, what) {
   await page.click(`${selector} [data-testid=tool-fit]`);
   await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
@@ -94,7 +94,6 @@ async function assertWholeGraph(page, selector, what) {
   console.log(`figures: ${what}: ${m.nodes} steps, box ${m.height}px high, zoom ${m.zoom}`);
   assert.ok(m.nodes > 0, `${what}: no steps drawn`);
   assert.deepEqual(m.out, [], `${what}: steps outside the canvas after Fit`);
-  assert.ok(!(m.zoom < 0.92), `${what}: Fit zoomed to ${m.zoom}, below readable`);
 }
 
 async function signIn(page, user, pass) {

@@ -89,6 +89,9 @@ async function openDesigner(page, key = "anchor", n = anchor.steps.length) {
   await page.goto(`${server.url}/templates/${key}/design`);
   await page.waitForFunction((n) => document.querySelectorAll(".bd-node").length === n, n);
   await page.waitForFunction(() => window.batonDesigner);
+  // A draft without saved positions is shown once the layered layout (a
+  // chunk loaded on demand) has placed it.
+  await page.waitForFunction(() => !document.querySelector(".bd-placing"));
 }
 
 async function shot(page, name) {
@@ -155,10 +158,11 @@ test("1. opens fast and light", { skip }, async (t) => {
   page.on("response", async (res) => {
     if (res.request().resourceType() === "script" && res.ok()) scripts.set(res.url(), await res.body().catch(() => Buffer.alloc(0)));
   });
-  const cold = await timeUntil(page, () => page.goto(`${server.url}/templates/anchor/design`, { waitUntil: "commit" }),
-    () => document.querySelectorAll(".bd-node").length === 5);
-  const warm = await timeUntil(page, () => page.goto(`${server.url}/templates/anchor/design`, { waitUntil: "commit" }),
-    () => document.querySelectorAll(".bd-node").length === 5);
+  // Drawn means placed: a draft without saved positions waits for the
+  // layered layout's chunk (.bd-placing hides it until then).
+  const drawn = () => document.querySelectorAll(".bd-node").length === 5 && !document.querySelector(".bd-placing");
+  const cold = await timeUntil(page, () => page.goto(`${server.url}/templates/anchor/design`, { waitUntil: "commit" }), drawn);
+  const warm = await timeUntil(page, () => page.goto(`${server.url}/templates/anchor/design`, { waitUntil: "commit" }), drawn);
   await page.waitForLoadState("networkidle");
   let raw = 0, gz = 0;
   for (const body of scripts.values()) {
@@ -243,6 +247,10 @@ test("3. one click opens the side panel beside the canvas", { skip }, async (t) 
 test("4. palette: key, search, click and drag, Escape one level at a time", { skip }, async (t) => {
   const page = await newPage(t);
   await openDesigner(page);
+  // The steps added here must not reach the shared anchor draft (the later
+  // tests open it with its five steps): on a slow machine the test outlived
+  // the one-second autosave.
+  await page.getByTestId("autosave").setChecked(false);
   await page.click("[data-testid=canvas]", { position: { x: 20, y: 20 } });
   const open = await timeUntil(page, () => page.keyboard.press("/"),
     () => document.activeElement?.dataset.testid === "palette-search");
@@ -716,14 +724,16 @@ test("12. shortcuts are shown in tooltips and the context menu; Escape closes me
 
 // ---- 13. Readable when fitted --------------------------------------------------------
 
-test("13. fit keeps labels at 11 px or larger on a 12-step chain", { skip }, async (t) => {
+// Issue 16 changed Fit: it shows the whole graph (a step cut off at 92 %
+// was the complaint), and says how to zoom in when that makes labels
+// small. Opening a draft still keeps labels readable.
+test("13. opening keeps labels at 11 px or larger on a 12-step chain; Fit shows every step", { skip }, async (t) => {
   const out = [];
   for (const viewport of [{ width: 1440, height: 900 }, { width: 1280, height: 800 }]) {
     const page = await newPage(t, { viewport });
     await openDesigner(page, "anchor-chain", 12);
     await page.click("[data-testid=node-s0]");
     await page.waitForSelector("#step-form");
-    await page.click("[data-testid=tool-fit]");
     await page.waitForTimeout(100);
     const min = await page.evaluate(() => {
       const k = window.batonDesigner.zoom();
@@ -737,6 +747,15 @@ test("13. fit keeps labels at 11 px or larger on a 12-step chain", { skip }, asy
       return m;
     });
     assert.ok(min >= 11, `${viewport.width}×${viewport.height}: smallest label ${min.toFixed(1)} px`);
+    await page.click("[data-testid=tool-fit]");
+    const cut = await page.evaluate(() => {
+      const c = document.querySelector("[data-testid=canvas]").getBoundingClientRect();
+      return [...document.querySelectorAll(".bd-node")].filter((n) => {
+        const b = n.getBoundingClientRect();
+        return b.left < c.left || b.right > c.right || b.top < c.top || b.bottom > c.bottom;
+      }).map((n) => n.dataset.id);
+    });
+    assert.deepEqual(cut, [], `${viewport.width}×${viewport.height}: Fit shows every step`);
     // The notice, if shown, overlaps neither the palette nor the side panel.
     const overlap = await page.evaluate(() => {
       const toast = document.querySelector("[data-testid=designer-message]");
@@ -749,14 +768,14 @@ test("13. fit keeps labels at 11 px or larger on a 12-step chain", { skip }, asy
       return "";
     });
     assert.equal(overlap, "", "the readable-zoom notice overlaps nothing");
-    out.push(`${viewport.width}×${viewport.height}: smallest label ${min.toFixed(1)} px`);
+    out.push(`${viewport.width}×${viewport.height}: smallest label ${min.toFixed(1)} px on opening, Fit shows all 12 at ${Math.round(await page.evaluate(() => window.batonDesigner.zoom()) * 100)}%`);
     await shot(page, `anchor-fit-${viewport.width}`);
     noErrors(page);
   }
   figure(13, out.join("; "));
 });
 
-test("13b. a 4-layer draft fits readably beside the open side panel at 1280×800", { skip }, async (t) => {
+test("13b. Fit shows a 4-layer draft whole beside the open side panel at 1280×800", { skip }, async (t) => {
   const page = await newPage(t);
   await openDesigner(page);
   await page.click("[data-testid=node-check]");
@@ -772,9 +791,8 @@ test("13b. a 4-layer draft fits readably beside the open side panel at 1280×800
     return { k: window.batonDesigner.zoom(), out };
   });
   assert.deepEqual(r.out, [], "every node is on the canvas, none under the side panel");
-  assert.ok(r.k >= 0.9, `readable zoom: ${r.k}`);
-  assert.deepEqual(await edgesUnderNodes(page), [], "the wrapped layout's edges go round the nodes");
-  figure("13b", `4-layer draft with the panel open at 1280×800: all 5 nodes on screen at ${Math.round(r.k * 100)}% (layers wrap into bands), 0 edges under a node`);
+  assert.deepEqual(await edgesUnderNodes(page), [], "the layout's edges go round the nodes");
+  figure("13b", `4-layer draft with the panel open at 1280×800: all 5 nodes on screen at ${Math.round(r.k * 100)}% (one row of layers), 0 edges under a node`);
   await shot(page, "anchor-fit-panel-1280");
   noErrors(page);
 });

@@ -67,7 +67,9 @@ async function mountReview() {
     const show = (id) => showStep(definition, container, id);
     designer.on("select", (ids) => { if (ids.length === 1) show(ids[0]); });
     designer.on("open", show);
-    requestAnimationFrame(() => fitWholeGraph(container, designer));
+    // Measured once placed (a graph without saved positions waits for the
+    // layered layout's chunk).
+    designer.whenPlaced().then(() => requestAnimationFrame(() => fitWholeGraph(container, designer)));
     refitOnResize(container, designer);
   } catch (err) {
     showCanvasError(container, "The graph could not be drawn: " + err.message);

@@ -13,6 +13,7 @@
 //   previews.js    live expression previews in the step panel
 //   code-view.js   the YAML/JSON code view
 //   test-run.js    the test-run form and the watcher of its events
+//   shortcuts.js   the page's keys (?, /, Ctrl+Enter) outside the canvas
 //
 // mount only creates them and connects each one's hooks to the others.
 
@@ -26,6 +27,7 @@ import { createProblemsList } from "./designer/problems.js";
 import { createPreviews } from "./designer/previews.js";
 import { createCodeView } from "./designer/code-view.js";
 import { createTestRun } from "./designer/test-run.js";
+import { createShortcuts } from "./designer/shortcuts.js";
 
 async function mount(page) {
   const key = page.dataset.key;
@@ -80,6 +82,7 @@ async function mount(page) {
   const previews = createPreviews(ctx, { runRecord: () => testRun.record(), renderFieldErrors: () => panel.renderFieldErrors() });
   const code = createCodeView(ctx, { apply: (next) => draft.apply(next) });
   const testRun = createTestRun(ctx, { draft, openStep: () => panel.openStep() });
+  createShortcuts(ctx, { openOrStart: () => testRun.openOrStart() });
 
   // What the page showed before a reload comes back: the last test run's
   // colours, the code view and the open step's panel (else the workflow's).

@@ -102,7 +102,9 @@ async function mountRunGraph(page) {
       step.scrollIntoView({ block: "nearest", behavior: "smooth" });
     });
     applyStatuses();
-    requestAnimationFrame(() => fitWholeGraph(container, designer));
+    // Measured once placed (a graph without saved positions waits for the
+    // layered layout's chunk).
+    designer.whenPlaced().then(() => requestAnimationFrame(() => fitWholeGraph(container, designer)));
     refitOnResize(container, designer);
   } catch (err) {
     showCanvasError(container, "The graph could not be drawn: " + err.message);

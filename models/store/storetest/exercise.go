@@ -55,6 +55,7 @@ var suite = []area{
 		{"ListPages", exerciseListRunPages},
 		{"EventsReplay", exerciseRunEventsReplay},
 		{"Steps", exerciseRunSteps},
+		{"RecentProductionRuns", exerciseRecentProductionRuns}, // evidence.go
 	}},
 	{"Lease", []suiteCase{ // lease.go
 		{"RenewAndRelease", exerciseLeaseRenew},

@@ -16,8 +16,14 @@ import { request } from "./server.js";
 export function createSidePanel(ctx, { apply, showPreviews, showStepRun, leaveStepRun, showRunSummary }) {
   const { key, readOnly, designer, memory, state } = ctx;
   let openStep = null;
+  let loading = null; // {id, promise}: the step panel being loaded
 
-  async function openPanel(id) {
+  function openPanel(id) {
+    const promise = loadPanel(id);
+    loading = { id, promise };
+    return promise;
+  }
+  async function loadPanel(id) {
     // The previous step's run result must not stand in for this one's
     // while this one loads.
     if (openStep !== id) leaveStepRun();
@@ -219,6 +225,40 @@ export function createSidePanel(ctx, { apply, showPreviews, showStepRun, leaveSt
   });
   designer.on("open", (id) => openPanel(id));
   designer.on("close", () => closePanel());
+
+  // ---- the keyboard between the canvas and the panel ----
+  // focusField puts the keyboard on a field of step id's panel, once it is
+  // loaded, with its text selected (typing replaces it).
+  async function focusField(id, pick) {
+    if ($("step-form")?.dataset.step !== id) await (loading?.id === id ? loading.promise : openPanel(id));
+    const form = $("step-form");
+    const field = form && form.dataset.step === id ? pick(form) : null;
+    if (!field) return;
+    field.focus();
+    if (field.matches("input, textarea")) field.select();
+  }
+  // Enter on a step already open: its first field after the name (the URL,
+  // the expression, the message…); F2: its name.
+  designer.on("edit", (id) => focusField(id, (f) => f.querySelector("[name]:not([name=name])") || f.querySelector("[name]")));
+  designer.on("rename", (id) => focusField(id, (f) => f.querySelector("[name=name]")));
+  // Escape in the panel goes back to the canvas: to the step whose fields
+  // these are, or to the canvas from the workflow's.
+  $("side-panel").addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || e.defaultPrevented) return;
+    const form = e.target.closest("#step-form, #workflow-form");
+    if (!form) return;
+    e.preventDefault();
+    if (form.id === "step-form" && designer.focusStep(form.dataset.step)) return;
+    $("canvas-host").querySelector("[data-testid=canvas]")?.focus();
+  });
+  // A new name is said once it is committed (Enter, Tab), not per letter.
+  $("side-panel").addEventListener("change", (e) => {
+    const input = e.target.closest("#step-form [name=name]");
+    if (!input || readOnly) return;
+    const id = $("step-form").dataset.step;
+    const name = input.value.trim();
+    designer.announce(name ? `Renamed ${id} to “${name}”.` : `${id} has no name now: the canvas shows its id.`);
+  });
   designer.on("change", () => {
     // A deleted step's panel must go.
     if (openStep && !state.def.steps.some((s) => s.id === openStep)) closePanel();

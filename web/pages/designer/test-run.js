@@ -33,7 +33,10 @@ export function createTestRun(ctx, { draft, openStep }) {
   }
 
   // ---- the form ----
-  $("open-test-run")?.addEventListener("click", async () => {
+  $("open-test-run")?.addEventListener("click", () => openForm());
+  // openForm shows the form with the draft's inputs, the keyboard on the
+  // first (or on Start when there are none).
+  async function openForm() {
     $("test-run").hidden = false;
     // A run needs a saved version: with autosave off, say that starting
     // one saves the local changes first.
@@ -43,10 +46,25 @@ export function createTestRun(ctx, { draft, openStep }) {
     const res = await request("POST", `/templates/${encodeURIComponent(key)}/design/inputs`, { json: state.def, accept: "text/html" });
     $("test-inputs").innerHTML = res.status === 200 ? res.body : "";
     ($("test-inputs").querySelector("[name]") || $("test-run-form").querySelector("button[type=submit]")).focus();
-  });
+  }
   $("test-run-close")?.addEventListener("click", () => {
     $("test-run").hidden = true;
   });
+  // openOrStart is Ctrl+Enter: it starts the run, saving first as the
+  // form does; a draft that takes inputs gets the form first (the keyboard
+  // on its first input), and Ctrl+Enter again starts it.
+  let opening = false; // a second Ctrl+Enter while the form loads does not start a second run
+  async function openOrStart() {
+    if (!$("open-test-run") || opening) return;
+    if (!$("test-run").hidden) return $("test-run-form").requestSubmit();
+    opening = true;
+    try {
+      await openForm();
+    } finally {
+      opening = false;
+    }
+    if (!$("test-inputs").querySelector("[name]")) $("test-run-form").requestSubmit();
+  }
   $("test-run-form")?.addEventListener("submit", async (e) => {
     e.preventDefault();
     const errorBox = $("test-run-error");
@@ -79,6 +97,7 @@ export function createTestRun(ctx, { draft, openStep }) {
       return;
     }
     $("test-run").hidden = true;
+    designer.announce("The test run started.");
     startWatching(res.body);
   });
 
@@ -148,6 +167,7 @@ export function createTestRun(ctx, { draft, openStep }) {
     // included, which no live event announces).
     current.settled = true;
     renderRunSummary();
+    designer.announce(outcome(current.record));
     if (openStep()) showStepRun(openStep());
   }
 
@@ -164,6 +184,15 @@ export function createTestRun(ctx, { draft, openStep }) {
     if (r.error) kids.push(el("p", { class: "notice notice-error" }, r.error.message));
     const stepBox = box.querySelector("#run-step");
     box.replaceChildren(...kids, ...(stepBox ? [stepBox] : []));
+  }
+
+  // outcome says how a finished run ended, for the live region: "The test
+  // run succeeded: 3 steps succeeded, 1 skipped."
+  function outcome(r) {
+    const counts = new Map();
+    for (const s of r.steps || []) counts.set(s.status, (counts.get(s.status) || 0) + 1);
+    const parts = [...counts].map(([st, n], i) => (i ? `${n} ` : `${n} step${n === 1 ? "" : "s"} `) + statusLabel(st));
+    return `The test run ${statusLabel(r.status)}` + (parts.length ? ": " + parts.join(", ") : "") + "." + (r.error?.message ? " " + r.error.message : "");
   }
 
   // showStepRun shows step id's result in the run panel.
@@ -187,6 +216,7 @@ export function createTestRun(ctx, { draft, openStep }) {
   }
 
   return {
+    openOrStart,
     record: () => run?.record,
     showStepRun,
     // leaveStepRun drops the shown step's result (another step opens).

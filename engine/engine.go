@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -132,6 +133,11 @@ type Config struct {
 	// ResumeInterval is how often the engine tries to resume runs suspended
 	// because their changes could not be committed. Defaults to 1s.
 	ResumeInterval time.Duration
+	// Lease, when set, makes this engine one of several instances sharing
+	// a PostgreSQL database: it owns the runs it starts and those it takes
+	// over from instances whose lease expired, and its commits are fenced
+	// (see lease.go). Without it the engine owns every run in the store.
+	Lease *LeaseConfig
 	// Cluster connects the instances sharing the database (see package
 	// cluster and cluster.go): a cancel or signal for a run another
 	// instance executes is stored and announced to it, and the events of
@@ -206,6 +212,8 @@ type Engine struct {
 
 	idMu      sync.Mutex
 	idEntropy *ulid.MonotonicEntropy
+
+	lease *lease // nil: a single instance
 }
 
 // errShutdown is the cause of actions cancelled by Stop: their outcome is not
@@ -235,6 +243,7 @@ func New(store Store, reg *Registry, cfg Config) *Engine {
 	e.lim = newLimiter(cfg.MaxActions, cfg.Metrics)
 	e.idEntropy = ulid.Monotonic(rand.Reader, 0)
 	e.versions = newVersions(cfg.Versions, cfg.Compiler, cfg.PlanCacheSize)
+	e.lease = newLease(cfg.Lease)
 	return e
 }
 
@@ -262,6 +271,12 @@ func (e *Engine) Start(ctx context.Context) error {
 		e.timers.loop(e.stopTimer)
 	}()
 	e.joinCluster()
+	if e.lease != nil {
+		if err := e.register(ctx); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		defer func() { go e.leaseLoop() }()
+	}
 	return e.recoverRuns(ctx)
 }
 
@@ -269,9 +284,20 @@ func (e *Engine) Start(ctx context.Context) error {
 // done (then cancels them: a cancelled action's step runs again on the next
 // Start), writes what is pending and stops the engine's goroutines. Runs not
 // finished stay unfinished in the store, to be resumed by the next Start.
+//
+// With a lease (several instances), Stop hands the runs over instead of
+// waiting: it stops taking runs over, cancels the actions in flight at once
+// (the new owner runs them again, with the same idempotency keys), writes
+// what is pending and releases its runs, which another instance then
+// claims within its TakeoverInterval.
 func (e *Engine) Stop(ctx context.Context) error {
 	if !e.started.Load() || !e.stopping.CompareAndSwap(false, true) {
 		return nil
+	}
+	if e.lease != nil {
+		close(e.lease.stop)
+		<-e.lease.done
+		e.cancelAction(errShutdown)
 	}
 	e.leaveCluster()
 	e.cancelPark(errShutdown)
@@ -291,6 +317,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 	e.cancelAction(errShutdown)
 	e.writer.close()
 	e.writer.wait()
+	if e.lease != nil {
+		if rerr := e.release(context.WithoutCancel(ctx)); rerr != nil {
+			e.log.Error(rerr.Error())
+			err = cmp.Or(err, rerr)
+		}
+	}
 	close(e.stopTimer)
 	<-e.timerDone
 	<-e.resumeDone
@@ -366,6 +398,9 @@ func (e *Engine) ready() error {
 	}
 	if e.stopping.Load() {
 		return models.Errorf(models.Unavailable, "the engine is stopping")
+	}
+	if e.lease != nil && e.lease.lost.Load() {
+		return models.Errorf(models.Unavailable, "this instance lost its lease and is registering again; try again in a moment")
 	}
 	return nil
 }

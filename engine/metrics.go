@@ -24,6 +24,11 @@ type Metrics struct {
 
 	commitFailures prometheus.Counter
 	suspendedRuns  prometheus.Gauge
+
+	instanceInfo *prometheus.GaugeVec
+	leaseExpiry  prometheus.Gauge
+	takenOver    prometheus.Counter
+	fencedRuns   prometheus.Counter
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg (when
@@ -60,10 +65,19 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		commitTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "baton_commit_duration_seconds", Help: "Time to commit one batch of run changes (group commit), successful commits.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		instanceInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "baton_instance_info", Help: "This instance's id in the database (several instances on one PostgreSQL database); 1 for the current id."}, []string{"instance"}),
+		leaseExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baton_lease_expiry_timestamp_seconds", Help: "When this instance's lease on its runs ends unless renewed (Unix time)."}),
+		takenOver: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_runs_taken_over_total", Help: "Runs claimed from instances whose lease expired, or without an owner."}),
+		fencedRuns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_runs_fenced_total", Help: "Runs dropped because another instance took them over (or this instance lost its lease)."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runsStarted, m.runsFinished, m.runDuration, m.stepsStarted, m.stepsFinished,
-			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize, m.commitTime, m.commitFailures, m.suspendedRuns)
+			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize, m.commitTime, m.commitFailures, m.suspendedRuns,
+			m.instanceInfo, m.leaseExpiry, m.takenOver, m.fencedRuns)
 	}
 	return m
 }
@@ -131,5 +145,29 @@ func (m *Metrics) commitFailed() {
 func (m *Metrics) suspended(n int) {
 	if m != nil {
 		m.suspendedRuns.Set(float64(n))
+	}
+}
+
+// instance records the current instance id and its lease's end.
+func (m *Metrics) instance(id string, until time.Time) {
+	if m != nil {
+		m.instanceInfo.Reset() // an instance that registered again has a new id
+		m.instanceInfo.WithLabelValues(id).Set(1)
+		m.leaseExpiry.Set(float64(until.UnixNano()) / 1e9)
+	}
+}
+
+func (m *Metrics) tookOver(n int) {
+	if m != nil && n > 0 {
+		m.takenOver.Add(float64(n))
+	}
+}
+
+// runDropped counts a run that left this engine unfinished, to another
+// instance.
+func (m *Metrics) runDropped() {
+	if m != nil {
+		m.fencedRuns.Inc()
+		m.activeRuns.Dec()
 	}
 }

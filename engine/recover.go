@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -11,20 +12,61 @@ import (
 	"github.com/baton-run/baton/models"
 )
 
-// recoverRuns resumes every unfinished run in the store: completed steps
-// keep their outcome, steps in flight run again (same attempt number, same
-// idempotency key), waits and backoffs resume at their due time.
+// recoverRuns resumes, on Start, every unfinished run this engine owns:
+// every unfinished run in the store for a single instance; with a lease,
+// the runs it claims (runs without an owner, and those of instances whose
+// lease expired).
 func (e *Engine) recoverRuns(ctx context.Context) error {
-	ids, err := e.store.UnfinishedRunIDs(ctx)
+	var ids []string
+	var err error
+	if e.lease != nil {
+		ids, err = e.lease.cfg.Store.ClaimRuns(ctx, e.owner(), e.clock.Now().UTC())
+	} else {
+		ids, err = e.store.UnfinishedRunIDs(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("list unfinished runs: %w", err)
 	}
+	n, _, err := e.resumeRuns(ctx, ids, true)
+	if e.lease != nil {
+		e.lease.takenOver.Add(int64(n))
+	}
+	return err
+}
+
+// resumeRuns resumes the given unfinished runs from the store: completed
+// steps keep their outcome, steps in flight run again (same attempt
+// number, same idempotency key), waits and backoffs resume at their due
+// time. Recovery on Start and a takeover of another instance's runs both
+// come here. Runs already held are skipped. strict (Start) makes a run
+// that cannot be read an error; otherwise such runs are returned in rest,
+// to try again later.
+func (e *Engine) resumeRuns(ctx context.Context, ids []string, strict bool) (n int, rest []string, err error) {
 	var states []*runState
 	var snaps []*models.RunSnapshot
 	for _, id := range ids {
+		if rs := e.active(id); rs != nil && e.lease != nil && rs.row.Owner != e.owner() {
+			// Held under this process's previous instance id (a run
+			// started while the lease was being lost): that state is
+			// fenced; the run resumes from the store like any other.
+			e.fence(rs, errors.New("claimed again under a new instance id"))
+		}
+		if e.Owns(id) {
+			continue
+		}
 		snap, err := e.store.LoadRun(ctx, id)
 		if err != nil {
-			return fmt.Errorf("load run %s: %w", id, err)
+			if strict {
+				return 0, nil, fmt.Errorf("load run %s: %w", id, err)
+			}
+			e.log.Warn("engine: run taken over but not loaded yet", "run", id, "error", err)
+			rest = append(rest, id)
+			continue
+		}
+		if snap.Run.Status.Final() || (e.lease != nil && snap.Run.Owner != e.owner()) {
+			// Finished, or owned by another instance: never run a step
+			// of a run this instance does not own.
+			continue
 		}
 		rs, err := e.restore(snap, false)
 		if err != nil {
@@ -67,7 +109,7 @@ func (e *Engine) recoverRuns(ctx context.Context) error {
 	for _, f := range orphans {
 		f()
 	}
-	return nil
+	return len(states), rest, nil
 }
 
 // finishFromStoredChild completes a parent's step from a child run that
@@ -99,7 +141,7 @@ func (e *Engine) failUnresumable(snap *models.RunSnapshot, cause error) {
 	row.FinishedAt = &now
 	row.Error = &models.RunError{Code: CodeInternal, Message: "the run cannot be resumed: " + cause.Error()}
 	row.Seq++
-	w := models.RunWrites{Runs: []models.RunRow{row}, Events: []models.Event{{RunID: row.ID, Seq: row.Seq,
+	w := models.RunWrites{Owner: row.Owner, Runs: []models.RunRow{row}, Events: []models.Event{{RunID: row.ID, Seq: row.Seq,
 		Type: models.EventRunFailed, Status: string(models.RunFailed), At: now, Template: row.Template, Test: row.Test}}}
 	done := make(chan struct{})
 	e.writer.submit(w, func(error) { close(done) })

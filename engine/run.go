@@ -183,6 +183,7 @@ func (e *Engine) newRunState(compiled *plan.Plan, opt RunOptions, inputs map[str
 		Definition:   def,
 		ParentStepID: parentStep,
 		InputsJSON:   inputsJSON,
+		Owner:        e.owner(),
 	}
 	rs := e.buildRunState(compiled, row)
 	rs.maxActive = opt.MaxActive
@@ -415,7 +416,16 @@ func (rs *runState) flush() {
 		return
 	}
 	e := rs.e
+	// The run's writes are fenced by its owner (several instances on one
+	// database; "" for a single instance): a commit after another instance
+	// took the run over fails and the run is dropped (Engine.fence).
+	w.Owner = rs.row.Owner
 	e.writer.submit(w, func(err error) {
+		var fenced *models.FencedError
+		if errors.As(err, &fenced) {
+			e.fence(rs, err)
+			return
+		}
 		if err != nil || rs.suspended.Load() {
 			// Neither publish nor go on: the effects (starting the next
 			// steps, notifying waiters) must follow a committed write.

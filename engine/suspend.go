@@ -56,6 +56,9 @@ func (e *Engine) suspend(rs *runState, cause error) {
 // an error while the last commit of run changes failed or runs are
 // suspended because of such a failure (/healthz shows it), nil otherwise.
 func (e *Engine) Healthy() error {
+	if e.lease != nil && e.lease.lost.Load() {
+		return errors.New("engine: this instance lost its lease on its runs and is registering again")
+	}
 	e.mu.Lock()
 	n := len(e.suspended)
 	e.mu.Unlock()
@@ -123,6 +126,15 @@ func (e *Engine) resumeSuspended() {
 		// nothing, so clear the writer's failure here; the next failed
 		// commit sets it again.
 		e.writer.lastErr.Store(nil)
+		if e.lease != nil && snap.Run.Owner != old.row.Owner {
+			// Another instance took it over while it was suspended.
+			e.unsuspend(id, nil)
+			e.dropWaiters(id)
+			e.cfg.Metrics.runDropped()
+			e.lease.fenced.Add(1)
+			e.log.Warn("engine: suspended run not resumed: another instance owns it now", "run", id, "owner", snap.Run.Owner)
+			continue
+		}
 		if snap.Run.Status.Final() {
 			e.unsuspend(id, nil)
 			if rec, err := recordFromSnapshot(snap); err == nil {

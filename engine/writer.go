@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -149,6 +151,12 @@ func (wr *writer) apply(w *models.RunWrites, tries int) error {
 			wr.lastErr.Store(nil)
 			return nil
 		}
+		var fenced *models.FencedError
+		if errors.As(err, &fenced) {
+			// Not a failure of the store: another instance owns some of
+			// the batch's runs now (see commit).
+			return err
+		}
 		wr.log.Error("engine: writing run changes failed", "error", err, "try", try+1)
 		if try+1 < tries {
 			time.Sleep(time.Duration(20<<try) * time.Millisecond)
@@ -169,47 +177,50 @@ func (wr *writer) err() error {
 }
 
 func (wr *writer) flush(batch []writeReq) {
-	var all models.RunWrites
-	for i := range batch {
-		w := &batch[i].w
-		all.Runs = append(all.Runs, w.Runs...)
-		all.StepRuns = append(all.StepRuns, w.StepRuns...)
-		all.Events = append(all.Events, w.Events...)
-		all.Signals = append(all.Signals, w.Signals...)
-		all.DeleteSignals = append(all.DeleteSignals, w.DeleteSignals...)
-	}
-	mergeTimers(&all, batch)
-	compact(&all)
 	errs := make([]error, len(batch))
-	if !all.Empty() {
-		if err := wr.apply(&all, 3); err != nil {
-			if len(batch) == 1 {
-				errs[0] = err
-			} else {
-				// One request may poison the batch (it should not happen:
-				// every write is an upsert or a fresh key); apply them one
-				// by one so the others still commit.
-				for i := range batch {
-					var one models.RunWrites
-					one.Runs, one.StepRuns, one.Events = batch[i].w.Runs, batch[i].w.StepRuns, batch[i].w.Events
-					one.Signals, one.DeleteSignals = batch[i].w.Signals, batch[i].w.DeleteSignals
-					mergeTimers(&one, batch[i:i+1])
-					if !one.Empty() {
-						errs[i] = wr.apply(&one, 2)
-					}
+	owner := batch[0].w.Owner
+	mixed := false
+	for i := range batch {
+		if batch[i].w.Owner != owner && !batch[i].w.Empty() {
+			mixed = true
+			break
+		}
+	}
+	if !mixed {
+		wr.commit(batch, errs)
+	} else {
+		// Runs of two instance ids: only just after this process lost its
+		// lease and registered again (see Engine.loseLease). Each owner's
+		// requests commit in a transaction of their own, in order.
+		var owners []string
+		for i := range batch {
+			if !slices.Contains(owners, batch[i].w.Owner) {
+				owners = append(owners, batch[i].w.Owner)
+			}
+		}
+		for _, o := range owners {
+			var idx []int
+			var sub []writeReq
+			for i := range batch {
+				if batch[i].w.Owner == o {
+					idx = append(idx, i)
+					sub = append(sub, batch[i])
 				}
+			}
+			subErrs := make([]error, len(sub))
+			wr.commit(sub, subErrs)
+			for j, i := range idx {
+				errs[i] = subErrs[j]
 			}
 		}
 	}
 	wr.metrics.batch(len(batch))
-	if wr.committed != nil && len(all.Events) > 0 {
-		evs := all.Events
-		if failedAny(errs) {
-			evs = nil
-			for i := range batch {
-				if errs[i] == nil {
-					evs = append(evs, batch[i].w.Events...)
-				}
+	if wr.committed != nil {
+		// The events of the requests committed (not those fenced or failed).
+		var evs []models.Event
+		for i := range batch {
+			if errs[i] == nil {
+				evs = append(evs, batch[i].w.Events...)
 			}
 		}
 		if len(evs) > 0 {
@@ -223,10 +234,110 @@ func (wr *writer) flush(batch []writeReq) {
 	}
 }
 
-func failedAny(errs []error) bool {
-	for _, err := range errs {
-		if err != nil {
+// commit applies the requests of batch (all of one owner) in one
+// transaction, and sets errs[i] for those that could not be committed. A
+// fenced commit (runs another instance took over) is tried again without
+// the requests of the lost runs, which get the *models.FencedError.
+func (wr *writer) commit(batch []writeReq, errs []error) {
+	lost := map[string]bool{}
+	for round := 0; ; round++ {
+		var live []writeReq
+		var idx []int
+		for i := range batch {
+			if errs[i] == nil {
+				live = append(live, batch[i])
+				idx = append(idx, i)
+			}
+		}
+		all := merge(live)
+		if all.Empty() {
+			return
+		}
+		err := wr.apply(&all, 3)
+		if err == nil {
+			return
+		}
+		var fenced *models.FencedError
+		if errors.As(err, &fenced) && round < 8 {
+			for _, id := range fenced.RunIDs {
+				lost[id] = true
+			}
+			hit := false
+			for j, i := range idx {
+				if touches(&live[j].w, lost) {
+					errs[i] = err
+					hit = true
+				}
+			}
+			if hit {
+				continue
+			}
+		}
+		if len(live) == 1 {
+			errs[idx[0]] = err
+			return
+		}
+		// One request may poison the batch (it should not happen: every
+		// write is an upsert or a fresh key); apply them one by one so the
+		// others still commit.
+		for j, i := range idx {
+			one := merge(live[j : j+1])
+			if !one.Empty() {
+				errs[i] = wr.apply(&one, 2)
+			}
+		}
+		return
+	}
+}
+
+// merge gathers the changes of requests into one batch.
+func merge(batch []writeReq) models.RunWrites {
+	var all models.RunWrites
+	for i := range batch {
+		w := &batch[i].w
+		if w.Owner != "" {
+			all.Owner = w.Owner
+		}
+		all.Runs = append(all.Runs, w.Runs...)
+		all.StepRuns = append(all.StepRuns, w.StepRuns...)
+		all.Events = append(all.Events, w.Events...)
+		all.Signals = append(all.Signals, w.Signals...)
+		all.DeleteSignals = append(all.DeleteSignals, w.DeleteSignals...)
+	}
+	mergeTimers(&all, batch)
+	compact(&all)
+	return all
+}
+
+// touches reports whether w writes one of the runs.
+func touches(w *models.RunWrites, runs map[string]bool) bool {
+	for i := range w.Runs {
+		if runs[w.Runs[i].ID] {
 			return true
+		}
+	}
+	for i := range w.StepRuns {
+		if runs[w.StepRuns[i].RunID] {
+			return true
+		}
+	}
+	for i := range w.Events {
+		if runs[w.Events[i].RunID] {
+			return true
+		}
+	}
+	for _, ts := range [][]models.RunTimer{w.Timers, w.DeleteTimers} {
+		for i := range ts {
+			if runs[ts[i].RunID] {
+				return true
+			}
+		}
+	}
+	for _, ss := range [][]models.RunSignal{w.Signals, w.DeleteSignals} {
+		for i := range ss {
+			if runs[ss[i].RunID] {
+				return true
+			}
 		}
 	}
 	return false

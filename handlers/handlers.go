@@ -128,6 +128,10 @@ type Deps struct {
 	// Examples holds example definitions (*.yaml) offered as starting points
 	// on the templates page; docs/examples.FS in `baton serve`. Optional.
 	Examples fs.FS
+	// Instance, when set, describes this instance for GET /healthz: its id,
+	// the runs it owns and its lease (engine.Engine.Lease in `baton
+	// serve`), marshalled as JSON under "instance".
+	Instance func() any
 }
 
 // Defaults for Deps fields.

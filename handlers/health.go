@@ -30,6 +30,8 @@ const healthTimeout = 5 * time.Second
 type health struct {
 	Status   string `json:"status"`
 	Database string `json:"database"`
+	// Instance is this instance's id, owned runs and lease (Deps.Instance).
+	Instance any `json:"instance,omitempty"`
 }
 
 func (s *server) healthz(c *fiber.Ctx) error {
@@ -38,9 +40,13 @@ func (s *server) healthz(c *fiber.Ctx) error {
 	// healthTimeout whatever the database does.
 	ctx, cancel := context.WithTimeout(c.UserContext(), healthTimeout)
 	defer cancel()
+	var inst any
+	if s.deps.Instance != nil {
+		inst = s.deps.Instance()
+	}
 	if err := s.store.Ping(ctx); err != nil {
 		s.logOf(c).Error("health check: database", "err", err)
-		return c.Status(http.StatusServiceUnavailable).JSON(health{Status: "unavailable", Database: "unavailable"})
+		return c.Status(http.StatusServiceUnavailable).JSON(health{Status: "unavailable", Database: "unavailable", Instance: inst})
 	}
-	return c.JSON(health{Status: "ok", Database: "ok"})
+	return c.JSON(health{Status: "ok", Database: "ok", Instance: inst})
 }

@@ -55,3 +55,29 @@ func sqliteMainFile(ctx context.Context, db *sql.DB) (string, error) {
 	}
 	return file.String, nil
 }
+
+// LockServe takes the lock that makes a SQLite database serve one process
+// at a time: an OS file lock on "<db>-serve.lock", held until unlock (or
+// the process's death). A second `baton serve` on the same file gets a
+// clear error instead of two engines resuming the same runs. An in-memory
+// database needs no lock. PostgreSQL databases are shared by instances
+// through leases instead (engine.LeaseConfig).
+func LockServe(ctx context.Context, db *sql.DB) (unlock func() error, err error) {
+	path, err := sqliteMainFile(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	lock := flock.New(path + "-serve.lock")
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", lock.Path(), err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("another baton serve is already running on the SQLite database %s: SQLite serves one instance only "+
+			"(stop the other one, or move to PostgreSQL to run several instances; see docs/operations.md)", path)
+	}
+	return lock.Unlock, nil
+}

@@ -25,6 +25,11 @@ type RunRow struct {
 	ParentStepID string `json:"-"`
 	// Seq is the sequence number of the run's latest event.
 	Seq int64 `json:"-"`
+	// Owner is the instance that owns the run while it is unfinished
+	// (several instances on one PostgreSQL database), "" for none. It is
+	// written with the run's first row only: ownership changes through
+	// the store's claim and release, never through a run's writes.
+	Owner string `json:"-"`
 	// Stored tells the store that the row was committed before: only the
 	// columns that change (status, outputs, error, generation, seq, times)
 	// need sending, not the inputs and definition, which never change.
@@ -104,6 +109,10 @@ type RunWrites struct {
 	DeleteTimers  []RunTimer
 	Signals       []RunSignal
 	DeleteSignals []RunSignal
+	// Owner, when not "", fences the batch: it is committed only if every
+	// run it writes is owned by this instance (or does not exist yet);
+	// otherwise nothing is committed and the error is a *FencedError.
+	Owner string
 }
 
 // Empty reports whether w holds no change.

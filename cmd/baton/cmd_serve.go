@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/baton-run/baton/engine/schedule"
 	"github.com/baton-run/baton/handlers"
 	"github.com/baton-run/baton/handlers/auth"
+	"github.com/baton-run/baton/migrations"
 	"github.com/baton-run/baton/models"
 	"github.com/baton-run/baton/models/store"
 )
@@ -60,6 +62,10 @@ type serveConfig struct {
 	smtpURL        string
 	smtpFrom       string
 	publicURL      string
+	// leaseTTL and takeoverEvery tune run ownership between instances
+	// on one PostgreSQL database (engine.LeaseConfig).
+	leaseTTL      time.Duration
+	takeoverEvery time.Duration
 }
 
 func cmdServe(ctx context.Context, e *env, args []string) error {
@@ -97,6 +103,8 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	smtpURL := s.add("smtp-url", "BATON_SMTP_URL", "", "SMTP server for email alert channels and approver notices: smtp://user:password@host:587 (STARTTLS when offered; ?tls=required or ?tls=none) or smtps://…:465; empty: no email")
 	smtpFrom := s.add("smtp-from", "BATON_SMTP_FROM", "", "sender address of Baton's email (required with --smtp-url)")
 	publicURL := s.add("public-url", "BATON_PUBLIC_URL", "", "the address people open Baton at, for links in alert messages (e.g. https://baton.example.com); default http:// and the listen address")
+	leaseTTL := s.add("lease-ttl", "BATON_LEASE_TTL", "10s", "PostgreSQL: how long this instance's lease on its runs lasts without renewal (renewed every third of it); after a crash, survivors take its runs over within about this long")
+	takeoverEvery := s.add("takeover-interval", "BATON_TAKEOVER_INTERVAL", "2s", "PostgreSQL: how often this instance looks for runs of instances whose lease expired (or that stopped) to take over")
 	rest, err := s.parse(args)
 	if err != nil {
 		return nil, serveConfig{}, err
@@ -167,6 +175,18 @@ func parseServe(e *env, args []string) (*slog.Logger, serveConfig, error) {
 	if _, _, err := net.SplitHostPort(cfg.addr); err != nil {
 		return nil, cfg, usageError("%s: %q is not host:port", addr.name(), cfg.addr)
 	}
+	if cfg.leaseTTL, err = leaseTTL.duration(); err != nil {
+		return nil, cfg, err
+	}
+	if cfg.leaseTTL < time.Second {
+		return nil, cfg, usageError("%s: %q: use a duration of at least 1s, such as 10s", leaseTTL.name(), leaseTTL.value)
+	}
+	if cfg.takeoverEvery, err = takeoverEvery.duration(); err != nil {
+		return nil, cfg, err
+	}
+	if cfg.takeoverEvery < 100*time.Millisecond {
+		return nil, cfg, usageError("%s: %q: use a duration of at least 100ms, such as 2s", takeoverEvery.name(), takeoverEvery.value)
+	}
 	cfg.smtpURL, cfg.smtpFrom, cfg.publicURL = smtpURL.value, smtpFrom.value, strings.TrimRight(publicURL.value, "/")
 	if _, err := alert.ParseSMTP(cfg.smtpURL, cfg.smtpFrom); err != nil {
 		return nil, cfg, usageError("%s: %v", smtpURL.name(), err)
@@ -184,6 +204,19 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 	}
 	defer closeStore(st, &err)
 	log.Info("database ready", "dialect", st.Dialect(), "url", redactURL(cfg.dbURL))
+	// SQLite serves one instance (its engine owns every run); PostgreSQL
+	// is shared by instances through leases on their runs.
+	var lease *engine.LeaseConfig
+	if st.Dialect() == migrations.Postgres {
+		host, _ := os.Hostname()
+		lease = &engine.LeaseConfig{Store: st, TTL: cfg.leaseTTL, TakeoverInterval: cfg.takeoverEvery, Host: host, PID: os.Getpid()}
+	} else {
+		unlock, err := migrations.LockServe(ctx, st.SQLDB())
+		if err != nil {
+			return err
+		}
+		defer func() { _ = unlock() }()
+	}
 
 	if err := ensureAdmin(ctx, log, st, cfg.adminPassword); err != nil {
 		return err
@@ -242,6 +275,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Secrets:  st,
 		Metrics:  engine.NewMetrics(reg),
 		Cluster:  bus,
+		Lease:    lease,
 	})
 	launcher := engine.NewLauncher(eng, engine.LauncherConfig{MaxActiveRuns: cfg.maxActiveRuns})
 	if err := eng.Start(ctx); err != nil {
@@ -364,6 +398,7 @@ func serve(ctx context.Context, log *slog.Logger, cfg serveConfig) (err error) {
 		Alerting:                alerts,
 		Evidence:                proof,
 		EmailSettings:           emailSettings,
+		Instance:                func() any { return eng.Lease() },
 	})
 
 	served := make(chan error, 1)

@@ -149,6 +149,19 @@ func TestServeFreshMachine(t *testing.T) {
 		t.Fatalf("the app shell after login lacks its navigation:\n%.500s", home)
 	}
 
+	if h := get(t, client, addr+"/healthz"); !strings.Contains(h, `"instance":{"enabled":false`) || !strings.Contains(h, `"ownedRuns":0`) {
+		t.Errorf("/healthz of a single instance = %s", h)
+	}
+	// SQLite serves one instance: a second serve on the same database is
+	// refused, saying why.
+	second := exec.CommandContext(ctx, bin, "serve", "--addr", "127.0.0.1:0")
+	second.Dir = dir
+	second.Env = cmd.Env
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "another baton serve is already running on the SQLite database") {
+		t.Errorf("a second serve on the same SQLite database: %v\n%s", err, out)
+	}
+
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

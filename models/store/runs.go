@@ -46,6 +46,8 @@ type runRow struct {
 	ScheduleID       *int64
 	ScheduleFireAt   *time.Time
 	ScheduleCaughtUp *bool
+	// The owning instance (migration 00016), "" for none.
+	Owner string
 }
 
 func (runRow) TableName() string { return "runs" }
@@ -103,7 +105,7 @@ type runSignalRow struct {
 func (runSignalRow) TableName() string { return "run_signals" }
 
 // runRowModels lists the row structs of this file, for the column-drift test.
-var runRowModels = []any{&runRow{}, &stepRunRow{}, &runEventRow{}, &runTimerRow{}, &runSignalRow{}}
+var runRowModels = []any{&runRow{}, &stepRunRow{}, &runEventRow{}, &runTimerRow{}, &runSignalRow{}, &instanceRow{}}
 
 func (r *runRow) model() models.RunRow {
 	return models.RunRow{
@@ -115,6 +117,7 @@ func (r *runRow) model() models.RunRow {
 			Schedule: r.schedule(),
 		},
 		Definition: r.Definition.V, Generation: r.Generation, ParentStepID: r.ParentStepID, Seq: r.Seq,
+		Owner: r.Owner,
 	}
 }
 
@@ -166,6 +169,12 @@ func (s *Store) ApplyRunWrites(ctx context.Context, w *models.RunWrites) error {
 	if err != nil {
 		return s.rawErr(err, "run changes")
 	}
+	if w.Owner != "" {
+		if err := s.fenceTx(ctx, tx, w); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+	}
 	err = s.applyRunWrites(onePerKey(w), func(q string, args []any, subject string) error {
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return s.rawErr(err, subject)
@@ -194,6 +203,11 @@ func (s *Store) applyRunWritesPipelined(ctx context.Context, w *models.RunWrites
 		subject string
 	}
 	var stmts []statement
+	if w.Owner != "" {
+		// First in the transaction: lock the batch's runs and check that
+		// this instance still owns them (see baton_fence, migration 00016).
+		stmts = append(stmts, statement{"SELECT baton_fence($1, $2)", []any{fenceIDs(w), w.Owner}, "run owners"})
+	}
 	err := s.applyRunWrites(onePerKey(w), func(q string, args []any, subject string) error {
 		// The caller reuses args for the next statement.
 		stmts = append(stmts, statement{q, slices.Clone(args), subject})
@@ -221,6 +235,9 @@ func (s *Store) applyRunWritesPipelined(ctx context.Context, w *models.RunWrites
 		for _, st := range stmts {
 			if _, err := results.Exec(); err != nil {
 				_ = results.Close()
+				if f := fencedErr(err, w.Owner); f != nil {
+					return f
+				}
 				return s.rawErr(err, st.subject)
 			}
 		}
@@ -538,7 +555,7 @@ func (s *Store) applyRunWrites(w *models.RunWrites, run stmtFunc) error {
 var (
 	runCols = []string{"id", "template", "version", "status", "run_trigger", "started_by", "test", "parent_run_id",
 		"parent_step_id", "inputs", "outputs", "error", "definition", "generation", "seq", "created_at",
-		"started_at", "finished_at", "duration_ms", "schedule_id", "schedule_fire_at", "schedule_caught_up"}
+		"started_at", "finished_at", "duration_ms", "schedule_id", "schedule_fire_at", "schedule_caught_up", "owner"}
 	runUpdateCols = []string{"status", "outputs", "error", "generation", "seq", "started_at", "finished_at", "duration_ms"}
 )
 
@@ -569,7 +586,7 @@ func runArgs(r *models.RunRow, a []any, j func(any) string) []any {
 	return append(a, r.ID, r.Template, r.Version, string(r.Status), r.Trigger, r.StartedBy, r.Test,
 		r.ParentRunID, r.ParentStepID, in, j(r.Outputs), j(r.Error), def, r.Generation,
 		r.Seq, utc(r.CreatedAt), utcPtr(r.StartedAt), utcPtr(r.FinishedAt), r.DurationMs,
-		schedID, schedFireAt, schedCaughtUp)
+		schedID, schedFireAt, schedCaughtUp, r.Owner)
 }
 
 // rebind turns ? placeholders into PostgreSQL's $n.

@@ -57,6 +57,11 @@ var suite = []area{
 		{"Steps", exerciseRunSteps},
 		{"RecentProductionRuns", exerciseRecentProductionRuns}, // evidence.go
 	}},
+	{"Lease", []suiteCase{ // lease.go
+		{"RenewAndRelease", exerciseLeaseRenew},
+		{"Claim", exerciseLeaseClaim},
+		{"Fence", exerciseLeaseFence},
+	}},
 	{"Templates", []suiteCase{ // templates.go
 		{"Create", exerciseCreateTemplate},
 		{"List", exerciseListTemplates},

@@ -168,7 +168,7 @@ func (s *server) startSubmit(c *fiber.Ctx) error {
 		inputs[in.Name] = x
 	}
 	if bad {
-		return s.render(c, http.StatusUnprocessableEntity, views.StartForm(v))
+		return s.refuseStartForm(c, v)
 	}
 	u := principalOf(c).user
 	run, err := rs.Start(c.UserContext(), models.RunRequest{
@@ -191,9 +191,23 @@ func (s *server) startSubmit(c *fiber.Ctx) error {
 					v.Error += "; " + p.String()
 				}
 			}
-			return s.render(c, http.StatusUnprocessableEntity, views.StartForm(v))
+			return s.refuseStartForm(c, v)
 		}
 		return err
 	}
 	return s.redirectPage(c, "/runs/"+run.ID)
+}
+
+// refuseStartForm shows the start form again with what is wrong next to its
+// fields. To htmx it answers 200 with X-Baton-Refused: 422: a 4xx answer to
+// an XHR makes the browser log "Failed to load resource" and htmx log a
+// response error, two console errors for an ordinary typing mistake; the
+// form says what is wrong, and the header keeps the refusal visible to
+// clients. A plain form post still gets 422.
+func (s *server) refuseStartForm(c *fiber.Ctx, v views.StartView) error {
+	if isHTMX(c) {
+		c.Set("X-Baton-Refused", "422")
+		return s.render(c, http.StatusOK, views.StartForm(v))
+	}
+	return s.render(c, http.StatusUnprocessableEntity, views.StartForm(v))
 }

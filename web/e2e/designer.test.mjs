@@ -468,7 +468,9 @@ test("edges never run under a node, and fit keeps a 12-step chain readable", { s
   })) };
   for (const viewport of [{ width: 1440, height: 900 }, { width: 1280, height: 800 }]) {
     await page.setViewportSize(viewport);
-    await page.evaluate((chain) => { window.mount(chain); window.designer.fit(); }, chain);
+    // The chain has no saved positions: it is hidden until the layered
+    // layout's chunk has placed it (and redrawn every node), so measure then.
+    await page.evaluate(async (chain) => { window.mount(chain); await window.designer.whenPlaced(); window.designer.fit(); }, chain);
     const px = await page.$eval("[data-testid=node-s0] .bd-name", (e) => e.getBoundingClientRect().height / e.offsetHeight * parseFloat(getComputedStyle(e).fontSize));
     figures.push(`fit of a 12-step chain at ${viewport.width}×${viewport.height}: labels ${px.toFixed(1)} px  [n8n: about 8 px; budget ≥ 11 px]`);
     assert.ok(px >= 11, `labels are ${px} px after fit`);

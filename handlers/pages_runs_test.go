@@ -58,7 +58,8 @@ func TestRunPages(t *testing.T) {
 		// htmx gets 200 (no console errors for a typing mistake) and the
 		// refusal in X-Baton-Refused.
 		if res.status != 200 || res.res.Header.Get("X-Baton-Refused") != "422" ||
-			!strings.Contains(res.body, `data-testid="start-error-who"`) || !strings.Contains(res.body, "is required") {
+			!strings.Contains(res.body, `data-testid="start-error-who"`) || !strings.Contains(res.body, "is required") ||
+			!strings.Contains(res.body, `aria-invalid="true"`) {
 			t.Fatalf("start without who = %d\n%s", res.status, res.body)
 		}
 		// A viewer cannot start runs.

@@ -9,6 +9,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer, chromiumMissing, chromiumPath, adminPassword } from "./server.mjs";
+import { api } from "./helpers.mjs";
 
 // node:test treats any string as a reason to skip, even an empty one.
 const skip = chromiumMissing() || false;
@@ -121,4 +122,45 @@ test("every section has a page with an honest empty state", { skip }, async (t) 
   await page.goto(server.url + "/no-such-page");
   assert.equal(await page.textContent("[data-testid=error-status]"), "404");
   assert.deepEqual(page.problems, []);
+});
+
+test("a refused start shows its field errors and logs no console error", { skip }, async (t) => {
+  const admin = await newPage(t);
+  await signIn(admin, "admin", adminPassword);
+  await admin.waitForSelector("[data-testid=user-name]");
+  const password = "start form approver password";
+  assert.equal((await api(admin, "POST", "/api/v1/users", { name: "stella", password, roles: ["approver"] })).status, 201);
+  const def = {
+    id: "ship-order", name: "Ship order",
+    inputs: { order: { type: "string", required: true }, weight: { type: "number", required: true } },
+    steps: [{ id: "note", type: "command", action: { kind: "log", message: "{{ inputs.order }}" } }],
+  };
+  assert.equal((await api(admin, "POST", "/api/v1/templates", def)).status, 201);
+  assert.equal((await api(admin, "POST", "/api/v1/templates/ship-order/versions/1/submit")).status, 200);
+  const approver = await newPage(t);
+  await signIn(approver, "stella", password);
+  await approver.waitForSelector("[data-testid=user-name]");
+  assert.equal((await api(approver, "POST", "/api/v1/templates/ship-order/versions/1/approve", { comment: "ok" })).status, 200);
+
+  // Every console message of the page, failed responses included: a
+  // refusal the form explains is not an error of the page.
+  const consoleErrors = [];
+  admin.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  await admin.goto(server.url + "/runs/start?template=ship-order");
+  await admin.fill("[data-testid=start-input-weight]", "heavy");
+  await admin.click("[data-testid=start-submit]");
+  await admin.waitForSelector("[data-testid=start-error-order]");
+  assert.match(await admin.textContent("[data-testid=start-error-order]"), /required/i);
+  assert.match(await admin.textContent("[data-testid=start-error-weight]"), /number/i);
+  assert.equal(await admin.getAttribute("[data-testid=start-input-weight]", "aria-invalid"), "true");
+  assert.equal(await admin.inputValue("[data-testid=start-input-weight]"), "heavy", "what was typed is kept");
+  assert.deepEqual(consoleErrors, [], "a refused start logs no console error");
+
+  // Corrected, the same form starts the run.
+  await admin.fill("[data-testid=start-input-order]", "A-17");
+  await admin.fill("[data-testid=start-input-weight]", "2.5");
+  await admin.click("[data-testid=start-submit]");
+  await admin.waitForURL(/\/runs\/[0-9A-Z]{26}$/);
+  assert.deepEqual(consoleErrors, []);
+  assert.deepEqual(admin.problems, []);
 });

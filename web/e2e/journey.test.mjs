@@ -188,12 +188,20 @@ async function journey(t) {
   await admin.waitForSelector("[data-testid=save-state][data-state=saved]");
   await admin.waitForFunction(() => Number(document.querySelector("[data-testid=problem-count]").textContent) === 0);
 
-  // Test run from the designer.
+  // Test run from the designer, with the step with the most fields open.
+  await admin.getByTestId("node-http_1").click();
+  await admin.waitForSelector("[data-testid=step-form][data-step=http_1]");
   await admin.click("[data-testid=open-test-run]");
   await admin.click("[data-testid=test-run-start]");
   await admin.waitForSelector("[data-testid=test-run-status][data-status=succeeded][data-settled]", { timeout: 60_000 });
   for (const id of ["http_1", "if_1", "set_1", "wait_1", "log_1"]) await admin.waitForSelector(`[data-testid=node-${id}][data-status=succeeded]`);
   assert.equal(await admin.getByTestId("node-fail_1").getAttribute("data-status"), "skipped");
+  // Item 5: the result is at the top of the side panel, in view, not below
+  // the open step's fields.
+  const result = await admin.getByTestId("run-panel").boundingBox();
+  assert.ok(result && result.y >= 0 && result.y + 60 <= 800, `the test-run result is in view at 1280×800: ${JSON.stringify(result)}`);
+  const fields = await admin.getByTestId("step-panel").boundingBox();
+  assert.ok(fields.y > result.y && fields.height > 800 - result.y, "the step's fields come after it, and would have pushed it out of view");
   await shot(admin, "3-test-run");
   figure("test run");
 

@@ -540,7 +540,7 @@ export function mountDesigner(container, options = {}) {
       return layout(def);
     }
     if (layered) {
-      laid = layered.layered(def.steps.map((st) => ({ id: st.id, w: NODE_W, h: nodeHeight(st) })), edges(def));
+      laid = layered.layered(def.steps.map((st) => ({ id: st.id, w: NODE_W, h: nodeHeight(st) })), edges(def), undefined, def.parallelGroups || []);
       return laid.at;
     }
     if (!placing && !layeredFailed) {

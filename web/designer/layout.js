@@ -27,14 +27,28 @@ export const EDGE_SEP = 18;
  * An edge that would run right to left (a cycle) has no runs; the canvas
  * routes it round the steps itself.
  */
-export function layered(nodes, links, origin = { x: 40, y: 40 }) {
-  const g = new Graph({ multigraph: true });
+export function layered(nodes, links, origin = { x: 40, y: 40 }, groups = []) {
+  const g = new Graph({ multigraph: true, compound: groups.length > 0 });
   g.setGraph({ rankdir: "LR", ranksep: RANK_SEP, nodesep: NODE_SEP, edgesep: EDGE_SEP, marginx: 0, marginy: 0 });
   g.setDefaultEdgeLabel(() => ({}));
   const known = new Set();
   for (const n of nodes) {
     g.setNode(n.id, { width: n.w, height: n.h });
     known.add(n.id);
+  }
+  // A parallel group is a cluster: dagre keeps its steps together, so the
+  // frame the canvas draws round them holds no other step and meets no
+  // other frame. (A step listed in two groups stays in the first.)
+  const parent = new Map();
+  for (const grp of groups) {
+    const members = (grp.steps || []).filter((id) => known.has(id) && !parent.has(id));
+    if (!members.length) continue;
+    const cluster = "\u0000group:" + grp.id;
+    g.setNode(cluster, {});
+    for (const id of members) {
+      g.setParent(id, cluster);
+      parent.set(id, cluster);
+    }
   }
   for (const l of links) if (known.has(l.from) && known.has(l.to) && l.from !== l.to) g.setEdge(l.from, l.to, { weight: 1 }, l.key);
   // A step's ports are drawn top to bottom (true above false, cases above

@@ -300,3 +300,34 @@ test("layered (dagre) places ranks left to right, true above false, and routes l
   assert.deepEqual(runs.get("a-c"), []);
   assert.equal(pathThrough({ x: 0, y: 0 }, { x: 100, y: 20 }, []), "M0,0 C50,0 50,20 100,20");
 });
+
+test("layered keeps each parallel group together: its frame holds no other step and meets no other frame", () => {
+  // Four siblings listed alternately from two groups: without clusters,
+  // dagre orders them as listed and the two frames overlap.
+  const def = { steps: [
+    { id: "s0", type: "command", action: { kind: "log", message: "" } },
+    ...["a1", "b1", "a2", "b2", "c"].map((id) => ({ id, type: "command", dependencies: ["s0"], action: { kind: "log", message: "" } })),
+    { id: "e", type: "command", dependencies: ["a1", "b1", "a2", "b2", "c"], action: { kind: "log", message: "" } },
+  ], parallelGroups: [{ id: "A", steps: ["a1", "a2"] }, { id: "B", steps: ["b1", "b2", "nope"] }] };
+  const h = (id) => nodeHeight(def.steps.find((s) => s.id === id));
+  const { at } = layered(def.steps.map((s) => ({ id: s.id, w: NODE_W, h: nodeHeight(s) })), edges(def), undefined, def.parallelGroups);
+  // The frame as the canvas draws it (renderFrames): the members' bounds,
+  // 16 px either side, 28 above (its label) and 16 below.
+  const frame = (g) => {
+    const ids = g.steps.filter((id) => at.has(id));
+    const x0 = Math.min(...ids.map((id) => at.get(id).x)), y0 = Math.min(...ids.map((id) => at.get(id).y));
+    const x1 = Math.max(...ids.map((id) => at.get(id).x + NODE_W)), y1 = Math.max(...ids.map((id) => at.get(id).y + h(id)));
+    return { x0: x0 - 16, y0: y0 - 28, x1: x1 + 16, y1: y1 + 16 };
+  };
+  const meet = (a, b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+  const frames = def.parallelGroups.map(frame);
+  assert.ok(!meet(frames[0], frames[1]), `the frames meet: ${JSON.stringify(frames)}`);
+  for (const [i, g] of def.parallelGroups.entries()) {
+    for (const [id, p] of at) {
+      if (g.steps.includes(id)) continue;
+      assert.ok(!meet(frames[i], { x0: p.x, y0: p.y, x1: p.x + NODE_W, y1: p.y + h(id) }), `group ${g.id}'s frame holds ${id}`);
+    }
+  }
+  // Without groups the layout is as before: the same call, no clusters.
+  assert.equal(layered([{ id: "x", w: NODE_W, h: 64 }], []).at.get("x").x, 40);
+});

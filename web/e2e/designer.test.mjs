@@ -704,6 +704,38 @@ test("issue 16: the layered layout keeps branches apart, no edge under a node or
   assert.deepEqual(page.problems, []);
 });
 
+test("issue 16: each parallel group's frame holds its own steps only and meets no other frame", { skip }, async (t) => {
+  const page = await open(t);
+  // Siblings listed alternately from two groups (the order dagre would
+  // otherwise keep, interleaving the groups).
+  await page.evaluate(() => window.mount({ id: "groups", name: "Groups", steps: [
+    { id: "start", type: "command", action: { kind: "log", message: "" } },
+    ...["a1", "b1", "a2", "b2", "solo"].map((id) => ({ id, type: "command", dependencies: ["start"], action: { kind: "log", message: "" } })),
+    { id: "end", type: "command", dependencies: ["a1", "b1", "a2", "b2", "solo"], action: { kind: "log", message: "" } },
+  ], parallelGroups: [{ id: "pa", steps: ["a1", "a2"] }, { id: "pb", steps: ["b1", "b2"], maxConcurrency: 1 }] }));
+  await page.evaluate(() => window.designer.whenPlaced());
+  await page.getByTestId("tool-fit").click();
+  const found = await page.evaluate(() => {
+    const rect = (e) => e.getBoundingClientRect();
+    const meet = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+    const groups = { pa: ["a1", "a2"], pb: ["b1", "b2"] };
+    const out = [];
+    for (const [g, members] of Object.entries(groups)) {
+      const f = rect(document.querySelector(`[data-testid=group-${g}]`));
+      for (const n of document.querySelectorAll(".bd-node")) {
+        const inside = meet(f, rect(n));
+        if (members.includes(n.dataset.id) !== inside) out.push(`${g} ${inside ? "holds" : "misses"} ${n.dataset.id}`);
+      }
+    }
+    if (meet(rect(document.querySelector("[data-testid=group-pa]")), rect(document.querySelector("[data-testid=group-pb]")))) out.push("the frames meet");
+    return out;
+  });
+  assert.deepEqual(found, []);
+  assert.match(await page.getByTestId("group-pb").textContent(), /parallel pb · max 1/);
+  await shot(page, "issue16-parallel-groups");
+  assert.deepEqual(page.problems, []);
+});
+
 test("issue 16: dragging a connection over a step says what the drop will do, and the drop does it", { skip }, async (t) => {
   const page = await open(t);
   await page.evaluate((d) => window.mount(d), fulfilment());

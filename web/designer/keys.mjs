@@ -86,9 +86,16 @@ export function createKeysHelp(el, fallback) {
   function shut() {
     if (dialog.open) dialog.close();
   }
+  // The close event comes as a later task, after Chrome has already given
+  // the focus back: a quick hand (or a test) may have moved the keyboard on,
+  // or opened the help again, by then. Only a focus lost to the page is put
+  // back, so a late close never pulls the keyboard from where it went.
   dialog.addEventListener("close", () => {
+    if (dialog.open) return;
     const back = returnTo && returnTo.isConnected && returnTo !== document.body ? returnTo : null;
     returnTo = null;
+    const here = document.activeElement;
+    if (here && here !== document.body && !dialog.contains(here)) return;
     if (back) back.focus({ preventScroll: true });
     else fallback();
   });

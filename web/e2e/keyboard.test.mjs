@@ -325,6 +325,18 @@ test("the keyboard help is an accessible modal listing the whole keyboard map", 
   await dialog.waitFor();
   await page.keyboard.press("Escape");
   assert.equal(await focused(page), "open-workflow");
+  // A close is delivered as a later task: the keyboard moved on before it
+  // arrives stays where it went (CI once read "tool-keys" here).
+  const kept = await page.evaluate(async () => {
+    const by = (id) => document.querySelector(`[data-testid=${id}]`);
+    by("tool-keys").focus();
+    by("tool-keys").click();
+    by("keys-help").close();
+    by("open-workflow").focus();
+    await new Promise((r) => setTimeout(r, 50));
+    return document.activeElement?.dataset.testid;
+  });
+  assert.equal(kept, "open-workflow", "a late close pulled the keyboard back");
   // The context menu from the keyboard offers it as well.
   await page.getByTestId("node-start").focus();
   await page.keyboard.press("Shift+F10");

@@ -39,6 +39,8 @@ type LeaseStore interface {
 	// ClaimRuns makes me the owner of the unfinished runs without a live
 	// owner, and returns them.
 	ClaimRuns(ctx context.Context, me string, now time.Time) ([]string, error)
+	// OwnedRunIDs lists the unfinished runs whose owner is me.
+	OwnedRunIDs(ctx context.Context, me string) ([]string, error)
 }
 
 // LeaseConfig turns on run ownership by lease (Config.Lease). Without it
@@ -68,11 +70,14 @@ type LeaseStatus struct {
 	// OwnedRuns are the runs held in memory; TakenOver counts the runs
 	// claimed from other instances (or without an owner) since start;
 	// Fenced the runs dropped because another instance took them; Losses
-	// the times this process lost its own lease.
+	// the times this process lost its own lease; Repaired the runs its
+	// self-check found owned here in the store but held nowhere, and
+	// resumed.
 	OwnedRuns int   `json:"ownedRuns"`
 	TakenOver int64 `json:"takenOver"`
 	Fenced    int64 `json:"fenced"`
 	Losses    int64 `json:"leaseLosses"`
+	Repaired  int64 `json:"repaired"`
 }
 
 // errFenced cancels the actions of a run another instance took over: their
@@ -90,11 +95,15 @@ type lease struct {
 	// pending are runs claimed but not resumed yet (the store failed
 	// while loading them): the next scan tries them again.
 	pending []string
+	// unheld are the runs the last self-check found owned by this
+	// instance in the store but not held in memory (leaseLoop only).
+	unheld map[string]bool
 
 	lost      atomic.Bool
 	takenOver atomic.Int64
 	fenced    atomic.Int64
 	losses    atomic.Int64
+	repaired  atomic.Int64
 
 	stop chan struct{}
 	done chan struct{}
@@ -148,7 +157,7 @@ func (e *Engine) Lease() LeaseStatus {
 	l.mu.Unlock()
 	st.Healthy = !l.lost.Load() && e.clock.Now().Before(st.LeaseUntil)
 	st.OwnedRuns = n
-	st.TakenOver, st.Fenced, st.Losses = l.takenOver.Load(), l.fenced.Load(), l.losses.Load()
+	st.TakenOver, st.Fenced, st.Losses, st.Repaired = l.takenOver.Load(), l.fenced.Load(), l.losses.Load(), l.repaired.Load()
 	return st
 }
 
@@ -283,12 +292,20 @@ func (e *Engine) takeOver() {
 	ids = append(l.pending, ids...)
 	l.pending = nil
 	l.mu.Unlock()
-	if len(ids) == 0 {
+	orphans := e.selfCheck(ctx)
+	if len(ids) == 0 && len(orphans) == 0 {
 		return
 	}
 	n, rest, _ := e.resumeRuns(ctx, ids, false)
 	l.takenOver.Add(int64(n))
 	e.cfg.Metrics.tookOver(n)
+	if len(orphans) > 0 {
+		r, more, _ := e.resumeRuns(ctx, orphans, false)
+		rest = append(rest, more...)
+		l.repaired.Add(int64(r))
+		e.cfg.Metrics.repairedOwnership(r)
+		e.log.Warn("engine: runs owned here but held nowhere were resumed", "instance", e.owner(), "runs", r)
+	}
 	if len(rest) > 0 {
 		l.mu.Lock()
 		l.pending = append(l.pending, rest...)
@@ -297,6 +314,38 @@ func (e *Engine) takeOver() {
 	if n > 0 {
 		e.log.Info("engine: runs taken over", "instance", e.owner(), "runs", n)
 	}
+}
+
+// selfCheck returns the runs the store says this instance owns that it
+// has held nowhere on this check and the one before. Such a run would
+// otherwise stay unfinished for good: nobody else claims a run whose owner
+// is alive. It happens when a claim committed but its answer was lost (the
+// connection broke after COMMIT), and it is the safety net for any other
+// path that loses a run between the store and memory. Two checks in a row,
+// because a run being started or resumed is in the store a moment before
+// it is in memory.
+func (e *Engine) selfCheck(ctx context.Context) []string {
+	l := e.lease
+	me := e.owner()
+	owned, err := l.cfg.Store.OwnedRunIDs(ctx, me)
+	if err != nil {
+		e.log.Warn("engine: self-check of owned runs failed", "error", err)
+		return nil
+	}
+	var orphans []string
+	unheld := map[string]bool{}
+	for _, id := range owned {
+		if e.Owns(id) {
+			continue
+		}
+		if l.unheld[id] {
+			orphans = append(orphans, id)
+		} else {
+			unheld[id] = true
+		}
+	}
+	l.unheld = unheld
+	return orphans
 }
 
 // fence drops a run that another instance owns now: its actions are

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -189,6 +190,59 @@ func TestLeaseLostAndReclaimed(t *testing.T) {
 		}
 		if s := a.Lease(); s.Losses != 1 || s.TakenOver != 1 || !s.Healthy {
 			t.Errorf("lease status = %+v", s)
+		}
+		if srv.count("/ok/first") != 1 || srv.count("/ok/last") != 1 || len(srv.keys["/block"]) != 1 {
+			t.Errorf("hits: first %d, last %d, block keys %v", srv.count("/ok/first"), srv.count("/ok/last"), srv.keys["/block"])
+		}
+	})
+}
+
+// lossyClaims is a lease store whose next claim commits but answers an
+// error, as when the connection breaks after COMMIT.
+type lossyClaims struct {
+	*store.Store
+	drop atomic.Bool
+}
+
+func (l *lossyClaims) ClaimRuns(ctx context.Context, me string, now time.Time) ([]string, error) {
+	ids, err := l.Store.ClaimRuns(ctx, me, now)
+	if err == nil && len(ids) > 0 && l.drop.CompareAndSwap(true, false) {
+		return nil, errors.New("read tcp: connection reset by peer")
+	}
+	return ids, err
+}
+
+// A run the store says this instance owns, but which it holds nowhere (its
+// claim's answer was lost), is found by the self-check and resumed; without
+// it nobody would ever run it again, since its owner is alive.
+func TestSelfCheckResumesOwnedRunNotHeld(t *testing.T) {
+	forEachDB(t, func(t *testing.T, open func(testing.TB) *store.Store) {
+		st := open(t)
+		srv := newServer(t)
+		c := clockwork.NewFakeClockAt(t0)
+		pa := &pausable{Store: st, resume: make(chan struct{})}
+		lossy := &lossyClaims{Store: st}
+		a := startInstance(t, st, pa, c)
+		b := startInstance(t, st, lossy, c)
+		run, err := a.StartRun(t.Context(), compile(t, strings.ReplaceAll(handoverDef, "{{URL}}", srv.URL)), engine.RunOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, func() bool { return srv.count("/block") == 1 })
+		lossy.drop.Store(true)
+		pa.hold.Store(true)
+		defer func() { close(pa.resume); pa.hold.Store(false) }()
+		advance(t, c, time.Second, func() bool { return b.Owns(run.ID) })
+		if lossy.drop.Load() {
+			t.Fatal("the claim's answer was never lost")
+		}
+		if s := b.Lease(); s.Repaired != 1 || s.TakenOver != 0 {
+			t.Errorf("survivor's lease status = %+v; want the run repaired, not taken over", s)
+		}
+		close(srv.release)
+		done, err := b.Wait(t.Context(), run.ID)
+		if err != nil || done.Status != models.RunSucceeded {
+			t.Fatalf("run = %s, %v", dump(done), err)
 		}
 		if srv.count("/ok/first") != 1 || srv.count("/ok/last") != 1 || len(srv.keys["/block"]) != 1 {
 			t.Errorf("hits: first %d, last %d, block keys %v", srv.count("/ok/first"), srv.count("/ok/last"), srv.keys["/block"])

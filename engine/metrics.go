@@ -29,6 +29,7 @@ type Metrics struct {
 	leaseExpiry  prometheus.Gauge
 	takenOver    prometheus.Counter
 	fencedRuns   prometheus.Counter
+	repaired     prometheus.Counter
 }
 
 // NewMetrics creates the engine's metrics and registers them with reg (when
@@ -73,11 +74,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "baton_runs_taken_over_total", Help: "Runs claimed from instances whose lease expired, or without an owner."}),
 		fencedRuns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "baton_runs_fenced_total", Help: "Runs dropped because another instance took them over (or this instance lost its lease)."}),
+		repaired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "baton_runs_ownership_repaired_total", Help: "Runs this instance owned in the database but did not hold, found by its self-check and resumed."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.runsStarted, m.runsFinished, m.runDuration, m.stepsStarted, m.stepsFinished,
 			m.stepDuration, m.retries, m.activeRuns, m.queueDepth, m.batchSize, m.commitTime, m.commitFailures, m.suspendedRuns,
-			m.instanceInfo, m.leaseExpiry, m.takenOver, m.fencedRuns)
+			m.instanceInfo, m.leaseExpiry, m.takenOver, m.fencedRuns, m.repaired)
 	}
 	return m
 }
@@ -160,6 +163,12 @@ func (m *Metrics) instance(id string, until time.Time) {
 func (m *Metrics) tookOver(n int) {
 	if m != nil && n > 0 {
 		m.takenOver.Add(float64(n))
+	}
+}
+
+func (m *Metrics) repairedOwnership(n int) {
+	if m != nil && n > 0 {
+		m.repaired.Add(float64(n))
 	}
 }
 

@@ -115,8 +115,9 @@ func (e *Engine) resumeSuspended() {
 		switch {
 		case models.IsCode(err, models.NotFound):
 			// Its first write never committed: the run does not exist.
-			e.unsuspend(id, nil)
-			e.dropWaiters(id)
+			if e.unsuspend(id, old, nil) {
+				e.dropWaiters(id)
+			}
 			continue
 		case err != nil:
 			e.log.Warn("engine: suspended run not resumed yet", "run", id, "error", err)
@@ -126,9 +127,13 @@ func (e *Engine) resumeSuspended() {
 		// nothing, so clear the writer's failure here; the next failed
 		// commit sets it again.
 		e.writer.lastErr.Store(nil)
-		if e.lease != nil && snap.Run.Owner != old.row.Owner {
-			// Another instance took it over while it was suspended.
-			e.unsuspend(id, nil)
+		if e.lease != nil && snap.Run.Owner != e.owner() {
+			// Another instance took it over while it was suspended (or
+			// this one lost its lease: the claim under its new id resumes
+			// it). Never run a step of a run this instance does not own.
+			if !e.unsuspend(id, old, nil) {
+				continue // fenced meanwhile
+			}
 			e.dropWaiters(id)
 			e.cfg.Metrics.runDropped()
 			e.lease.fenced.Add(1)
@@ -136,7 +141,9 @@ func (e *Engine) resumeSuspended() {
 			continue
 		}
 		if snap.Run.Status.Final() {
-			e.unsuspend(id, nil)
+			if !e.unsuspend(id, old, nil) {
+				continue
+			}
 			if rec, err := recordFromSnapshot(snap); err == nil {
 				e.finished(rec)
 			}
@@ -145,11 +152,18 @@ func (e *Engine) resumeSuspended() {
 		rs, err := e.restore(snap, false)
 		if err != nil {
 			e.log.Error("engine: cannot resume run", "run", id, "error", err)
-			e.unsuspend(id, nil)
-			e.failUnresumable(snap, err)
+			if e.unsuspend(id, old, nil) {
+				e.failUnresumable(snap, err)
+			}
 			continue
 		}
-		e.unsuspend(id, rs)
+		if !e.unsuspend(id, old, rs) {
+			// Fenced while it was loading (the lease was lost): the run is
+			// resumed from the store by whoever claims it, under this
+			// instance's new id or another's; this copy never starts.
+			rs.stopF(errFenced)
+			continue
+		}
 		// As in recoverRuns: a step whose subworkflow run is in flight
 		// watches it again, or takes its outcome if it already ended.
 		var orphans []func()
@@ -174,10 +188,18 @@ func (e *Engine) resumeSuspended() {
 	}
 }
 
-// unsuspend forgets a suspended run and, when rs is not nil, makes it the
-// run's live state.
-func (e *Engine) unsuspend(id string, rs *runState) {
+// unsuspend forgets the suspended state old of run id and, when rs is not
+// nil, makes rs the run's live state. It reports false, changing nothing,
+// when old is no longer the run's suspended state: the run was fenced
+// while resumeSuspended loaded it, and the loop goroutine that fenced it
+// (the lease's) has resumed it or will: installing rs too would run the
+// run twice.
+func (e *Engine) unsuspend(id string, old, rs *runState) bool {
 	e.mu.Lock()
+	if e.suspended[id] != old {
+		e.mu.Unlock()
+		return false
+	}
 	delete(e.suspended, id)
 	if rs != nil {
 		e.runs[id] = rs
@@ -185,6 +207,7 @@ func (e *Engine) unsuspend(id string, rs *runState) {
 	n := len(e.suspended)
 	e.mu.Unlock()
 	e.cfg.Metrics.suspended(n)
+	return true
 }
 
 // dropWaiters ends the Waits of a run that does not exist after all.

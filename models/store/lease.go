@@ -132,6 +132,18 @@ func (s *Store) ClaimRuns(ctx context.Context, me string, now time.Time) ([]stri
 	return claimed, nil
 }
 
+// OwnedRunIDs lists the unfinished runs whose owner is instance me, oldest
+// first. The engine compares them with the runs it holds: a claim whose
+// commit succeeded but whose answer was lost (the connection broke after
+// COMMIT) leaves runs owned here that nobody runs.
+func (s *Store) OwnedRunIDs(ctx context.Context, me string) ([]string, error) {
+	ids, err := queryStrings(ctx, s.sqlDB, s.rebind("SELECT id FROM runs WHERE owner = ? AND "+unfinishedSQL+" ORDER BY id"), me)
+	if err != nil {
+		return nil, s.rawErr(err, "runs of instance "+me)
+	}
+	return ids, nil
+}
+
 // Instances lists the registered instances, by id.
 func (s *Store) Instances(ctx context.Context) ([]models.Instance, error) {
 	var rows []instanceRow
@@ -223,8 +235,13 @@ func fencedErr(err error, owner string) *models.FencedError {
 	return &models.FencedError{Owner: owner, RunIDs: strings.Split(pg.Detail, ",")}
 }
 
-func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
+// querier is a transaction or the pool.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func queryStrings(ctx context.Context, db querier, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -106,6 +106,13 @@ func exerciseLeaseClaim(t *testing.T, st *store.Store) {
 	if !slices.Equal(ids, []string{"alive", "me"}) {
 		t.Errorf("instances after the claim = %v, want the dead one deleted", ids)
 	}
+	// What me owns now, unfinished: what it claimed and its own run.
+	if got, err := st.OwnedRunIDs(ctx, "me"); err != nil || !slices.Equal(got, []string{"d1", "d2", "g1", "m1", "n1"}) {
+		t.Errorf("OwnedRunIDs(me) = %v, %v", got, err)
+	}
+	if got, err := st.OwnedRunIDs(ctx, "dead"); err != nil || len(got) != 0 {
+		t.Errorf("OwnedRunIDs(dead) = %v, %v; want none (d3 is finished)", got, err)
+	}
 	// Nothing left to claim; a second survivor finds nothing either.
 	if got, err := st.ClaimRuns(ctx, "alive", now); err != nil || len(got) != 0 {
 		t.Errorf("second claim = %v, %v; want none", got, err)

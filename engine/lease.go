@@ -304,7 +304,9 @@ func (e *Engine) takeOver() {
 		rest = append(rest, more...)
 		l.repaired.Add(int64(r))
 		e.cfg.Metrics.repairedOwnership(r)
-		e.log.Warn("engine: runs owned here but held nowhere were resumed", "instance", e.owner(), "runs", r)
+		if r > 0 {
+			e.log.Warn("engine: runs owned here but held nowhere were resumed", "instance", e.owner(), "runs", r)
+		}
 	}
 	if len(rest) > 0 {
 		l.mu.Lock()

@@ -130,11 +130,12 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 					_, _, err := st.LatestProductionRun(ctx, "history-2")
 					return err
 				},
-				"event replay":  func() error { _, err := st.RunEvents(ctx, some[1].ID, 2, 100); return err },
-				"unfinished":    func() error { _, err := st.UnfinishedRunIDs(ctx); return err },
-				"inbox":         func() error { _, err := st.ApprovalInbox(ctx, "ann"); return err },
-				"templates":     func() error { _, err := st.ListTemplates(ctx, models.TemplateFilter{}); return err },
-				"template page": func() error { _, err := st.Template(ctx, "history-3"); return err },
+				"event replay":             func() error { _, err := st.RunEvents(ctx, some[1].ID, 2, 100); return err },
+				"unfinished":               func() error { _, err := st.UnfinishedRunIDs(ctx); return err },
+				"self-check of owned runs": func() error { _, err := st.OwnedRunIDs(ctx, "instance-1"); return err },
+				"inbox":                    func() error { _, err := st.ApprovalInbox(ctx, "ann"); return err },
+				"templates":                func() error { _, err := st.ListTemplates(ctx, models.TemplateFilter{}); return err },
+				"template page":            func() error { _, err := st.Template(ctx, "history-3"); return err },
 			}
 			sizes := tableSizes(t, st)
 			for name, q := range queries {

@@ -137,9 +137,11 @@ func (s *Store) ClaimRuns(ctx context.Context, me string, now time.Time) ([]stri
 // commit succeeded but whose answer was lost (the connection broke after
 // COMMIT) leaves runs owned here that nobody runs.
 func (s *Store) OwnedRunIDs(ctx context.Context, me string) ([]string, error) {
-	ids, err := queryStrings(ctx, s.sqlDB, s.rebind("SELECT id FROM runs WHERE owner = ? AND "+unfinishedSQL+" ORDER BY id"), me)
+	var ids []string
+	err := s.read.WithContext(ctx).Model(&runRow{}).
+		Where("owner = ?", me).Where(unfinishedSQL).Order("id").Pluck("id", &ids).Error
 	if err != nil {
-		return nil, s.rawErr(err, "runs of instance "+me)
+		return nil, mapErr(err, "runs of instance "+me)
 	}
 	return ids, nil
 }
@@ -235,13 +237,8 @@ func fencedErr(err error, owner string) *models.FencedError {
 	return &models.FencedError{Owner: owner, RunIDs: strings.Split(pg.Detail, ",")}
 }
 
-// querier is a transaction or the pool.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func queryStrings(ctx context.Context, db querier, q string, args ...any) ([]string, error) {
-	rows, err := db.QueryContext(ctx, q, args...)
+func queryStrings(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
